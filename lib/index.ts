@@ -1,0 +1,33 @@
+/**
+ * fastify-zitadel-auth: protect Fastify APIs with Zitadel.
+ *
+ * The data flows one way: options → bearer → verify (discovery, JWKS cache) → user → guards.
+ */
+import type { ZitadelAuth } from './plugin.js'
+import type { ZitadelUser } from './user.js'
+import plugin from './plugin.js'
+
+export default plugin
+export { plugin as fastifyZitadelAuth }
+export type { ZitadelAuth } from './plugin.js'
+export type { ZitadelAuthOptions, ResolvedOptions, Algorithm } from './options.js'
+export { SUPPORTED_ALGORITHMS } from './options.js'
+export type { RequireRolesOptions, Guard, GuardRequirement } from './guards.js'
+export { ZitadelUser } from './user.js'
+export type { ZitadelClaims, ZitadelCustomClaims, ZitadelRoles } from './user.js'
+export * as errors from './errors.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** fastify-zitadel-auth: guards, `verify` and the resolved options. */
+    zitadel: ZitadelAuth
+  }
+  interface FastifyRequest {
+    /** The verified caller, or null when the request carried no Bearer token. */
+    user: ZitadelUser | null
+  }
+  interface FastifyContextConfig {
+    /** `false` skips token verification on this route (health checks). */
+    zitadel?: false
+  }
+}

@@ -1,0 +1,213 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { discoverJwksUri } from './discovery.js'
+import type { ErrorFactory } from './errors.js'
+import { KeyUnknownError } from './errors.js'
+import { getJson, IdpFetchError } from './http.js'
+import { importVerificationKey, type VerificationKey } from './jws.js'
+import type { ResolvedOptions } from './options.js'
+
+/** A JWKS with a handful of keys is 2-5 KiB; 512 KiB leaves room and bounds memory. */
+const MAX_JWKS_BYTES = 512 * 1024
+/**
+ * Zitadel's legacy keys are created when a token is signed, so its JWKS can
+ * lag a fresh `kid` by a moment (the Python library waits 1 s). An unknown
+ * `kid` that a fetch did not find is looked up once more after this delay.
+ */
+const FRESH_KEY_RETRY_MS = 1000
+
+/**
+ * The issuer's signing keys, fetched lazily and shared by all requests.
+ *
+ * - One fetch in flight at a time; every request that needs keys awaits it.
+ * - A key set is fresh for `jwksCacheTtl` (or the IdP's shorter
+ *   `Cache-Control: max-age`, but never less than the cooldown). A timer
+ *   replaces it when that time is up, so keys the IdP stopped publishing stop
+ *   being accepted.
+ * - An unknown `kid` triggers a fetch, at most once per `jwksCooldown`, that
+ *   only adds keys: it cannot be used to keep a removed key alive, nor to make
+ *   one vanish early. Failed fetches start the cooldown too.
+ * - Stale-if-error: when a refresh fails or returns no usable key, the last
+ *   good keys stay in use for at most `jwksMaxStale` more seconds (logged).
+ *   Past that, or when no key was ever fetched, requests get 503.
+ */
+export class JwksCache {
+  readonly #opts: ResolvedOptions
+  readonly #log: FastifyBaseLogger
+  readonly #errors: ErrorFactory
+  readonly #closing = new AbortController()
+
+  #keys = new Map<string, VerificationKey>()
+  #jwksUri: string | undefined
+  /** When the key set should be replaced (ms since epoch); 0: nothing fetched yet. */
+  #freshUntil = 0
+  /** After this, the keys may no longer be used, refreshed or not. */
+  #usableUntil = 0
+  /** When the last fetch started, for the cooldown. */
+  #lastFetchAt = -Infinity
+  #inflight: Promise<void> | undefined
+  #timer: NodeJS.Timeout | undefined
+  #lastFailure: string | undefined
+
+  constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory) {
+    this.#opts = opts
+    this.#log = log
+    this.#errors = errors
+  }
+
+  /** The key for `kid`, fetching keys when needed. Throws the 401 or 503 the request should get. */
+  async getKey (kid: string): Promise<VerificationKey> {
+    const key = this.#keys.get(kid)
+    if (key !== undefined && Date.now() < this.#usableUntil) return key
+
+    if (this.#inflight === undefined && this.#cooldownLeft() === 0) {
+      this.#inflight = this.#fetchForKid(kid)
+    }
+    if (this.#inflight !== undefined) await this.#inflight
+    return this.#lookup(kid)
+  }
+
+  /** Loads the keys in the background (on `ready`), so the first request does not wait. */
+  warm (): void {
+    if (this.#inflight !== undefined || this.#freshUntil !== 0) return
+    this.#inflight = this.#run(() => this.#fetch('replace'))
+  }
+
+  /** Stops the refresh timer and aborts a fetch in flight. */
+  close (): void {
+    clearTimeout(this.#timer)
+    this.#closing.abort()
+  }
+
+  #lookup (kid: string): VerificationKey {
+    if (Date.now() >= this.#usableUntil) throw this.#errors.unavailable(this.#cooldownLeft() / 1000)
+    const key = this.#keys.get(kid)
+    if (key === undefined) throw this.#errors.auth(KeyUnknownError)
+    return key
+  }
+
+  #cooldownLeft (): number {
+    return Math.max(0, this.#lastFetchAt + this.#opts.jwksCooldown * 1000 - Date.now())
+  }
+
+  /** A due (or first) fetch replaces the set; one inside the freshness window only adds keys. */
+  #mode (): 'replace' | 'merge' {
+    return Date.now() >= this.#freshUntil ? 'replace' : 'merge'
+  }
+
+  #fetchForKid (kid: string): Promise<void> {
+    return this.#run(async () => {
+      await this.#fetch(this.#mode())
+      if (this.#keys.has(kid) || this.#closing.signal.aborted) return
+      await delay(Math.min(FRESH_KEY_RETRY_MS, this.#opts.jwksCooldown * 1000), this.#closing.signal)
+      await this.#fetch(this.#mode())
+    })
+  }
+
+  /** Runs one fetch episode as the shared in-flight promise; it never rejects. */
+  async #run (episode: () => Promise<void>): Promise<void> {
+    try {
+      await episode()
+    } finally {
+      this.#inflight = undefined
+    }
+  }
+
+  async #fetch (mode: 'replace' | 'merge'): Promise<void> {
+    if (this.#closing.signal.aborted) return
+    this.#lastFetchAt = Date.now()
+    let keys: Map<string, VerificationKey>
+    let maxAge: number | undefined
+    try {
+      ({ keys, maxAge } = await this.#download())
+    } catch (err) {
+      this.#failed(err)
+      return
+    }
+    this.#lastFailure = undefined
+    const now = Date.now()
+    if (mode === 'merge') {
+      for (const [kid, key] of keys) this.#keys.set(kid, key)
+      this.#log.debug({ keys: this.#keys.size }, 'zitadel: fetched keys for an unknown key id')
+      return
+    }
+    const removed = [...this.#keys.keys()].filter((kid) => !keys.has(kid))
+    this.#keys = keys
+    const ttl = Math.min(this.#opts.jwksCacheTtl, Math.max(maxAge ?? Infinity, this.#opts.jwksCooldown)) * 1000
+    this.#freshUntil = now + ttl
+    this.#usableUntil = this.#freshUntil + this.#opts.jwksMaxStale * 1000
+    this.#log.info({ keys: keys.size, removed: removed.length, refreshInSeconds: ttl / 1000 }, 'zitadel: signing keys loaded')
+    this.#schedule(ttl)
+  }
+
+  async #download (): Promise<{ keys: Map<string, VerificationKey>, maxAge: number | undefined }> {
+    const http = { timeoutMs: this.#opts.httpTimeout * 1000, maxBytes: MAX_JWKS_BYTES, signal: this.#closing.signal }
+    this.#jwksUri ??= await discoverJwksUri(this.#opts.issuer, this.#opts.discoveryUrl, http)
+    const { body, headers } = await getJson(this.#jwksUri, http)
+    const list = (body as { keys?: unknown } | null)?.keys
+    if (!Array.isArray(list)) throw new IdpFetchError('JWKS has no "keys" array')
+    const keys = new Map<string, VerificationKey>()
+    for (const jwk of list) {
+      const key = importVerificationKey(jwk)
+      if (typeof key === 'string') {
+        this.#log.debug({ reason: key }, 'zitadel: skipped a key of the JWKS')
+      } else if (!keys.has(key.kid)) {
+        keys.set(key.kid, key)
+      }
+    }
+    // zitadel/zitadel#7714: a misconfigured instance served {"keys": []}. An empty
+    // set would lock everyone out, so it counts as a failed fetch.
+    if (keys.size === 0) throw new IdpFetchError('JWKS holds no usable signing key')
+    return { keys, maxAge: parseMaxAge(headers.get('cache-control')) }
+  }
+
+  #failed (err: unknown): void {
+    if (this.#closing.signal.aborted) return
+    const reason = err instanceof IdpFetchError ? err.message : 'unexpected error'
+    const now = Date.now()
+    const usable = now < this.#usableUntil
+    // Log each new kind of failure at warn, repeats at debug: an outage must not flood the log.
+    const level = reason === this.#lastFailure ? 'debug' : 'warn'
+    this.#lastFailure = reason
+    this.#log[level]({
+      reason,
+      issuer: this.#opts.issuer,
+      usingStaleKeys: usable,
+      staleKeysUsableForSeconds: usable ? Math.round((this.#usableUntil - now) / 1000) : 0
+    }, usable ? 'zitadel: could not refresh signing keys; using the last good keys' : 'zitadel: could not fetch signing keys')
+    // Keep trying in the background while there are keys to save.
+    if (this.#freshUntil !== 0 && usable) this.#schedule(this.#opts.jwksCooldown * 1000)
+  }
+
+  #schedule (ms: number): void {
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      if (this.#inflight === undefined) this.#inflight = this.#run(() => this.#fetch('replace'))
+    }, ms)
+    this.#timer.unref()
+  }
+}
+
+/** `Cache-Control: max-age=N` in seconds; `no-store`/`no-cache` count as 0 (then the cooldown bounds the refresh rate). */
+export function parseMaxAge (header: string | null): number | undefined {
+  if (header === null) return undefined
+  const directives = header.toLowerCase().split(',').map((d) => d.trim())
+  if (directives.includes('no-store') || directives.includes('no-cache')) return 0
+  for (const d of directives) {
+    const m = /^max-age\s*=\s*"?(\d+)"?$/.exec(d)
+    if (m !== null) return Number(m[1])
+  }
+  return undefined
+}
+
+function delay (ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+    function done () {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+  })
+}

@@ -1,0 +1,104 @@
+import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto'
+import type { Algorithm } from './options.js'
+
+/**
+ * JWS compact serialization (RFC 7515 §7.1) checked with node:crypto on
+ * imported `KeyObject`s. jose 6 verifies through WebCrypto, which costs several
+ * times more per token than a direct `crypto.verify` (measured in issue 4), and
+ * this check runs on every request. The rules here are the narrow subset
+ * Zitadel uses: asymmetric algorithms, a key chosen by `kid` from the issuer's
+ * JWKS, and the algorithm bound to the key type.
+ */
+
+/** A verification key from the JWKS, imported once when the key set is fetched. */
+export interface VerificationKey {
+  readonly kid: string
+  /** The JWK's own `alg`, when it names one: then only that algorithm may use the key (RFC 7517 §4.4). */
+  readonly alg: string | undefined
+  readonly key: KeyObject
+}
+
+interface AlgorithmRule {
+  /** `crypto.verify`'s digest; null for EdDSA, which hashes internally. */
+  readonly hash: string | null
+  /** Does this imported key suit the algorithm? (RFC 7518 §3, RFC 8037 §3.1) */
+  readonly fits: (key: KeyObject) => boolean
+  readonly options?: { padding?: number, saltLength?: number, dsaEncoding?: 'ieee-p1363' }
+  /** Exact signature length in bytes, where the algorithm fixes it (ECDSA: RFC 7518 §3.4). */
+  readonly signatureLength?: number
+}
+
+const isRsa = (key: KeyObject) => key.asymmetricKeyType === 'rsa'
+const isCurve = (curve: string) => (key: KeyObject) => key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === curve
+const rsaPss = (hash: string, saltLength: number): AlgorithmRule => ({
+  hash,
+  fits: isRsa,
+  // RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash.
+  options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }
+})
+const ecdsa = (hash: string, curve: string, signatureLength: number): AlgorithmRule => ({
+  hash,
+  fits: isCurve(curve),
+  // JWS carries R || S (RFC 7518 §3.4), not DER.
+  options: { dsaEncoding: 'ieee-p1363' },
+  signatureLength
+})
+
+const RULES: Readonly<Record<Algorithm, AlgorithmRule>> = {
+  RS256: { hash: 'sha256', fits: isRsa },
+  RS384: { hash: 'sha384', fits: isRsa },
+  RS512: { hash: 'sha512', fits: isRsa },
+  PS256: rsaPss('sha256', 32),
+  PS384: rsaPss('sha384', 48),
+  PS512: rsaPss('sha512', 64),
+  ES256: ecdsa('sha256', 'prime256v1', 64),
+  ES384: ecdsa('sha384', 'secp384r1', 96),
+  ES512: ecdsa('sha512', 'secp521r1', 132),
+  EdDSA: { hash: null, fits: (key) => key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType === 'ed448' }
+}
+
+/** RFC 7518 §3.3: RSA keys of 2048 bits or larger. */
+const MIN_RSA_BITS = 2048
+
+/**
+ * Imports one JWK of a key set as a public verification key, or says why it
+ * cannot be used. Keys for encryption, without `kid`, private keys and
+ * symmetric keys are refused: a JWKS only ever publishes public signing keys.
+ */
+export function importVerificationKey (jwk: unknown): VerificationKey | string {
+  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) return 'not an object'
+  const k = jwk as Record<string, unknown>
+  if (typeof k.kid !== 'string' || k.kid === '') return 'no kid'
+  if (k.use !== undefined && k.use !== 'sig') return 'not a signing key'
+  if (k.key_ops !== undefined && !(Array.isArray(k.key_ops) && k.key_ops.includes('verify'))) return 'key_ops without verify'
+  if (k.kty !== 'RSA' && k.kty !== 'EC' && k.kty !== 'OKP') return 'unsupported kty'
+  if (k.d !== undefined) return 'a private key'
+  if (k.alg !== undefined && !Object.hasOwn(RULES, k.alg as string)) return 'unsupported alg'
+  let key: KeyObject
+  try {
+    key = createPublicKey({ key: k as import('node:crypto').JsonWebKey, format: 'jwk' })
+  } catch {
+    return 'not a valid public key'
+  }
+  if (isRsa(key) && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return 'RSA key shorter than 2048 bits'
+  return Object.freeze({ kid: k.kid, alg: k.alg as string | undefined, key })
+}
+
+/** Does `key` suit `alg`? Algorithm confusion is stopped here, before any signature math. */
+export function keyFitsAlgorithm (key: VerificationKey, alg: Algorithm): boolean {
+  if (key.alg !== undefined && key.alg !== alg) return false
+  return RULES[alg].fits(key.key)
+}
+
+/**
+ * Checks the signature of `header.payload` (the first two segments, exactly as
+ * they came) against the decoded signature bytes.
+ */
+export function verifySignature (alg: Algorithm, key: VerificationKey, signingInput: string, signature: Buffer): boolean {
+  const rule = RULES[alg]
+  if (rule.signatureLength !== undefined && signature.length !== rule.signatureLength) return false
+  const data = Buffer.from(signingInput, 'latin1')
+  return rule.options === undefined
+    ? verify(rule.hash, data, key.key, signature)
+    : verify(rule.hash, data, { key: key.key, ...rule.options }, signature)
+}

@@ -1,0 +1,189 @@
+import { Type, KindGuard, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { InvalidOptionError } from './errors.js'
+
+/**
+ * Signature algorithms a token may use. Asymmetric only: `none` and the HS*
+ * family are never accepted, whatever the options say (RFC 8725 §3.1-3.2).
+ */
+export const SUPPORTED_ALGORITHMS = [
+  'RS256', 'RS384', 'RS512',
+  'PS256', 'PS384', 'PS512',
+  'ES256', 'ES384', 'ES512',
+  'EdDSA'
+] as const
+
+export type Algorithm = typeof SUPPORTED_ALGORITHMS[number]
+
+/** What `app.register(zitadelAuth, options)` takes. Durations are in seconds and may be fractional. */
+export interface ZitadelAuthOptions {
+  /** The Zitadel instance URL, e.g. `https://my-instance.zitadel.cloud`. A trailing slash is ignored. */
+  issuer: string
+  /** The id of the Zitadel project that owns this API; roles are read from this project's role claim. */
+  projectId: string
+  /** The client id of the User Agent app used to log in (Swagger UI, docs). Not used to check tokens. */
+  clientId?: string
+  /** The token's `aud` must contain one of these. Default: `[projectId]`. */
+  audience?: string | string[]
+  /** When set, the token's `client_id` must be one of these apps or service users. */
+  allowedClientIds?: string[]
+  /** Signature algorithms accepted. Default: `['RS256']`, what Zitadel signs with by default. */
+  algorithms?: Algorithm[]
+  /** Seconds of clock skew allowed on `exp`, `nbf` and `iat`, 0 to 30. Default: 0. */
+  clockTolerance?: number
+  /** Seconds a fetched key set is used before it is replaced; the IdP's `Cache-Control: max-age` may shorten it. Default: 600. */
+  jwksCacheTtl?: number
+  /** The least seconds between two key fetches caused by unknown key ids or failures. Default: 10. */
+  jwksCooldown?: number
+  /** Seconds the last good keys stay usable past their refresh time while the IdP cannot be reached. Default: 3600. */
+  jwksMaxStale?: number
+  /** Seconds before a request to the IdP is abandoned. Default: 5. */
+  httpTimeout?: number
+  /** A TypeBox schema the token's claims must also satisfy, checked after the signature. */
+  claimsSchema?: TSchema
+  /** The realm of `WWW-Authenticate` challenges. Default: `'api'`. */
+  realm?: string
+  /** Accept an `http:` issuer that is not on this machine. Default: false (only https, or http on loopback). */
+  allowInsecureIssuer?: boolean
+}
+
+/** The options after validation and defaults: what `fastify.zitadel.options` shows. Frozen. */
+export interface ResolvedOptions {
+  readonly issuer: string
+  readonly projectId: string
+  readonly clientId: string | undefined
+  readonly audience: readonly string[]
+  readonly allowedClientIds: readonly string[] | undefined
+  readonly algorithms: readonly Algorithm[]
+  readonly clockTolerance: number
+  readonly jwksCacheTtl: number
+  readonly jwksCooldown: number
+  readonly jwksMaxStale: number
+  readonly httpTimeout: number
+  readonly claimsSchema: TSchema | undefined
+  readonly realm: string
+  readonly allowInsecureIssuer: boolean
+  /** `{issuer}/.well-known/openid-configuration` */
+  readonly discoveryUrl: string
+  /** `urn:zitadel:iam:org:project:{projectId}:roles`, the only claim roles are read from. */
+  readonly roleClaim: string
+}
+
+const NonEmptyString = Type.String({ minLength: 1, pattern: '^\\S+$' })
+const NonEmptyList = Type.Array(NonEmptyString, { minItems: 1 })
+const seconds = (exclusiveMinimum: number | undefined, maximum: number) =>
+  exclusiveMinimum === undefined
+    ? Type.Number({ minimum: 0, maximum })
+    : Type.Number({ exclusiveMinimum, maximum })
+
+/**
+ * One schema and one sentence per option: the sentence completes
+ * `option "name" must be …` in the registration error.
+ */
+const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: string }> = {
+  issuer: { schema: Type.String(), expected: 'an absolute http(s) URL string, such as "https://my-instance.zitadel.cloud"' },
+  // Becomes part of a claim name (urn:zitadel:iam:org:project:{id}:roles): no colons, no spaces.
+  projectId: { schema: Type.String({ pattern: '^[^\\s:]+$' }), expected: 'a non-empty string without spaces or colons (the Zitadel project id)' },
+  clientId: { schema: NonEmptyString, expected: 'a non-empty string without spaces' },
+  audience: { schema: Type.Union([NonEmptyString, NonEmptyList]), expected: 'a non-empty string or a non-empty array of non-empty strings' },
+  allowedClientIds: { schema: NonEmptyList, expected: 'a non-empty array of non-empty strings' },
+  algorithms: {
+    schema: Type.Array(Type.Union(SUPPORTED_ALGORITHMS.map((a) => Type.Literal(a))), { minItems: 1 }),
+    expected: `a non-empty array of ${SUPPORTED_ALGORITHMS.join(', ')}`
+  },
+  clockTolerance: { schema: seconds(undefined, 30), expected: 'a number of seconds from 0 to 30' },
+  jwksCacheTtl: { schema: seconds(0, 86400), expected: 'a number of seconds above 0 and at most 86400' },
+  jwksCooldown: { schema: seconds(0, 3600), expected: 'a number of seconds above 0 and at most 3600' },
+  jwksMaxStale: { schema: seconds(undefined, 7 * 86400), expected: 'a number of seconds from 0 to 604800' },
+  httpTimeout: { schema: seconds(0, 60), expected: 'a number of seconds above 0 and at most 60' },
+  claimsSchema: { schema: Type.Any(), expected: 'a TypeBox schema, such as Type.Object({ … })' },
+  // Goes inside a quoted-string of WWW-Authenticate (RFC 9110 §11.2): printable ASCII, no quote or backslash.
+  realm: { schema: Type.String({ pattern: '^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), expected: 'a non-empty string of printable ASCII without " or \\' },
+  allowInsecureIssuer: { schema: Type.Boolean(), expected: 'a boolean' }
+}
+
+/** Options Fastify's `register` passes along with the plugin's own. */
+const fastifyRegisterOptions = new Set(['prefix', 'logLevel', 'logSerializers'])
+
+function fail (message: string): never {
+  throw new InvalidOptionError(message)
+}
+
+/**
+ * Checks the caller's options once, at registration, and returns a frozen
+ * copy with defaults. The caller's object is never changed. A wrong value is
+ * an error that names the option, never a silent fallback.
+ */
+export function resolveOptions (input: unknown): ResolvedOptions {
+  if (input === null || typeof input !== 'object') fail('options must be an object with at least "issuer" and "projectId"')
+  const opts = input as Record<string, unknown>
+
+  for (const name of Object.keys(opts)) {
+    if (!Object.hasOwn(rules, name) && !fastifyRegisterOptions.has(name)) {
+      fail(`unknown option "${name}"; known options are ${Object.keys(rules).join(', ')}`)
+    }
+  }
+  for (const [name, rule] of Object.entries(rules)) {
+    const value = opts[name]
+    if (value === undefined) {
+      if (name === 'issuer' || name === 'projectId') fail(`option "${name}" is required and must be ${rule.expected}`)
+      continue
+    }
+    if (!Value.Check(rule.schema, value)) fail(`option "${name}" must be ${rule.expected}`)
+  }
+  if (opts.claimsSchema !== undefined && !KindGuard.IsSchema(opts.claimsSchema)) {
+    fail(`option "claimsSchema" must be ${rules.claimsSchema.expected}`)
+  }
+
+  const allowInsecureIssuer = (opts.allowInsecureIssuer as boolean | undefined) ?? false
+  const issuer = normaliseIssuer(opts.issuer as string, allowInsecureIssuer)
+  const projectId = opts.projectId as string
+  const audience = opts.audience === undefined ? [projectId] : ([] as string[]).concat(opts.audience as string | string[])
+  const allowedClientIds = opts.allowedClientIds as string[] | undefined
+
+  return Object.freeze({
+    issuer,
+    projectId,
+    clientId: opts.clientId as string | undefined,
+    audience: Object.freeze([...new Set(audience)]),
+    allowedClientIds: allowedClientIds === undefined ? undefined : Object.freeze([...new Set(allowedClientIds)]),
+    algorithms: Object.freeze([...new Set((opts.algorithms as Algorithm[] | undefined) ?? ['RS256'])]) as readonly Algorithm[],
+    clockTolerance: (opts.clockTolerance as number | undefined) ?? 0,
+    jwksCacheTtl: (opts.jwksCacheTtl as number | undefined) ?? 600,
+    jwksCooldown: (opts.jwksCooldown as number | undefined) ?? 10,
+    jwksMaxStale: (opts.jwksMaxStale as number | undefined) ?? 3600,
+    httpTimeout: (opts.httpTimeout as number | undefined) ?? 5,
+    claimsSchema: opts.claimsSchema as TSchema | undefined,
+    realm: (opts.realm as string | undefined) ?? 'api',
+    allowInsecureIssuer,
+    discoveryUrl: `${issuer}/.well-known/openid-configuration`,
+    roleClaim: `urn:zitadel:iam:org:project:${projectId}:roles`
+  })
+}
+
+/**
+ * The issuer as Zitadel writes it in `iss` and in discovery: origin and path,
+ * no trailing slash. Plain http only on loopback unless explicitly allowed:
+ * keys fetched over plain http from another host can be swapped in transit.
+ */
+function normaliseIssuer (value: string, allowInsecure: boolean): string {
+  const expected = rules.issuer.expected
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    fail(`option "issuer" must be ${expected}`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`option "issuer" must be ${expected}`)
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    fail('option "issuer" must be a URL without credentials, query or fragment')
+  }
+  if (url.protocol === 'http:' && !allowInsecure && !isLoopback(url.hostname)) {
+    fail('option "issuer" must use https unless it is on loopback (localhost, 127.0.0.1, [::1]); set allowInsecureIssuer: true to accept plain http')
+  }
+  return url.origin + url.pathname.replace(/\/+$/, '')
+}
+
+function isLoopback (hostname: string): boolean {
+  return hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname)
+}

@@ -1,0 +1,79 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { extractBearer } from './bearer.js'
+import { BadRequestError, createErrorFactory, InvalidOptionError } from './errors.js'
+import { createGuards, guardsOf } from './guards.js'
+import { JwksCache } from './jwks.js'
+import { resolveOptions, type ResolvedOptions, type ZitadelAuthOptions } from './options.js'
+import { ZitadelUser } from './user.js'
+import { createTokenVerifier } from './verify.js'
+
+/** `fastify.zitadel` */
+export interface ZitadelAuth extends ReturnType<typeof createGuards> {
+  /** The options after validation and defaults. Frozen. */
+  readonly options: ResolvedOptions
+  /** Verifies a raw access token, for tokens that do not come in an HTTP request (WebSockets, queues, tests). Throws the coded errors. */
+  verify (token: string): Promise<ZitadelUser>
+  /** The onRequest hook the plugin adds to every route: verifies a Bearer token if there is one and sets `request.user`. */
+  authenticate: onRequestAsyncHookHandler
+}
+
+/**
+ * Wiring only: options → verifier (JWKS cache) → user → guards.
+ * Registered with fastify-plugin so that the decorator and the route hook
+ * apply to the whole application, not just this plugin's scope.
+ */
+const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async function fastifyZitadelAuth (fastify, options) {
+  const opts = resolveOptions(options)
+  const log = fastify.log.child({ plugin: 'fastify-zitadel-auth' })
+  const errors = createErrorFactory(opts.realm)
+  const jwks = new JwksCache(opts, log, errors)
+  const verifyToken = createTokenVerifier(opts, jwks, errors)
+
+  async function verify (token: string): Promise<ZitadelUser> {
+    return new ZitadelUser(token, await verifyToken(token), opts.roleClaim)
+  }
+
+  // RFC 6750 §3: a request that presents a token has it checked on every route,
+  // public or not; one without a token goes on as anonymous and guards decide.
+  async function authenticate (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const bearer = extractBearer(request.headers.authorization)
+    if (bearer.kind === 'none') return
+    if (bearer.kind === 'invalid') throw errors.auth(BadRequestError)
+    request.user = await verify(bearer.token)
+  }
+
+  const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify, authenticate, ...createGuards(errors) })
+  fastify.decorate('zitadel', zitadel)
+  // Same shape on every request (style: decorate once, up front).
+  fastify.decorateRequest('user', null)
+
+  // Decided per route when it is declared (like @fastify/rate-limit): the hook goes
+  // first in onRequest so later hooks see request.user; `config: { zitadel: false }`
+  // opts a route out. Fastify's own HEAD routes are built from the GET's options
+  // after this runs, so they carry the same hook.
+  fastify.addHook('onRoute', (route) => {
+    const setting = (route.config as { zitadel?: unknown } | undefined)?.zitadel
+    if (setting === false) {
+      if (guardsOf(route.preHandler).length > 0) {
+        throw new InvalidOptionError(`route ${String(route.method)} ${route.url} sets config.zitadel to false but uses a zitadel guard, which would refuse every request`)
+      }
+      return
+    }
+    if (setting !== undefined) {
+      throw new InvalidOptionError(`route ${String(route.method)} ${route.url}: config.zitadel must be false or absent`)
+    }
+    route.onRequest = route.onRequest === undefined ? [authenticate] : [authenticate, ...[route.onRequest].flat()]
+  })
+
+  // Keys load in the background once the app is ready: start-up never waits on
+  // (or fails because of) the IdP, and the first request usually finds keys.
+  fastify.addHook('onReady', async function warmZitadelKeys () {
+    jwks.warm()
+  })
+  fastify.addHook('onClose', async function closeZitadelKeys () {
+    jwks.close()
+  })
+}
+
+export default fp(fastifyZitadelAuth, { fastify: '5.x', name: 'fastify-zitadel-auth' })
