@@ -1,4 +1,5 @@
 import createError from '@fastify/error'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 
 /**
  * Every error the plugin sends, with a stable code, its HTTP status and, for
@@ -98,4 +99,24 @@ function challenge (realm: string, Err: ErrorConstructor): string {
   const code = bearerCodes.get(Err)
   if (code === undefined) return `Bearer realm="${realm}"`
   return `Bearer realm="${realm}", error="${code}", error_description="${new Err().message}"`
+}
+
+/**
+ * Wraps a hook so that the headers of an error it throws (`WWW-Authenticate`,
+ * `Retry-After`) are also set on the reply. Fastify's default error handler
+ * applies `err.headers` itself; a custom `setErrorHandler` that sends its own
+ * body keeps them this way, as RFC 6750 §3 requires for every 401.
+ */
+export function withChallenge (hook: (request: FastifyRequest, reply: FastifyReply) => Promise<void>) {
+  const wrapped = async function (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    try {
+      await hook(request, reply)
+    } catch (err) {
+      const headers = (err as AuthError).headers
+      if (headers !== undefined) reply.headers(headers)
+      throw err
+    }
+  }
+  // Keep the hook's name for stack traces and route introspection.
+  return Object.defineProperty(wrapped, 'name', { value: hook.name })
 }

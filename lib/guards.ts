@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
-import { InvalidOptionError, RoleRequiredError, TokenMissingError, type ErrorFactory } from './errors.js'
+import { InvalidOptionError, RoleRequiredError, TokenMissingError, withChallenge, type ErrorFactory } from './errors.js'
 import type { ZitadelUser } from './user.js'
 
 /** What a guard demands; kept on the guard so routes (and their docs) can tell what protects them. */
@@ -19,10 +19,13 @@ export interface RequireRolesOptions {
    * undefined the request is refused: a missing organisation never widens the
    * check to "any organisation".
    */
-  orgId?: string | ((request: FastifyRequest) => string | undefined)
+  orgId?: string | OrgIdResolver
   /** Grant access when the user holds any one of the roles. Default: all are required. */
   any?: boolean
 }
+
+/** Reads the organisation from the request; route params are typed as strings so `(req) => req.params.orgId` needs no cast. */
+export type OrgIdResolver = (request: FastifyRequest<{ Params: Record<string, string | undefined> }>) => string | undefined
 
 /** RFC 6750 §3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )` */
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
@@ -52,7 +55,7 @@ export function createGuards (errors: ErrorFactory) {
     if (orgId !== undefined && !(typeof orgId === 'function' || (typeof orgId === 'string' && orgId !== ''))) {
       invalid('requireRoles: option "orgId" must be a non-empty string or a function of the request')
     }
-    const orgOf = typeof orgId === 'function' ? orgId : () => orgId
+    const orgOf = (typeof orgId === 'function' ? orgId : () => orgId) as (request: FastifyRequest) => string | undefined
 
     return guard({ kind: 'roles', roles: list, any }, async function requireRoles (request: FastifyRequest) {
       const user = authenticated(request)
@@ -79,8 +82,9 @@ export function createGuards (errors: ErrorFactory) {
 }
 
 function guard (requirement: GuardRequirement, fn: (request: FastifyRequest, reply: FastifyReply) => Promise<void>): Guard {
-  Object.defineProperty(fn, kGuard, { value: Object.freeze(requirement) })
-  return fn as unknown as Guard
+  const wrapped = withChallenge(fn)
+  Object.defineProperty(wrapped, kGuard, { value: Object.freeze(requirement) })
+  return wrapped as unknown as Guard
 }
 
 /** Guards are built when routes are declared: a wrong argument fails there, not on a request. */

@@ -31,14 +31,13 @@ export async function getJson (url: string, { timeoutMs, maxBytes, signal }: Get
       signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
     })
   } catch (cause) {
-    const timedOut = cause instanceof Error && cause.name === 'TimeoutError'
-    throw new IdpFetchError(timedOut ? `no answer within ${timeoutMs} ms` : 'the request failed', { cause })
+    throw new IdpFetchError(isTimeout(cause) ? `no answer within ${timeoutMs} ms` : 'the request failed', { cause })
   }
   if (res.status !== 200) {
     await res.body?.cancel()
     throw new IdpFetchError(`answered HTTP ${res.status}`)
   }
-  const text = await readCapped(res, maxBytes)
+  const text = await readCapped(res, maxBytes, timeoutMs)
   try {
     return { body: JSON.parse(text), headers: res.headers }
   } catch {
@@ -46,7 +45,11 @@ export async function getJson (url: string, { timeoutMs, maxBytes, signal }: Get
   }
 }
 
-async function readCapped (res: Response, maxBytes: number): Promise<string> {
+function isTimeout (cause: unknown): boolean {
+  return cause instanceof Error && cause.name === 'TimeoutError'
+}
+
+async function readCapped (res: Response, maxBytes: number, timeoutMs: number): Promise<string> {
   const declared = Number(res.headers.get('content-length'))
   if (declared > maxBytes) {
     await res.body?.cancel()
@@ -62,7 +65,7 @@ async function readCapped (res: Response, maxBytes: number): Promise<string> {
     }
   } catch (cause) {
     if (cause instanceof IdpFetchError) throw cause
-    throw new IdpFetchError('the answer was cut off', { cause })
+    throw new IdpFetchError(isTimeout(cause) ? `no complete answer within ${timeoutMs} ms` : 'the answer was cut off', { cause })
   }
   return Buffer.concat(chunks).toString('utf8')
 }

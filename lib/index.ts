@@ -15,7 +15,12 @@ export { SUPPORTED_ALGORITHMS } from './options.js'
 export type { RequireRolesOptions, Guard, GuardRequirement } from './guards.js'
 export { ZitadelUser } from './user.js'
 export type { ZitadelClaims, ZitadelCustomClaims, ZitadelRoles } from './user.js'
-export * as errors from './errors.js'
+export {
+  TokenMissingError, BadRequestError, TokenMalformedError, TokenUnsupportedError, KeyUnknownError,
+  SignatureInvalidError, TokenExpiredError, TokenNotYetValidError, IssuerInvalidError, AudienceInvalidError,
+  ClientNotAllowedError, ClaimsInvalidError, RoleRequiredError, ScopeRequiredError, IdpUnavailableError,
+  InvalidOptionError
+} from './errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -120,7 +120,7 @@ export class JwksCache {
     try {
       ({ keys, maxAge } = await this.#download())
     } catch (err) {
-      this.#failed(err)
+      this.#failed(err, mode)
       return
     }
     this.#lastFailure = undefined
@@ -130,12 +130,14 @@ export class JwksCache {
       this.#log.debug({ keys: this.#keys.size }, 'zitadel: fetched keys for an unknown key id')
       return
     }
-    const removed = [...this.#keys.keys()].filter((kid) => !keys.has(kid))
+    const removed = [...this.#keys.keys()].filter((kid) => !keys.has(kid)).length
+    const added = [...keys.keys()].filter((kid) => !this.#keys.has(kid)).length
     this.#keys = keys
     const ttl = Math.min(this.#opts.jwksCacheTtl, Math.max(maxAge ?? Infinity, this.#opts.jwksCooldown)) * 1000
     this.#freshUntil = now + ttl
     this.#usableUntil = this.#freshUntil + this.#opts.jwksMaxStale * 1000
-    this.#log.info({ keys: keys.size, removed: removed.length, refreshInSeconds: ttl / 1000 }, 'zitadel: signing keys loaded')
+    // A change of keys is worth a line at info; the routine refresh is not.
+    this.#log[added + removed > 0 ? 'info' : 'debug']({ keys: keys.size, added, removed, refreshInSeconds: ttl / 1000 }, 'zitadel: signing keys loaded')
     this.#schedule(ttl)
   }
 
@@ -160,9 +162,10 @@ export class JwksCache {
     return { keys, maxAge: parseMaxAge(headers.get('cache-control')) }
   }
 
-  #failed (err: unknown): void {
+  #failed (err: unknown, mode: 'replace' | 'merge'): void {
     if (this.#closing.signal.aborted) return
-    const reason = err instanceof IdpFetchError ? err.message : 'unexpected error'
+    // IdpFetchError messages are fixed text; nothing the remote sent is logged.
+    const reason = (err as Error).message
     const now = Date.now()
     const usable = now < this.#usableUntil
     // Log each new kind of failure at warn, repeats at debug: an outage must not flood the log.
@@ -174,17 +177,31 @@ export class JwksCache {
       usingStaleKeys: usable,
       staleKeysUsableForSeconds: usable ? Math.round((this.#usableUntil - now) / 1000) : 0
     }, usable ? 'zitadel: could not refresh signing keys; using the last good keys' : 'zitadel: could not fetch signing keys')
-    // Keep trying in the background while there are keys to save.
-    if (this.#freshUntil !== 0 && usable) this.#schedule(this.#opts.jwksCooldown * 1000)
+    // A due refresh that failed is retried in the background while the last good
+    // keys are still usable; a failed merge leaves the scheduled refresh alone.
+    if (mode === 'replace' && this.#freshUntil !== 0 && usable) this.#schedule(this.#opts.jwksCooldown * 1000)
   }
 
   #schedule (ms: number): void {
     clearTimeout(this.#timer)
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      if (this.#inflight === undefined) this.#inflight = this.#run(() => this.#fetch('replace'))
-    }, ms)
+    // #refreshWhenDue never rejects: #fetch catches every failure of a fetch.
+    this.#timer = setTimeout(() => { this.#refreshWhenDue() }, ms)
     this.#timer.unref()
+  }
+
+  /**
+   * The scheduled replace. A fetch already in flight (say, for an unknown kid)
+   * is awaited first and does not count: only a merge would have run, and a
+   * due refresh must not be lost to it. The cooldown holds here too.
+   */
+  async #refreshWhenDue (): Promise<void> {
+    this.#timer = undefined
+    while (this.#inflight !== undefined) await this.#inflight
+    // A replace that ran meanwhile (or failed and set its retry) has scheduled the next one.
+    if (this.#timer !== undefined || this.#closing.signal.aborted) return
+    const wait = this.#cooldownLeft()
+    if (wait > 0) return this.#schedule(wait)
+    this.#inflight = this.#run(() => this.#fetch('replace'))
   }
 }
 

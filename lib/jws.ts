@@ -73,14 +73,15 @@ export function importVerificationKey (jwk: unknown): VerificationKey | string {
   if (k.key_ops !== undefined && !(Array.isArray(k.key_ops) && k.key_ops.includes('verify'))) return 'key_ops without verify'
   if (k.kty !== 'RSA' && k.kty !== 'EC' && k.kty !== 'OKP') return 'unsupported kty'
   if (k.d !== undefined) return 'a private key'
-  if (k.alg !== undefined && !Object.hasOwn(RULES, k.alg as string)) return 'unsupported alg'
+  if (k.alg !== undefined && !(typeof k.alg === 'string' && Object.hasOwn(RULES, k.alg))) return 'unsupported alg'
   let key: KeyObject
   try {
     key = createPublicKey({ key: k as import('node:crypto').JsonWebKey, format: 'jwk' })
   } catch {
     return 'not a valid public key'
   }
-  if (isRsa(key) && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return 'RSA key shorter than 2048 bits'
+  // Node reports modulusLength for every RSA key.
+  if (isRsa(key) && (key.asymmetricKeyDetails as { modulusLength: number }).modulusLength < MIN_RSA_BITS) return 'RSA key shorter than 2048 bits'
   return Object.freeze({ kid: k.kid, alg: k.alg as string | undefined, key })
 }
 

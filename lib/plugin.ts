@@ -1,7 +1,7 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { extractBearer } from './bearer.js'
-import { BadRequestError, createErrorFactory, InvalidOptionError } from './errors.js'
+import { BadRequestError, createErrorFactory, InvalidOptionError, withChallenge } from './errors.js'
 import { createGuards, guardsOf } from './guards.js'
 import { JwksCache } from './jwks.js'
 import { resolveOptions, type ResolvedOptions, type ZitadelAuthOptions } from './options.js'
@@ -36,12 +36,12 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
 
   // RFC 6750 §3: a request that presents a token has it checked on every route,
   // public or not; one without a token goes on as anonymous and guards decide.
-  async function authenticate (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  const authenticate = withChallenge(async function authenticate (request: FastifyRequest): Promise<void> {
     const bearer = extractBearer(request.headers.authorization)
     if (bearer.kind === 'none') return
     if (bearer.kind === 'invalid') throw errors.auth(BadRequestError)
     request.user = await verify(bearer.token)
-  }
+  })
 
   const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify, authenticate, ...createGuards(errors) })
   fastify.decorate('zitadel', zitadel)
@@ -49,7 +49,9 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   fastify.decorateRequest('user', null)
 
   // Decided per route when it is declared (like @fastify/rate-limit): the hook goes
-  // first in onRequest so later hooks see request.user; `config: { zitadel: false }`
+  // first among the route's own onRequest hooks so they see request.user (hooks
+  // added with app.addHook run before any route-level hook, as Fastify orders
+  // them; from preHandler on, every hook sees the user). `config: { zitadel: false }`
   // opts a route out. Fastify's own HEAD routes are built from the GET's options
   // after this runs, so they carry the same hook.
   fastify.addHook('onRoute', (route) => {

@@ -1,0 +1,428 @@
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
+import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
+import { bearer, buildApp, FAST } from './helpers/app.js'
+import { startIssuer, type Fault, type TestIssuer } from './helpers/issuer.js'
+
+/*
+ * Discovery and the bounded HTTP client (lib/discovery.ts, lib/http.ts), seen
+ * through real apps talking to a real issuer over HTTP. Whatever goes wrong on
+ * the IdP's side, a request that carries a token gets 503 with Retry-After,
+ * never a 401 (the token may be fine) nor a 500.
+ *
+ * The issuers sign with ES256: its keys are generated in a millisecond (RSA
+ * takes a quarter of a second), and nothing here depends on the algorithm.
+ */
+
+const ES256: Partial<ZitadelAuthOptions> = { algorithms: ['ES256'] }
+
+async function issuerFor (t: Test): Promise<TestIssuer> {
+  const issuer = await startIssuer({ alg: 'ES256' })
+  t.teardown(() => issuer.close())
+  return issuer
+}
+
+async function appFor (t: Test, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}): Promise<FastifyInstance> {
+  const app = await buildApp(issuer, { ...ES256, ...options })
+  t.teardown(() => app.close())
+  return app
+}
+
+interface LogLine { level: number, msg: string, [field: string]: unknown }
+
+/** The routes of buildApp, on an app whose debug-level log lines are kept. */
+async function loggedAppFor (t: Test, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}) {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(() => app.close())
+  await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST, ...ES256, ...options })
+  app.get('/public', async (req) => ({ public: true, user: req.user?.sub ?? null }))
+  app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
+  await app.ready()
+  return { app, lines, logs: () => lines.map((line) => JSON.parse(line) as LogLine) }
+}
+
+/** A bare HTTP server on 127.0.0.1 for answers the test issuer cannot give; counts requests per path. */
+async function localServer (t: Test, handler: (path: string, res: ServerResponse, url: string) => void) {
+  const sockets = new Set<Socket>()
+  const hits = new Map<string, number>()
+  let url = ''
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', url).pathname
+    hits.set(path, (hits.get(path) ?? 0) + 1)
+    handler(path, res, url)
+  })
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  t.teardown(async () => {
+    for (const s of sockets) s.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return { url, hits }
+}
+
+function sendJson (res: ServerResponse, body: unknown): void {
+  res.writeHead(200, { 'content-type': 'application/json' })
+  res.end(JSON.stringify(body))
+}
+
+function assertUnavailable (t: Test, res: LightMyRequestResponse): void {
+  t.equal(res.statusCode, 503, 'status 503, not 401 or 500')
+  t.equal(res.json().code, 'ZITADEL_AUTH_IDP_UNAVAILABLE')
+  const retryAfter = res.headers['retry-after']
+  t.match(retryAfter, /^\d+$/, 'Retry-After is a whole number of seconds')
+  t.ok(Number(retryAfter) >= 1, 'Retry-After is at least 1')
+}
+
+function me (app: FastifyInstance, token: string) {
+  return app.inject({ url: '/me', headers: bearer(token) })
+}
+
+t.test('a discovery document that matches the issuer: tokens pass, discovery and JWKS are fetched once', async (t) => {
+  const issuer = await issuerFor(t)
+  const app = await appFor(t, issuer)
+  const token = await issuer.token()
+
+  const first = await me(app, token)
+  t.equal(first.statusCode, 200)
+  t.equal(first.json().sub, '263785111111111111')
+  const second = await me(app, token)
+  t.equal(second.statusCode, 200)
+  t.same(issuer.requests, { discovery: 1, jwks: 1 })
+})
+
+t.test('discovery naming another issuer: 503 with Retry-After, the JWKS is never fetched, a warn log says why', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.discovery = { issuer: 'https://evil.example' }
+  const { app, logs } = await loggedAppFor(t, issuer)
+
+  const res = await me(app, await issuer.token())
+  assertUnavailable(t, res)
+  t.equal(issuer.requests.jwks, 0, 'the jwks_uri of an impostor document is not followed')
+
+  const warnings = logs().filter((l) => l.level === 40)
+  t.equal(warnings.length, 1, 'one warning')
+  t.match(warnings[0], { msg: /could not fetch signing keys/, reason: /another issuer/, issuer: issuer.url })
+  t.notOk(JSON.stringify(logs()).includes('evil.example'), 'what the remote sent is not repeated in the log')
+})
+
+t.test('discovery documents that fail the checks: 503, and the JWKS is never fetched', async (t) => {
+  const cases: Array<[string, (url: string) => Record<string, unknown>]> = [
+    ['names the issuer with a trailing slash', (url) => ({ issuer: `${url}/` })],
+    ['names no issuer', () => ({ issuer: undefined })],
+    ['has no jwks_uri', () => ({ jwks_uri: undefined })],
+    ['has a jwks_uri that is not a string', () => ({ jwks_uri: 42 })],
+    ['has a jwks_uri that is a list', (url) => ({ jwks_uri: [`${url}/oauth/v2/keys`] })],
+    ['has a jwks_uri that is not a URL', () => ({ jwks_uri: 'not a url' })],
+    ['has a relative jwks_uri', () => ({ jwks_uri: '/oauth/v2/keys' })],
+    ['puts jwks_uri on localhost while the issuer is 127.0.0.1', (url) => ({ jwks_uri: `${url.replace('127.0.0.1', 'localhost')}/oauth/v2/keys` })],
+    ['puts jwks_uri on https while the issuer is http', (url) => ({ jwks_uri: `${url.replace('http:', 'https:')}/oauth/v2/keys` })],
+    ['hides another host behind a userinfo that looks like the issuer', (url) => ({ jwks_uri: `http://${new URL(url).host}@evil.example/oauth/v2/keys` })]
+  ]
+  for (const [name, override] of cases) {
+    await t.test(name, async (t) => {
+      const issuer = await issuerFor(t)
+      issuer.discovery = override(issuer.url)
+      const app = await appFor(t, issuer)
+
+      assertUnavailable(t, await me(app, await issuer.token()))
+      t.equal(issuer.requests.discovery, 1)
+      t.equal(issuer.requests.jwks, 0)
+    })
+  }
+})
+
+t.test('a jwks_uri on another port is never fetched, even when that server holds the right keys', async (t) => {
+  const issuer = await issuerFor(t)
+  const other = await issuerFor(t)
+  // Were the origin check missing, these keys would verify the token: 200 instead of 503.
+  other.extraJwks = issuer.keys.map((k) => k.publicJwk)
+  issuer.discovery = { jwks_uri: `${other.url}/oauth/v2/keys` }
+  const app = await appFor(t, issuer)
+
+  assertUnavailable(t, await me(app, await issuer.token()))
+  t.equal(other.requests.jwks, 0, 'the other origin is never contacted')
+  t.equal(issuer.requests.jwks, 0)
+})
+
+t.test('a discovery document that is not a JSON object: 503', async (t) => {
+  for (const body of [[], null, 'a string', 42]) {
+    await t.test(JSON.stringify(body), async (t) => {
+      const issuer = await issuerFor(t)
+      const idp = await localServer(t, (_path, res) => sendJson(res, body))
+      const app = await appFor(t, issuer, { issuer: idp.url })
+
+      assertUnavailable(t, await me(app, await issuer.token({ claims: { iss: idp.url } })))
+      t.equal(idp.hits.get('/.well-known/openid-configuration'), 1)
+      t.equal(idp.hits.size, 1, 'nothing else is requested')
+    })
+  }
+})
+
+t.test('redirects are not followed: a 302 on discovery gives 503 and its target is never requested', async (t) => {
+  const issuer = await issuerFor(t)
+  let redirect = true
+  // The target holds a valid document and keys: following the redirect would give 200.
+  const idp = await localServer(t, (path, res, url) => {
+    if (path === '/.well-known/openid-configuration' && redirect) {
+      res.writeHead(302, { location: '/moved' })
+      res.end()
+    } else if (path === '/.well-known/openid-configuration' || path === '/moved') {
+      sendJson(res, { issuer: url, jwks_uri: `${url}/keys` })
+    } else {
+      sendJson(res, { keys: issuer.keys.map((k) => k.publicJwk) })
+    }
+  })
+  const app = await appFor(t, issuer, { issuer: idp.url, jwksCooldown: 0.2 })
+  const token = await issuer.token({ claims: { iss: idp.url } })
+
+  assertUnavailable(t, await me(app, token))
+  t.equal(idp.hits.get('/.well-known/openid-configuration'), 1)
+  t.equal(idp.hits.get('/moved'), undefined, 'the redirect target is never requested')
+  t.equal(idp.hits.get('/keys'), undefined)
+
+  // The same server without the redirect is a working IdP: the 503 came from the redirect.
+  redirect = false
+  await sleep(300)
+  t.equal((await me(app, token)).statusCode, 200)
+  t.equal(idp.hits.get('/moved'), undefined)
+})
+
+t.test('IdP faults on discovery or on the JWKS endpoint give 503, never 401 or 500', async (t) => {
+  const faults: Array<[Fault, Partial<ZitadelAuthOptions>]> = [
+    ['down', {}],
+    ['500', {}],
+    ['garbage', {}],
+    ['redirect', {}],
+    ['huge', {}],
+    ['slow', { httpTimeout: 0.2 }],
+    ['empty', {}]
+  ]
+  for (const faultOn of ['discovery', 'jwks'] as const) {
+    for (const [fault, options] of faults) {
+      if (fault === 'empty' && faultOn === 'discovery') continue // an empty JWKS is a JWKS fault
+      await t.test(`${fault} on ${faultOn}`, async (t) => {
+        const issuer = await issuerFor(t)
+        issuer.fault = fault
+        issuer.faultOn = faultOn
+        issuer.slowMs = 1000
+        const app = await appFor(t, issuer, options)
+
+        assertUnavailable(t, await me(app, await issuer.token()))
+        t.equal(issuer.requests.discovery, 1)
+        t.equal(issuer.requests.jwks, faultOn === 'jwks' ? 1 : 0)
+      })
+    }
+  }
+})
+
+t.test('an IdP slower than usual but within httpTimeout is waited for', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.fault = 'slow'
+  issuer.slowMs = 100
+  const app = await appFor(t, issuer, { httpTimeout: 2 })
+
+  t.equal((await me(app, await issuer.token())).statusCode, 200)
+})
+
+t.test('size caps: a valid document over the cap is refused, one under it is read', async (t) => {
+  await t.test('discovery over 64 KiB (streamed): 503', async (t) => {
+    const issuer = await issuerFor(t)
+    issuer.discovery = { padding: 'x'.repeat(70 * 1024) }
+    const app = await appFor(t, issuer)
+    assertUnavailable(t, await me(app, await issuer.token()))
+    t.equal(issuer.requests.jwks, 0)
+  })
+  await t.test('discovery under 64 KiB: 200', async (t) => {
+    const issuer = await issuerFor(t)
+    issuer.discovery = { padding: 'x'.repeat(60 * 1024) }
+    const app = await appFor(t, issuer)
+    t.equal((await me(app, await issuer.token())).statusCode, 200)
+  })
+  await t.test('JWKS over 512 KiB that holds the right key: 503', async (t) => {
+    const issuer = await issuerFor(t)
+    issuer.extraJwks = [{ kty: 'oct', kid: 'padding', k: 'x'.repeat(600 * 1024) }]
+    const app = await appFor(t, issuer)
+    assertUnavailable(t, await me(app, await issuer.token()))
+  })
+  await t.test('discovery that declares a Content-Length over the cap: 503', async (t) => {
+    const issuer = await issuerFor(t)
+    const idp = await localServer(t, (_path, res, url) => {
+      const body = JSON.stringify({ issuer: url, jwks_uri: `${url}/keys`, padding: 'x'.repeat(100 * 1024) })
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) })
+      res.end(body)
+    })
+    const app = await appFor(t, issuer, { issuer: idp.url })
+    assertUnavailable(t, await me(app, await issuer.token({ claims: { iss: idp.url } })))
+    t.equal(idp.hits.get('/keys'), undefined)
+  })
+})
+
+t.test('a body cut off or stalled half-way: 503, and the stalled one is given up after httpTimeout', async (t) => {
+  await t.test('cut off', async (t) => {
+    const issuer = await issuerFor(t)
+    const idp = await localServer(t, (_path, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+      res.write('{"issuer": "http://')
+      setTimeout(() => res.socket?.destroy(), 20)
+    })
+    const app = await appFor(t, issuer, { issuer: idp.url })
+    assertUnavailable(t, await me(app, await issuer.token({ claims: { iss: idp.url } })))
+  })
+  await t.test('stalled', async (t) => {
+    const issuer = await issuerFor(t)
+    // Headers at once, then silence until the server is closed: the timeout must cover the body too.
+    const idp = await localServer(t, (_path, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.write('{"issuer": "http://')
+    })
+    const app = await appFor(t, issuer, { issuer: idp.url, httpTimeout: 0.2 })
+    const res = await Promise.race([
+      me(app, await issuer.token({ claims: { iss: idp.url } })),
+      sleep(5000, 'still waiting')
+    ])
+    t.not(res, 'still waiting', 'the request does not hang on a stalled body')
+    if (typeof res !== 'string') assertUnavailable(t, res)
+  })
+})
+
+t.test('the IdP down at start: ready resolves, public routes answer, protected ones get 503 until it is back', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.fault = 'down'
+  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  const token = await issuer.token()
+
+  const pub = await app.inject('/public')
+  t.equal(pub.statusCode, 200)
+  t.same(pub.json(), { public: true, user: null })
+  t.equal((await app.inject('/health')).statusCode, 200)
+  assertUnavailable(t, await me(app, token))
+
+  issuer.fault = 'none'
+  await sleep(300) // past the cooldown of the failed fetch
+  const res = await me(app, token)
+  t.equal(res.statusCode, 200, 'recovers without a restart')
+  t.equal(res.json().sub, '263785111111111111')
+})
+
+t.test('within the cooldown after a failure, requests get 503 without fetching again', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.fault = '500'
+  const app = await appFor(t, issuer, { jwksCooldown: 10 })
+  const token = await issuer.token()
+
+  assertUnavailable(t, await me(app, token)) // waits for the failed warm-up fetch
+  const seen = { ...issuer.requests }
+  t.same(seen, { discovery: 1, jwks: 0 })
+
+  issuer.fault = 'none' // the IdP is back, but the cooldown has not passed
+  const again = await Promise.all(Array.from({ length: 10 }, () => me(app, token)))
+  for (const res of again) assertUnavailable(t, res)
+  const retryAfter = Number(again[0]?.headers['retry-after'])
+  t.ok(retryAfter > 1 && retryAfter <= 10, `Retry-After (${retryAfter}) tells the time left of the 10 s cooldown`)
+  t.same(issuer.requests, seen, 'no fetch within the cooldown')
+})
+
+t.test('a failing JWKS endpoint does not cause discovery to be fetched again', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.fault = '500'
+  issuer.faultOn = 'jwks'
+  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  const token = await issuer.token()
+
+  assertUnavailable(t, await me(app, token))
+  issuer.fault = 'none'
+  await sleep(300)
+  t.equal((await me(app, token)).statusCode, 200)
+  t.equal(issuer.requests.discovery, 1, 'the jwks_uri is kept')
+  t.equal(issuer.requests.jwks, 2)
+})
+
+t.test('a failed discovery is retried after the cooldown, not cached', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.fault = '500'
+  issuer.faultOn = 'discovery'
+  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  const token = await issuer.token()
+
+  assertUnavailable(t, await me(app, token))
+  issuer.fault = 'none'
+  await sleep(300)
+  t.equal((await me(app, token)).statusCode, 200)
+  t.same(issuer.requests, { discovery: 2, jwks: 1 })
+})
+
+t.test('repeated failures of one kind warn once and then log at debug; a new kind warns again', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.fault = '500'
+  const { app, logs } = await loggedAppFor(t, issuer, { jwksCooldown: 0.2 })
+  const token = await issuer.token()
+  const failures = () => logs().filter((l) => /could not fetch signing keys/.test(l.msg))
+
+  assertUnavailable(t, await me(app, token))
+  await sleep(300)
+  assertUnavailable(t, await me(app, token))
+  t.ok(issuer.requests.discovery >= 2, 'fetched again after the cooldown')
+  t.same(failures().map((l) => l.level), Array(issuer.requests.discovery).fill(40).fill(20, 1), 'warn, then debug')
+
+  issuer.fault = 'garbage'
+  await sleep(300)
+  assertUnavailable(t, await me(app, token))
+  const last = failures().filter((l) => l.level === 40).at(-1)
+  t.match(last, { reason: /not JSON/ }, 'another kind of failure is a new warning')
+})
+
+t.test('50 concurrent requests right after ready share one discovery and one JWKS fetch', async (t) => {
+  const issuer = await issuerFor(t)
+  const tokens = await Promise.all(Array.from({ length: 50 }, () => issuer.token()))
+  const app = await appFor(t, issuer)
+
+  const results = await Promise.all(tokens.map((token) => me(app, token)))
+  t.same(results.map((r) => r.statusCode), Array(50).fill(200))
+  t.same(issuer.requests, { discovery: 1, jwks: 1 })
+})
+
+t.test('50 concurrent cold requests after a failed start share one discovery and one JWKS fetch', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.fault = '500'
+  const tokens = await Promise.all(Array.from({ length: 50 }, () => issuer.token()))
+  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  assertUnavailable(t, await me(app, tokens[0] as string)) // no keys were ever loaded
+
+  issuer.fault = 'none'
+  await sleep(300)
+  issuer.resetCounts()
+  const results = await Promise.all(tokens.map((token) => me(app, token)))
+  t.same(results.map((r) => r.statusCode), Array(50).fill(200))
+  t.same(issuer.requests, { discovery: 1, jwks: 1 })
+})
+
+t.test('logs never contain the token, not even at debug level', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.fault = 'down'
+  const { app, lines } = await loggedAppFor(t, issuer, { jwksCooldown: 0.2 })
+  const stranger = await issuer.addKey('ES256', { publish: false })
+  const token = await issuer.token()
+  const unknownKid = await issuer.token({ key: stranger })
+  const expired = await issuer.token({ claims: { exp: Math.floor(Date.now() / 1000) - 60 } })
+  const [head, payload, signature] = token.split('.') as [string, string, string]
+  const forged = `${head}.${payload}.${expired.split('.')[2]}`
+
+  assertUnavailable(t, await me(app, token))
+  issuer.fault = 'none'
+  await sleep(300)
+  t.equal((await me(app, token)).statusCode, 200)
+  t.equal((await me(app, forged)).json().code, 'ZITADEL_AUTH_SIGNATURE_INVALID')
+  t.equal((await me(app, expired)).json().code, 'ZITADEL_AUTH_TOKEN_EXPIRED')
+  t.equal((await me(app, unknownKid)).json().code, 'ZITADEL_AUTH_KEY_UNKNOWN')
+  t.equal((await app.inject({ url: '/me', headers: { authorization: `Bearer ${token} trailing` } })).statusCode, 400)
+
+  t.ok(lines.length > 10, 'the requests were logged')
+  for (const secret of [token, payload, signature, unknownKid.split('.')[2] as string, expired.split('.')[2] as string]) {
+    t.notOk(lines.some((line) => line.includes(secret)), 'no log line holds a token, payload or signature')
+  }
+})

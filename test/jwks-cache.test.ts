@@ -1,0 +1,426 @@
+import { randomUUID } from 'node:crypto'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
+import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
+import { parseMaxAge } from '../lib/jwks.js'
+import { bearer, buildApp, FAST } from './helpers/app.js'
+import { startIssuer, type TestIssuer } from './helpers/issuer.js'
+
+/*
+ * The key cache (lib/jwks.ts) through real apps and a real issuer: rotation,
+ * unknown key ids, cooldowns, stale-if-error, Cache-Control and shutdown.
+ * Durations are fractional seconds so that time-based rules play out within
+ * a second; the assertions are about outcomes and request counts, never about
+ * how long something took.
+ *
+ * The issuers sign with ES256: its keys are generated in a millisecond (RSA
+ * takes a quarter of a second, which would blur the timelines below).
+ */
+
+const ES256: Partial<ZitadelAuthOptions> = { algorithms: ['ES256'] }
+
+async function issuerFor (t: Test): Promise<TestIssuer> {
+  const issuer = await startIssuer({ alg: 'ES256' })
+  t.teardown(() => issuer.close())
+  return issuer
+}
+
+async function appFor (t: Test, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}): Promise<FastifyInstance> {
+  const app = await buildApp(issuer, { ...ES256, ...options })
+  t.teardown(() => app.close())
+  return app
+}
+
+interface LogLine { level: number, msg: string, [field: string]: unknown }
+
+/** The /me route of buildApp, on an app whose debug-level log lines are kept. */
+async function loggedAppFor (t: Test, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}) {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(() => app.close())
+  await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST, ...ES256, ...options })
+  app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
+  await app.ready()
+  return { app, logs: () => lines.map((line) => JSON.parse(line) as LogLine) }
+}
+
+function me (app: FastifyInstance, token: string) {
+  return app.inject({ url: '/me', headers: bearer(token) })
+}
+
+/** Sends a valid token and checks it passes; returns when that happened, which is after the keys were loaded. */
+async function accepted (t: Test, app: FastifyInstance, token: string, message = 'the token is accepted'): Promise<number> {
+  const res = await me(app, token)
+  t.equal(res.statusCode, 200, message)
+  return Date.now()
+}
+
+function assertKeyUnknown (t: Test, res: LightMyRequestResponse, message = 'refused: unknown key'): void {
+  t.equal(res.statusCode, 401, message)
+  t.equal(res.json().code, 'ZITADEL_AUTH_KEY_UNKNOWN')
+  t.match(res.headers['www-authenticate'], /^Bearer realm="api", error="invalid_token"/)
+}
+
+function assertUnavailable (t: Test, res: LightMyRequestResponse, message = 'status 503'): void {
+  t.equal(res.statusCode, 503, message)
+  t.equal(res.json().code, 'ZITADEL_AUTH_IDP_UNAVAILABLE')
+  t.match(res.headers['retry-after'], /^[1-9]\d*$/, 'Retry-After is a whole number of seconds, at least 1')
+}
+
+/** Waits until the clock reads `when` (ms since epoch). */
+async function sleepUntil (when: number): Promise<void> {
+  const left = when - Date.now()
+  if (left > 0) await sleep(left)
+}
+
+t.test('parseMaxAge reads Cache-Control', async (t) => {
+  t.equal(parseMaxAge(null), undefined, 'no header')
+  t.equal(parseMaxAge('max-age=300'), 300)
+  t.equal(parseMaxAge('public, max-age=300, must-revalidate'), 300, "Zitadel's web keys header")
+  t.equal(parseMaxAge('MAX-AGE=5'), 5, 'directives are case-insensitive')
+  t.equal(parseMaxAge('max-age="60"'), 60, 'a quoted value')
+  t.equal(parseMaxAge('max-age=0'), 0)
+  t.equal(parseMaxAge('no-store'), 0, 'no-store: refresh as often as the cooldown allows')
+  t.equal(parseMaxAge('no-cache'), 0)
+  t.equal(parseMaxAge('max-age=300, no-cache'), 0, 'no-cache wins over max-age')
+  t.equal(parseMaxAge('s-maxage=300'), undefined, 's-maxage is for shared caches')
+  t.equal(parseMaxAge('max-age=-1'), undefined)
+  t.equal(parseMaxAge('max-age=soon'), undefined)
+  t.equal(parseMaxAge('garbage, ;;; ='), undefined)
+  t.equal(parseMaxAge(''), undefined)
+})
+
+// Early in the file: the issuer's 3 s answer timer then runs out while later tests run.
+t.test('close during an in-flight slow fetch: close resolves and the waiting request ends with 503', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.fault = 'slow'
+  issuer.slowMs = 3000
+  const app = await appFor(t, issuer, { httpTimeout: 10 })
+
+  const pending = me(app, await issuer.token()) // waits for the warm-up fetch
+  await sleep(50)
+  const outcome = await Promise.race([
+    Promise.all([app.close(), pending]).then(([, res]) => res),
+    sleep(2000, 'still waiting') // the fetch would take 3 s: only an abort ends it sooner
+  ])
+  t.not(outcome, 'still waiting', 'close aborts the fetch in flight')
+  if (typeof outcome !== 'string') assertUnavailable(t, outcome)
+})
+
+t.test('keys fetched before ready (zitadel.verify) are not fetched again by the warm-up', async (t) => {
+  for (const settled of [false, true]) {
+    await t.test(settled ? 'the early fetch has finished' : 'the early fetch is still in flight', async (t) => {
+      const issuer = await issuerFor(t)
+      const app = Fastify()
+      t.teardown(() => app.close())
+      await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST, ...ES256 })
+      app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
+      const token = await issuer.token()
+
+      // A token checked outside HTTP (a queue consumer) before the server is ready.
+      const early = app.zitadel.verify(token)
+      if (settled) t.equal((await early).sub, '263785111111111111')
+      await app.ready()
+      t.equal((await early).sub, '263785111111111111')
+      await accepted(t, app, token)
+      t.same(issuer.requests, { discovery: 1, jwks: 1 })
+    })
+  }
+})
+
+t.test('key rotation: the new key is fetched on first sight, the old one works until the scheduled refresh', async (t) => {
+  const issuer = await issuerFor(t)
+  const app = await appFor(t, issuer, { jwksCacheTtl: 0.5, jwksCooldown: 0.2 })
+  const oldToken = await issuer.token()
+  const loadedAt = await accepted(t, app, oldToken)
+
+  await sleep(250) // past the cooldown of the warm-up fetch
+  const newKey = await issuer.rotate()
+  t.notOk(issuer.keys[0]?.published, 'rotate() unpublished the old key')
+  const before = issuer.requests.jwks
+  const newToken = await issuer.token({ key: newKey })
+  await accepted(t, app, newToken, 'a token of the new key is accepted')
+  t.equal(issuer.requests.jwks, before + 1, 'its unknown kid caused one fetch')
+  await accepted(t, app, oldToken, 'the fetch for the new kid did not drop the old key')
+
+  await sleepUntil(loadedAt + 500 + 150) // the scheduled refresh replaced the set
+  assertKeyUnknown(t, await me(app, oldToken), 'the old key is refused after the scheduled refresh')
+  await accepted(t, app, newToken, 'the new key still works')
+})
+
+t.test('a kid published just after the request started is found by the one extra look-up', async (t) => {
+  const issuer = await issuerFor(t)
+  // The second look-up waits min(1 s, jwksCooldown) = 0.25 s.
+  const app = await appFor(t, issuer, { jwksCooldown: 0.25 })
+  await accepted(t, app, await issuer.token())
+  const never = await issuer.addKey('ES256', { publish: false })
+  const late = await issuer.addKey('ES256', { publish: false })
+
+  await sleep(300)
+  let before = issuer.requests.jwks
+  assertKeyUnknown(t, await me(app, await issuer.token({ key: never })))
+  t.equal(issuer.requests.jwks, before + 2, 'an unknown kid is looked up once more, not more')
+
+  await sleep(300)
+  before = issuer.requests.jwks
+  const token = await issuer.token({ key: late })
+  const publish = setTimeout(() => { late.published = true }, 100)
+  t.teardown(() => clearTimeout(publish))
+  const res = await me(app, token)
+  t.equal(res.statusCode, 200, 'the key published ~100 ms after the first look-up is found by the second')
+  t.equal(issuer.requests.jwks, before + 2)
+})
+
+t.test('a flood of random unknown kids: all 401 KEY_UNKNOWN, at most 2 JWKS fetches', async (t) => {
+  const issuer = await issuerFor(t)
+  const app = await appFor(t, issuer, { jwksCooldown: 10 })
+  await accepted(t, app, await issuer.token())
+  const stranger = await issuer.addKey('ES256', { publish: false })
+  const tokens = await Promise.all(Array.from({ length: 200 }, () => issuer.token({ key: stranger, header: { kid: randomUUID() } })))
+
+  const concurrent = await Promise.all(tokens.map((token) => me(app, token)))
+  for (const res of concurrent.slice(0, 3)) assertKeyUnknown(t, res)
+  t.same(concurrent.map((r) => r.json().code), Array(200).fill('ZITADEL_AUTH_KEY_UNKNOWN'), 'all 200 concurrent requests refused')
+  for (const token of tokens.slice(0, 50)) {
+    t.equal((await me(app, token)).json().code, 'ZITADEL_AUTH_KEY_UNKNOWN')
+  }
+  t.ok(issuer.requests.jwks <= 2, `${issuer.requests.jwks} JWKS fetches for 250 unknown kids`)
+  t.equal(issuer.requests.discovery, 1)
+})
+
+t.test('stale-if-error: while refreshes fail, the last good keys are used and a warning says so', async (t) => {
+  const issuer = await issuerFor(t)
+  const { app, logs } = await loggedAppFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2 })
+  const token = await issuer.token()
+  const loadedAt = await accepted(t, app, token)
+
+  issuer.fault = '500'
+  await sleepUntil(loadedAt + 500)
+  t.ok(issuer.requests.jwks >= 2, 'the due refresh was tried')
+  await accepted(t, app, token, 'the last good keys are still used')
+  const warnings = logs().filter((l) => l.level === 40)
+  t.equal(warnings.length, 1, 'one warning, repeats go to debug')
+  t.match(warnings[0], { msg: /using the last good keys/, usingStaleKeys: true, reason: /HTTP 500/ })
+  t.ok(Number(warnings[0]?.staleKeysUsableForSeconds) > 3000, 'it says how long the keys stay usable (jwksMaxStale 3600)')
+
+  issuer.fault = 'none'
+  const failed = issuer.requests.jwks
+  await sleep(300)
+  t.ok(issuer.requests.jwks > failed, 'the background retry goes on without requests')
+  await accepted(t, app, token)
+})
+
+t.test('past jwksMaxStale the last good keys are no longer used: 503, then recovery', async (t) => {
+  await t.test('jwksMaxStale 0.3', async (t) => {
+    const issuer = await issuerFor(t)
+    const app = await appFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0.3 })
+    const token = await issuer.token()
+    const loadedAt = await accepted(t, app, token)
+
+    issuer.fault = '500'
+    await sleepUntil(loadedAt + 400)
+    await accepted(t, app, token, 'past the ttl, within the stale bound: still accepted')
+    await sleepUntil(loadedAt + 250 + 300 + 150)
+    assertUnavailable(t, await me(app, token), 'past the stale bound: 503')
+
+    issuer.fault = 'none'
+    await sleep(300)
+    await accepted(t, app, token, 'recovers once the IdP answers')
+  })
+  await t.test('jwksMaxStale 0', async (t) => {
+    const issuer = await issuerFor(t)
+    const app = await appFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0 })
+    const token = await issuer.token()
+    const loadedAt = await accepted(t, app, token)
+
+    issuer.fault = '500'
+    await sleepUntil(loadedAt + 400)
+    assertUnavailable(t, await me(app, token), 'no stale keys at all: 503 as soon as the refresh fails')
+  })
+})
+
+t.test('an empty JWKS', async (t) => {
+  await t.test('on refresh: the old keys are kept', async (t) => {
+    const issuer = await issuerFor(t)
+    const app = await appFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2 })
+    const token = await issuer.token()
+    const loadedAt = await accepted(t, app, token)
+
+    issuer.fault = 'empty'
+    issuer.faultOn = 'jwks'
+    await sleepUntil(loadedAt + 450)
+    t.ok(issuer.requests.jwks >= 2, 'the empty set was fetched')
+    await accepted(t, app, token, 'the empty set did not replace the keys')
+  })
+  await t.test('at first load: 503', async (t) => {
+    const issuer = await issuerFor(t)
+    issuer.fault = 'empty'
+    const app = await appFor(t, issuer)
+    assertUnavailable(t, await me(app, await issuer.token()))
+  })
+  await t.test('of unusable keys only counts as empty: 503', async (t) => {
+    const issuer = await issuerFor(t)
+    const key = issuer.keys[0]
+    if (key === undefined) throw new Error('the issuer has no key')
+    key.published = false
+    issuer.extraJwks = [
+      { kty: 'oct', kid: 'symmetric', k: 'c2VjcmV0' },
+      { ...key.publicJwk, kid: undefined },
+      { ...key.publicJwk, use: 'enc' },
+      'not a key'
+    ]
+    const app = await appFor(t, issuer)
+    assertUnavailable(t, await me(app, await issuer.token()))
+  })
+  await t.test('without a "keys" array: 503', async (t) => {
+    const issuer = await issuerFor(t)
+    // The discovery document is JSON, but not a key set.
+    issuer.discovery = { jwks_uri: `${issuer.url}/.well-known/openid-configuration` }
+    const app = await appFor(t, issuer)
+    assertUnavailable(t, await me(app, await issuer.token()))
+  })
+  await t.test('that is JSON null: 503', async (t) => {
+    const issuer = await issuerFor(t)
+    // The test issuer cannot send `null`: a bare server on 127.0.0.1 stands in for the IdP.
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(req.url === '/keys' ? 'null' : JSON.stringify({ issuer: url, jwks_uri: `${url}/keys` }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const app = await appFor(t, issuer, { issuer: url })
+    assertUnavailable(t, await me(app, await issuer.token({ claims: { iss: url } })))
+  })
+})
+
+t.test('unusable keys are skipped, and a repeated kid keeps the first key', async (t) => {
+  const issuer = await issuerFor(t)
+  const key = issuer.keys[0]
+  if (key === undefined) throw new Error('the issuer has no key')
+  const impostor = await issuer.addKey('ES256', { publish: false })
+  issuer.extraJwks = [
+    { kty: 'oct', kid: 'symmetric', k: 'c2VjcmV0' },
+    { ...impostor.publicJwk, kid: key.kid }
+  ]
+  const { app, logs } = await loggedAppFor(t, issuer)
+
+  await accepted(t, app, await issuer.token(), 'the usable key of the set is used')
+  const forged = await issuer.token({ key: impostor, header: { kid: key.kid } })
+  const res = await me(app, forged)
+  t.equal(res.statusCode, 401)
+  t.equal(res.json().code, 'ZITADEL_AUTH_SIGNATURE_INVALID', 'the second key under the same kid is not used')
+  t.ok(logs().some((l) => l.level === 20 && /skipped a key/.test(l.msg) && l.reason === 'unsupported kty'), 'the skipped key is logged at debug')
+})
+
+t.test('one malformed entry does not throw away the rest of the key set', async (t) => {
+  const issuer = await issuerFor(t)
+  // An `alg` that cannot be turned into a string (its toString is not a function):
+  // the entry is unusable and should be skipped like any other bad entry.
+  issuer.extraJwks = [{ kty: 'EC', kid: 'odd-alg', crv: 'P-256', alg: { toString: 1 } }]
+  const app = await appFor(t, issuer)
+
+  await accepted(t, app, await issuer.token(), 'the good key of the set is used')
+})
+
+t.test('keys no longer published are refused after the next successful scheduled refresh, not earlier', async (t) => {
+  const issuer = await issuerFor(t)
+  const [keyA] = issuer.keys
+  if (keyA === undefined) throw new Error('the issuer has no key')
+  const keyB = await issuer.addKey('ES256')
+  const app = await appFor(t, issuer, { jwksCacheTtl: 0.6, jwksCooldown: 0.2 })
+  const tokenA = await issuer.token({ key: keyA })
+  const tokenB = await issuer.token({ key: keyB })
+  const loadedAt = await accepted(t, app, tokenA)
+
+  keyA.published = false
+  await sleep(250)
+  const stranger = await issuer.addKey('ES256', { publish: false })
+  const before = issuer.requests.jwks
+  assertKeyUnknown(t, await me(app, await issuer.token({ key: stranger })))
+  t.equal(issuer.requests.jwks, before + 2, 'the unknown kid caused fetches of a set without A')
+  await accepted(t, app, tokenA, 'those fetches only added keys: A is still accepted')
+
+  issuer.fault = '500'
+  await sleepUntil(loadedAt + 600 + 100)
+  t.ok(issuer.requests.jwks >= before + 3, 'the scheduled refresh was tried')
+  await accepted(t, app, tokenA, 'a failed refresh drops nothing')
+
+  issuer.fault = 'none'
+  await sleep(300) // the background retry, 0.2 s after the failed refresh, succeeds
+  assertKeyUnknown(t, await me(app, tokenA), 'A is refused after the successful refresh')
+  await accepted(t, app, tokenB, 'B, still published, is kept')
+})
+
+t.test('a scheduled refresh that falls due during an unknown-kid fetch still happens', async (t) => {
+  const issuer = await issuerFor(t)
+  const [keyA] = issuer.keys
+  if (keyA === undefined) throw new Error('the issuer has no key')
+  const app = await appFor(t, issuer, { jwksCacheTtl: 0.4, jwksCooldown: 0.2, httpTimeout: 5 })
+  const tokenA = await issuer.token({ key: keyA })
+  const loadedAt = await accepted(t, app, tokenA)
+
+  await sleep(220)
+  const keyB = await issuer.rotate() // A is no longer published
+  // The fetch for B's kid is slow: it is still in flight when the refresh falls due at ~0.4 s.
+  issuer.fault = 'slow'
+  issuer.faultOn = 'jwks'
+  issuer.slowMs = 500
+  await accepted(t, app, await issuer.token({ key: keyB }), 'B is found')
+  issuer.fault = 'none'
+  t.ok(Date.now() > loadedAt + 400, 'the refresh fell due while B was being fetched')
+
+  await sleepUntil(loadedAt + 1000) // well past the refresh that was due at ~0.4 s
+  t.ok(issuer.requests.jwks >= 3, `a refresh followed the fetch for B (JWKS requests: ${issuer.requests.jwks})`)
+  assertKeyUnknown(t, await me(app, tokenA), 'A, unpublished, is refused once the overdue refresh ran')
+})
+
+t.test('Cache-Control on the JWKS shortens the refresh, down to the cooldown, never lengthens it', async (t) => {
+  const cases: Array<{ name: string, header: string | undefined, options?: Partial<ZitadelAuthOptions>, check: (n: number) => boolean, expected: string }> = [
+    { name: 'no header', header: undefined, check: (n) => n === 1, expected: 'exactly 1 (the 600 s ttl)' },
+    { name: 'max-age=0', header: 'max-age=0', check: (n) => n >= 3 && n <= 8, expected: 'about one per 0.2 s cooldown' },
+    { name: 'no-store', header: 'no-store', check: (n) => n >= 3 && n <= 8, expected: 'about one per 0.2 s cooldown' },
+    { name: 'max-age=1', header: 'public, max-age=1, must-revalidate', check: (n) => n >= 2 && n <= 3, expected: 'about one per second' },
+    { name: 'max-age=3600 with a 0.3 s ttl', header: 'max-age=3600', options: { jwksCacheTtl: 0.3 }, check: (n) => n >= 3, expected: 'about one per 0.3 s ttl' }
+  ]
+  const setups = await Promise.all(cases.map(async (c) => {
+    const issuer = await issuerFor(t)
+    issuer.cacheControl = c.header
+    await appFor(t, issuer, { jwksCacheTtl: 600, jwksCooldown: 0.2, ...c.options })
+    return { ...c, issuer }
+  }))
+  await sleep(1200)
+  for (const { name, issuer, check, expected } of setups) {
+    const n = issuer.requests.jwks
+    t.ok(check(n), `${name}: ${n} JWKS requests in ~1.2 s, expected ${expected}`)
+  }
+})
+
+t.test('after close, no further JWKS requests', async (t) => {
+  await t.test('the scheduled refresh is cancelled', async (t) => {
+    const issuer = await issuerFor(t)
+    const app = await appFor(t, issuer, { jwksCacheTtl: 0.2, jwksCooldown: 0.2 })
+    await accepted(t, app, await issuer.token())
+    await app.close()
+    const seen = issuer.requests.jwks
+    await sleep(400) // two ttl
+    t.equal(issuer.requests.jwks, seen)
+  })
+  await t.test('a close during the wait before the second look-up of an unknown kid', async (t) => {
+    const issuer = await issuerFor(t)
+    const app = await appFor(t, issuer, { jwksCooldown: 0.25 })
+    await accepted(t, app, await issuer.token())
+    const stranger = await issuer.addKey('ES256', { publish: false })
+    await sleep(300)
+    const before = issuer.requests.jwks
+    const pending = me(app, await issuer.token({ key: stranger }))
+    await sleep(80) // the first look-up is done, the second is 0.25 s away
+    await app.close()
+    assertKeyUnknown(t, await pending)
+    await sleep(250)
+    t.equal(issuer.requests.jwks, before + 1, 'the second look-up never happened')
+  })
+})

@@ -1,0 +1,87 @@
+import Fastify, { type FastifyRequest } from 'fastify'
+import { Type } from '@sinclair/typebox'
+import { expect, test } from 'tstyche'
+import zitadelAuth, {
+  fastifyZitadelAuth,
+  ZitadelUser,
+  type Guard,
+  type ResolvedOptions,
+  type ZitadelAuthOptions,
+  type ZitadelRoles
+} from 'fastify-zitadel-auth'
+
+const app = Fastify()
+
+test('register takes the options', () => {
+  expect(app.register).type.toBeCallableWith(zitadelAuth, { issuer: 'https://x.zitadel.cloud', projectId: '1' })
+  expect(app.register).type.toBeCallableWith(fastifyZitadelAuth, {
+    issuer: 'https://x.zitadel.cloud',
+    projectId: '1',
+    clientId: 'c',
+    audience: ['1', '2'],
+    allowedClientIds: ['a'],
+    algorithms: ['RS256', 'ES256', 'EdDSA'],
+    clockTolerance: 5,
+    jwksCacheTtl: 600,
+    jwksCooldown: 0.5,
+    jwksMaxStale: 60,
+    httpTimeout: 2,
+    claimsSchema: Type.Object({ email: Type.String() }),
+    realm: 'my-api',
+    allowInsecureIssuer: false
+  })
+})
+
+test('register refuses wrong options', () => {
+  expect(app.register).type.not.toBeCallableWith(zitadelAuth, { issuer: 'https://x.zitadel.cloud' })
+  expect(app.register).type.not.toBeCallableWith(zitadelAuth, { projectId: '1' })
+  expect(app.register).type.not.toBeCallableWith(zitadelAuth, { issuer: 'https://x', projectId: 1 })
+  expect(app.register).type.not.toBeCallableWith(zitadelAuth, { issuer: 'https://x', projectId: '1', algorithms: ['HS256'] })
+  expect(app.register).type.not.toBeCallableWith(zitadelAuth, { issuer: 'https://x', projectId: '1', algorithms: ['none'] })
+  expect(app.register).type.not.toBeCallableWith(zitadelAuth, { issuer: 'https://x', projectId: '1', clockTolerance: '5' })
+  expect<ZitadelAuthOptions>().type.not.toBeAssignableFrom({ issuer: 'https://x', projectId: '1', clockTolerence: 5 })
+})
+
+test('the decorator', () => {
+  expect(app.zitadel.options).type.toBe<ResolvedOptions>()
+  expect(app.zitadel.requireAuth()).type.toBe<Guard>()
+  expect(app.zitadel.requireRoles(['admin'])).type.toBe<Guard>()
+  expect(app.zitadel.requireRoles(['admin'], { any: true, orgId: '1' })).type.toBe<Guard>()
+  expect(app.zitadel.requireRoles(['admin'], { orgId: (req: FastifyRequest) => (req.params as { orgId?: string }).orgId })).type.toBe<Guard>()
+  expect(app.zitadel.requireRoles(['viewer'], { orgId: (req) => req.params.orgId })).type.toBe<Guard>()
+  expect(app.zitadel.requireRoles).type.not.toBeCallableWith(['viewer'], { orgId: (req: FastifyRequest) => 5 })
+  expect(app.zitadel.requireScopes(['read'])).type.toBe<Guard>()
+  expect(app.zitadel.verify('t')).type.toBe<Promise<ZitadelUser>>()
+  expect(app.zitadel.requireRoles).type.not.toBeCallableWith('admin')
+  expect(app.zitadel.requireRoles).type.not.toBeCallableWith(['admin'], { any: 'yes' })
+  expect(app.zitadel.requireRoles).type.not.toBeCallableWith(['admin'], { orgId: 5 })
+  expect(app.zitadel.options.issuer).type.toBe<string>()
+  expect(app.zitadel.options).type.not.toHaveProperty('secret')
+})
+
+test('guards fit route options', () => {
+  app.get('/a', { preHandler: app.zitadel.requireRoles(['user']) }, async () => 'ok')
+  app.get('/b', { preHandler: [app.zitadel.requireAuth(), app.zitadel.requireScopes(['x'])] }, async () => 'ok')
+  app.get('/c', { config: { zitadel: false } }, async () => 'ok')
+  expect(app.get).type.not.toBeCallableWith('/d', { config: { zitadel: true } }, async () => 'ok')
+})
+
+test('request.user', () => {
+  app.get('/me', async (request) => {
+    expect(request.user).type.toBe<ZitadelUser | null>()
+    if (request.user !== null) {
+      expect(request.user.sub).type.toBe<string>()
+      expect(request.user.clientId).type.toBe<string | undefined>()
+      expect(request.user.orgId).type.toBe<string | undefined>()
+      expect(request.user.roles).type.toBe<ZitadelRoles>()
+      expect(request.user.scopes).type.toBe<readonly string[]>()
+      expect(request.user.token).type.toBe<string>()
+      expect(request.user.hasRole('admin', 'org')).type.toBe<boolean>()
+      expect(request.user.claims.exp).type.toBe<number>()
+      expect(request.user.claims['urn:zitadel:iam:user:resourceowner:id']).type.toBe<string | undefined>()
+      expect(request.user.roles.admin).type.toBe<Readonly<Record<string, string>>>()
+      expect(request.user).type.not.toBeAssignableFrom({ sub: 'x' })
+    }
+    return 'ok'
+  })
+})
