@@ -99,9 +99,9 @@ function invalid (message: string): never {
   throw new InvalidOptionError(message)
 }
 
-/** The guards a route's preHandler holds, in order. */
-export function guardsOf (preHandler: unknown): GuardRequirement[] {
-  const list = Array.isArray(preHandler) ? preHandler : [preHandler]
+/** The guards among a route's hooks (a function or a list of them), in order. */
+export function guardsOf (hooks: unknown): GuardRequirement[] {
+  const list = Array.isArray(hooks) ? hooks : [hooks]
   const found: GuardRequirement[] = []
   for (const fn of list) {
     if (typeof fn === 'function' && kGuard in fn) found.push((fn as Guard)[kGuard])

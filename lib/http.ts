@@ -31,7 +31,7 @@ export async function getJson (url: string, { timeoutMs, maxBytes, signal }: Get
       signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
     })
   } catch (cause) {
-    throw new IdpFetchError(isTimeout(cause) ? `no answer within ${timeoutMs} ms` : 'the request failed', { cause })
+    throw new IdpFetchError(isTimeout(cause) ? `no answer within ${timeoutMs} ms` : `the request failed${systemCode(cause)}`, { cause })
   }
   if (res.status !== 200) {
     await res.body?.cancel()
@@ -43,6 +43,15 @@ export async function getJson (url: string, { timeoutMs, maxBytes, signal }: Get
   } catch {
     throw new IdpFetchError('answered with a body that is not JSON')
   }
+}
+
+/**
+ * The system error code behind a failed fetch (ECONNREFUSED, ENOTFOUND, a TLS
+ * code…), which says what went wrong without repeating anything the remote sent.
+ */
+function systemCode (cause: unknown): string {
+  const code = ((cause as { cause?: { code?: unknown } }).cause)?.code
+  return typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? ` (${code})` : ''
 }
 
 function isTimeout (cause: unknown): boolean {

@@ -38,7 +38,9 @@ export class JwksCache {
 
   #keys = new Map<string, VerificationKey>()
   #jwksUri: string | undefined
-  /** When the key set should be replaced (ms since epoch); 0: nothing fetched yet. */
+  // Times are on the monotonic clock (ms, performance.now()): a wall clock stepped
+  // back by NTP or a VM resume must not stretch the cooldown or a key's life.
+  /** When the key set should be replaced; 0: nothing fetched yet. */
   #freshUntil = 0
   /** After this, the keys may no longer be used, refreshed or not. */
   #usableUntil = 0
@@ -57,7 +59,7 @@ export class JwksCache {
   /** The key for `kid`, fetching keys when needed. Throws the 401 or 503 the request should get. */
   async getKey (kid: string): Promise<VerificationKey> {
     const key = this.#keys.get(kid)
-    if (key !== undefined && Date.now() < this.#usableUntil) return key
+    if (key !== undefined && performance.now() < this.#usableUntil) return key
 
     if (this.#inflight === undefined && this.#cooldownLeft() === 0) {
       this.#inflight = this.#fetchForKid(kid)
@@ -69,7 +71,7 @@ export class JwksCache {
   /** Loads the keys in the background (on `ready`), so the first request does not wait. */
   warm (): void {
     if (this.#inflight !== undefined || this.#freshUntil !== 0) return
-    this.#inflight = this.#run(() => this.#fetch('replace'))
+    this.#inflight = this.#run(async () => { await this.#fetch('replace') })
   }
 
   /** Stops the refresh timer and aborts a fetch in flight. */
@@ -79,25 +81,29 @@ export class JwksCache {
   }
 
   #lookup (kid: string): VerificationKey {
-    if (Date.now() >= this.#usableUntil) throw this.#errors.unavailable(this.#cooldownLeft() / 1000)
+    if (performance.now() >= this.#usableUntil) throw this.#errors.unavailable(this.#cooldownLeft() / 1000)
     const key = this.#keys.get(kid)
-    if (key === undefined) throw this.#errors.auth(KeyUnknownError)
-    return key
+    if (key !== undefined) return key
+    // While the IdP fails, an unknown kid may be a key it rotated in during the
+    // outage: the token is not known to be bad, so the client should retry (503),
+    // not drop it (401).
+    if (this.#lastFailure !== undefined) throw this.#errors.unavailable(this.#cooldownLeft() / 1000)
+    throw this.#errors.auth(KeyUnknownError)
   }
 
   #cooldownLeft (): number {
-    return Math.max(0, this.#lastFetchAt + this.#opts.jwksCooldown * 1000 - Date.now())
+    return Math.max(0, this.#lastFetchAt + this.#opts.jwksCooldown * 1000 - performance.now())
   }
 
   /** A due (or first) fetch replaces the set; one inside the freshness window only adds keys. */
   #mode (): 'replace' | 'merge' {
-    return Date.now() >= this.#freshUntil ? 'replace' : 'merge'
+    return performance.now() >= this.#freshUntil ? 'replace' : 'merge'
   }
 
   #fetchForKid (kid: string): Promise<void> {
     return this.#run(async () => {
-      await this.#fetch(this.#mode())
-      if (this.#keys.has(kid) || this.#closing.signal.aborted) return
+      // Retry only a fetch that worked and lacked the kid: a failure starts the cooldown.
+      if (!await this.#fetch(this.#mode()) || this.#keys.has(kid)) return
       await delay(Math.min(FRESH_KEY_RETRY_MS, this.#opts.jwksCooldown * 1000), this.#closing.signal)
       await this.#fetch(this.#mode())
     })
@@ -112,33 +118,36 @@ export class JwksCache {
     }
   }
 
-  async #fetch (mode: 'replace' | 'merge'): Promise<void> {
-    if (this.#closing.signal.aborted) return
-    this.#lastFetchAt = Date.now()
+  /** One fetch of discovery (the first time) and the JWKS; true when it worked. */
+  async #fetch (mode: 'replace' | 'merge'): Promise<boolean> {
+    if (this.#closing.signal.aborted) return false
+    this.#lastFetchAt = performance.now()
     let keys: Map<string, VerificationKey>
     let maxAge: number | undefined
     try {
       ({ keys, maxAge } = await this.#download())
     } catch (err) {
       this.#failed(err, mode)
-      return
+      return false
     }
     this.#lastFailure = undefined
-    const now = Date.now()
+    const now = performance.now()
     if (mode === 'merge') {
       for (const [kid, key] of keys) this.#keys.set(kid, key)
       this.#log.debug({ keys: this.#keys.size }, 'zitadel: fetched keys for an unknown key id')
-      return
+      return true
     }
     const removed = [...this.#keys.keys()].filter((kid) => !keys.has(kid)).length
     const added = [...keys.keys()].filter((kid) => !this.#keys.has(kid)).length
     this.#keys = keys
-    const ttl = Math.min(this.#opts.jwksCacheTtl, Math.max(maxAge ?? Infinity, this.#opts.jwksCooldown)) * 1000
+    // Never below the cooldown, so a refresh always falls outside the cooldown of the last fetch.
+    const ttl = Math.max(Math.min(this.#opts.jwksCacheTtl, maxAge ?? Infinity), this.#opts.jwksCooldown) * 1000
     this.#freshUntil = now + ttl
     this.#usableUntil = this.#freshUntil + this.#opts.jwksMaxStale * 1000
     // A change of keys is worth a line at info; the routine refresh is not.
     this.#log[added + removed > 0 ? 'info' : 'debug']({ keys: keys.size, added, removed, refreshInSeconds: ttl / 1000 }, 'zitadel: signing keys loaded')
     this.#schedule(ttl)
+    return true
   }
 
   async #download (): Promise<{ keys: Map<string, VerificationKey>, maxAge: number | undefined }> {
@@ -166,7 +175,7 @@ export class JwksCache {
     if (this.#closing.signal.aborted) return
     // IdpFetchError messages are fixed text; nothing the remote sent is logged.
     const reason = (err as Error).message
-    const now = Date.now()
+    const now = performance.now()
     const usable = now < this.#usableUntil
     // Log each new kind of failure at warn, repeats at debug: an outage must not flood the log.
     const level = reason === this.#lastFailure ? 'debug' : 'warn'
@@ -192,16 +201,17 @@ export class JwksCache {
   /**
    * The scheduled replace. A fetch already in flight (say, for an unknown kid)
    * is awaited first and does not count: only a merge would have run, and a
-   * due refresh must not be lost to it. The cooldown holds here too.
+   * due refresh must not be lost to it. The cooldown does not hold it back
+   * either: it bounds fetches caused by unknown kids and failures, and an
+   * attacker's stream of unknown kids must not postpone the refresh that drops
+   * removed keys. Its period is never below the cooldown anyway.
    */
   async #refreshWhenDue (): Promise<void> {
     this.#timer = undefined
     while (this.#inflight !== undefined) await this.#inflight
     // A replace that ran meanwhile (or failed and set its retry) has scheduled the next one.
     if (this.#timer !== undefined || this.#closing.signal.aborted) return
-    const wait = this.#cooldownLeft()
-    if (wait > 0) return this.#schedule(wait)
-    this.#inflight = this.#run(() => this.#fetch('replace'))
+    this.#inflight = this.#run(async () => { await this.#fetch('replace') })
   }
 }
 

@@ -1,4 +1,5 @@
-import { Type, KindGuard, type TSchema } from '@sinclair/typebox'
+import { FormatRegistry, Type, KindGuard, type TSchema } from '@sinclair/typebox'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { Value } from '@sinclair/typebox/value'
 import { InvalidOptionError } from './errors.js'
 
@@ -186,4 +187,33 @@ function normaliseIssuer (value: string, allowInsecure: boolean): string {
 
 function isLoopback (hostname: string): boolean {
   return hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname)
+}
+
+/**
+ * Compiles `claimsSchema` once, at registration. A schema TypeBox cannot
+ * compile, or one using a `format` nobody registered (TypeBox then fails every
+ * value, so every token would get 401 with no hint why), is a registration error.
+ */
+export function compileClaimsSchema (schema: TSchema): TypeCheck<TSchema> {
+  const unknown = formatsOf(schema).filter((f) => !FormatRegistry.Has(f))
+  if (unknown.length > 0) {
+    fail(`option "claimsSchema" uses the format ${unknown.map((f) => `"${f}"`).join(', ')} that is not registered; add it with FormatRegistry.Set from @sinclair/typebox`)
+  }
+  try {
+    return TypeCompiler.Compile(schema)
+  } catch (err) {
+    fail(`option "claimsSchema" could not be compiled: ${(err as Error).message}`)
+  }
+}
+
+function formatsOf (value: unknown, found: string[] = []): string[] {
+  if (Array.isArray(value)) {
+    for (const v of value) formatsOf(v, found)
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'format' && typeof v === 'string') found.push(v)
+      else formatsOf(v, found)
+    }
+  }
+  return found
 }

@@ -57,7 +57,8 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   fastify.addHook('onRoute', (route) => {
     const setting = (route.config as { zitadel?: unknown } | undefined)?.zitadel
     if (setting === false) {
-      if (guardsOf(route.preHandler).length > 0) {
+      // Guards belong in preHandler, but one placed in any earlier hook would refuse every request just the same.
+      if ([route.onRequest, route.preParsing, route.preValidation, route.preHandler].some((hooks) => guardsOf(hooks).length > 0)) {
         throw new InvalidOptionError(`route ${String(route.method)} ${route.url} sets config.zitadel to false but uses a zitadel guard, which would refuse every request`)
       }
       return

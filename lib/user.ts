@@ -20,7 +20,6 @@ export interface ZitadelClaims {
   nbf?: number
   jti?: string
   client_id?: string
-  azp?: string
   scope?: string
   'urn:zitadel:iam:user:resourceowner:id'?: string
   [claim: string]: unknown
@@ -36,7 +35,7 @@ export interface ZitadelCustomClaims {}
 export class ZitadelUser {
   /** The subject: the Zitadel user id (of a human or a service user). */
   readonly sub: string
-  /** The app or service user the token was issued to (`client_id`, or `azp` from older Zitadel versions). */
+  /** The app or service user the token was issued to (`client_id`; Zitadel before zitadel/oidc v3.29.1 omits it). */
   readonly clientId: string | undefined
   /** The user's organisation (`urn:zitadel:iam:user:resourceowner:id`), when the token carries it. */
   readonly orgId: string | undefined
@@ -52,7 +51,7 @@ export class ZitadelUser {
 
   constructor (token: string, claims: Claims, roleClaim: string) {
     this.sub = claims.sub as string
-    this.clientId = stringOrUndefined(claims.client_id) ?? stringOrUndefined(claims.azp)
+    this.clientId = stringOrUndefined(claims.client_id)
     this.orgId = stringOrUndefined(claims['urn:zitadel:iam:user:resourceowner:id'])
     this.roles = readRoles(claims[roleClaim])
     this.scopes = typeof claims.scope === 'string' ? Object.freeze(claims.scope.split(' ').filter((s) => s !== '')) : EMPTY

@@ -1,4 +1,3 @@
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import {
   AudienceInvalidError, ClaimsInvalidError, ClientNotAllowedError, IssuerInvalidError,
   SignatureInvalidError, TokenExpiredError, TokenMalformedError, TokenNotYetValidError,
@@ -6,7 +5,7 @@ import {
 } from './errors.js'
 import type { JwksCache } from './jwks.js'
 import { keyFitsAlgorithm, verifySignature } from './jws.js'
-import type { Algorithm, ResolvedOptions } from './options.js'
+import { compileClaimsSchema, type Algorithm, type ResolvedOptions } from './options.js'
 
 export type Claims = Record<string, unknown>
 
@@ -26,7 +25,7 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
   const algorithms = new Set<string>(opts.algorithms)
   const audience = new Set(opts.audience)
   const allowedClients = opts.allowedClientIds === undefined ? undefined : new Set(opts.allowedClientIds)
-  const claimsCheck = opts.claimsSchema === undefined ? undefined : TypeCompiler.Compile(opts.claimsSchema)
+  const claimsCheck = opts.claimsSchema === undefined ? undefined : compileClaimsSchema(opts.claimsSchema)
   const tolerance = opts.clockTolerance
 
   return async function verifyToken (token: string): Promise<Claims> {
@@ -71,9 +70,10 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     for (const name of ID_TOKEN_CLAIMS) {
       if (claims[name] !== undefined) throw errors.auth(ClaimsInvalidError)
     }
-    if (allowedClients !== undefined) {
-      const clientId = claims.client_id ?? claims.azp
-      if (typeof clientId !== 'string' || !allowedClients.has(clientId)) throw errors.auth(ClientNotAllowedError)
+    // Bound to client_id only: Zitadel access tokens carry it (zitadel/oidc v3.29.1+),
+    // while azp belongs to ID tokens and names the client an ID token was for.
+    if (allowedClients !== undefined && !(typeof claims.client_id === 'string' && allowedClients.has(claims.client_id))) {
+      throw errors.auth(ClientNotAllowedError)
     }
     if (claimsCheck !== undefined && !claimsCheck.Check(claims)) throw errors.auth(ClaimsInvalidError)
   }

@@ -424,3 +424,73 @@ t.test('after close, no further JWKS requests', async (t) => {
     t.equal(issuer.requests.jwks, before + 1, 'the second look-up never happened')
   })
 })
+
+// ---------------------------------------------------------------------------
+// Findings of the review before release (see the commit that added these).
+
+t.test('a failed fetch is not retried for a fresh kid: the failure starts the cooldown', async (t) => {
+  const issuer = await issuerFor(t)
+  issuer.fault = '500'
+  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  await sleep(300) // the warm-up on ready failed, and its cooldown is over
+  issuer.resetCounts()
+  await t.rejects(app.zitadel.verify(await issuer.token()), { code: 'ZITADEL_AUTH_IDP_UNAVAILABLE' })
+  t.equal(issuer.requests.discovery, 1, 'one failed attempt, no second look-up after it')
+  issuer.resetCounts()
+  assertUnavailable(t, await me(app, await issuer.token()))
+  t.equal(issuer.requests.discovery, 0, 'inside the cooldown of that failure: no fetch at all')
+})
+
+t.test('an unknown kid while the IdP fails gets 503 (retry later), not 401, even with usable stale keys', async (t) => {
+  const issuer = await issuerFor(t)
+  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  await accepted(t, app, await issuer.token())
+  const rotated = await issuer.addKey('ES256')
+  issuer.fault = '500'
+  await sleep(250)
+  const res = await me(app, await issuer.token({ key: rotated }))
+  assertUnavailable(t, res, 'a key rotated in during the outage: 503')
+  await accepted(t, app, await issuer.token(), 'known keys keep working meanwhile')
+
+  issuer.fault = 'none'
+  await sleep(250)
+  t.equal((await me(app, await issuer.token({ key: rotated }))).statusCode, 200, 'once the IdP answers, the new key is fetched')
+  const stranger = await issuer.addKey('ES256', { publish: false })
+  await sleep(250)
+  assertKeyUnknown(t, await me(app, await issuer.token({ key: stranger })), 'with the IdP healthy an unknown kid is 401 again')
+})
+
+t.test('a jwksCacheTtl below the cooldown refreshes at the cooldown, so keys never lapse while the IdP is healthy', async (t) => {
+  const issuer = await issuerFor(t)
+  const app = await appFor(t, issuer, { jwksCacheTtl: 0.1, jwksCooldown: 0.4, jwksMaxStale: 0 })
+  const token = await issuer.token()
+  const stranger = await issuer.addKey('ES256', { publish: false })
+  const statuses: number[] = []
+  const end = Date.now() + 1500
+  while (Date.now() < end) {
+    statuses.push((await me(app, token)).statusCode)
+    // Unknown kids keep starting fetches; they must not starve the scheduled refresh.
+    await me(app, await issuer.token({ key: stranger, header: { kid: randomUUID() } }))
+    await sleep(40)
+  }
+  t.same([...new Set(statuses)], [200], `every one of ${statuses.length} valid requests is accepted`)
+  t.ok(issuer.requests.jwks >= 3, 'the key set was refreshed several times meanwhile')
+})
+
+t.test('a failed fetch gives a log reason with the system error code, never remote text', async (t) => {
+  const issuer = await issuerFor(t)
+  const token = await issuer.token()
+  const closed = createServer()
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+  const port = (closed.address() as AddressInfo).port
+  await new Promise<void>((resolve) => closed.close(() => resolve()))
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(() => app.close())
+  await app.register(zitadelAuth, { issuer: `http://127.0.0.1:${port}`, projectId: issuer.projectId, ...FAST, ...ES256 })
+  app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
+  await app.ready()
+  assertUnavailable(t, await me(app, token))
+  const warn = lines.map((l) => JSON.parse(l) as LogLine).find((l) => l.level === 40)
+  t.match(warn, { reason: 'the request failed (ECONNREFUSED)' }, 'the reason names the system error')
+})

@@ -288,6 +288,27 @@ t.test('claimsSchema: a TypeBox schema is accepted, a plain object is refused', 
   t.match(optionError({ ...BASE, claimsSchema: {} }).message, /TypeBox schema/)
 })
 
+t.test('claimsSchema: mistakes that would refuse every token fail at registration, naming the option', async (t) => {
+  const issuer = 'https://x.zitadel.cloud'
+  const register = async (claimsSchema: unknown) => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    app.register(zitadelAuth, { issuer, projectId: '1', claimsSchema } as ZitadelAuthOptions)
+    await app.ready()
+  }
+  // TypeBox fails every value for a format nobody registered.
+  await t.rejects(register(Type.Object({ email: Type.String({ format: 'email' }) })), {
+    code: 'ZITADEL_AUTH_INVALID_OPTION',
+    message: /option "claimsSchema" uses the format "email" that is not registered/
+  })
+  await t.rejects(register(Type.Object({ a: Type.Array(Type.String({ format: 'uuid' })) })), { message: /"uuid"/ }, 'nested in an array')
+  await t.rejects(register(Type.Object({ other: Type.Ref('Missing') })), {
+    code: 'ZITADEL_AUTH_INVALID_OPTION',
+    message: /option "claimsSchema" could not be compiled/
+  })
+  await t.resolves(register(Type.Object({ format: Type.String() })), 'a claim named "format" is not a format keyword')
+})
+
 t.test('realm: printable ASCII accepted, a double quote refused', async (t) => {
   t.equal(resolveOptions({ ...BASE, realm: 'My API (v2)' }).realm, 'My API (v2)')
   assertRefused(t, { ...BASE, realm: 'a"b' }, 'realm', 'double quote')

@@ -147,6 +147,14 @@ t.test('config.zitadel false together with a zitadel guard fails registration', 
     t.match((caught as Error).message, /GET \/x/, 'the message names the route')
   })
 
+  for (const hook of ['onRequest', 'preParsing', 'preValidation'] as const) {
+    await t.test(`a guard in ${hook} is caught too`, async (t) => {
+      const app = await bareApp(t, issuer)
+      t.throws(() => app.get('/x', { config: { zitadel: false }, [hook]: app.zitadel.requireRoles(['admin']) }, async () => ({})),
+        { code: 'ZITADEL_AUTH_INVALID_OPTION' })
+    })
+  }
+
   for (const [name, preHandler] of [
     ['requireAuth', (app: FastifyInstance) => app.zitadel.requireAuth()],
     ['requireRoles in an array', (app: FastifyInstance) => [async () => {}, app.zitadel.requireRoles(['admin'])]],

@@ -238,13 +238,14 @@ t.test('an ID token (nonce, at_hash or c_hash) is not an access token', async (t
 // ---------------------------------------------------------------------------
 // allowedClientIds
 
-t.test('allowedClientIds: client_id, or azp when there is no client_id, must be listed', async (t) => {
+t.test('allowedClientIds: client_id must be listed; azp (an ID-token claim) never stands in for it', async (t) => {
   const issuer = await issuerFor(t)
   const { me } = await appFor(t, issuer, { allowedClientIds: [CLIENT_ID, 'service-user-1'] })
   accepted(t, await me(await issuer.token()), 'client_id listed')
   accepted(t, await me(await issuer.token({ claims: { client_id: 'service-user-1' } })), 'client_id the second listed')
   refused(t, await me(await issuer.token({ claims: { client_id: 'other@demo' } })), 'CLIENT_NOT_ALLOWED', 'client_id not listed')
-  accepted(t, await me(await issuer.token({ claims: { client_id: undefined, azp: CLIENT_ID } })), 'no client_id, azp listed')
+  refused(t, await me(await issuer.token({ claims: { client_id: undefined, azp: CLIENT_ID } })), 'CLIENT_NOT_ALLOWED', 'no client_id, azp listed')
+  refused(t, await me(await issuer.token({ claims: { client_id: null, azp: CLIENT_ID } })), 'CLIENT_NOT_ALLOWED', 'client_id null, azp listed')
   refused(t, await me(await issuer.token({ claims: { client_id: undefined, azp: 'other@demo' } })), 'CLIENT_NOT_ALLOWED', 'no client_id, azp not listed')
   refused(t, await me(await issuer.token({ claims: { client_id: undefined } })), 'CLIENT_NOT_ALLOWED', 'neither client_id nor azp')
   refused(t, await me(await issuer.token({ claims: { client_id: 'other@demo', azp: CLIENT_ID } })), 'CLIENT_NOT_ALLOWED', 'client_id not listed wins over azp listed')
