@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { InvalidOptionError, RoleRequiredError, TokenMissingError, withChallenge, type ErrorFactory } from './errors.js'
+import { SCOPE_TOKEN } from './options.js'
 import type { ZitadelUser } from './user.js'
 
 /** What a guard demands; kept on the guard so routes (and their docs) can tell what protects them. */
@@ -26,9 +27,6 @@ export interface RequireRolesOptions {
 
 /** Reads the organisation from the request; route params are typed as strings so `(req) => req.params.orgId` needs no cast. */
 export type OrgIdResolver = (request: FastifyRequest<{ Params: Record<string, string | undefined> }>) => string | undefined
-
-/** RFC 6750 §3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )` */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 
 /**
  * The preHandler guards. Each one runs after the onRequest hook verified the

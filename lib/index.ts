@@ -10,9 +10,14 @@ import plugin from './plugin.js'
 export default plugin
 export { plugin as fastifyZitadelAuth }
 export type { ZitadelAuth } from './plugin.js'
-export type { ZitadelAuthOptions, ResolvedOptions, Algorithm } from './options.js'
+export type { ZitadelAuthOptions, ResolvedOptions, Algorithm, OpenApiOptions } from './options.js'
 export { SUPPORTED_ALGORITHMS } from './options.js'
 export type { RequireRolesOptions, Guard, GuardRequirement } from './guards.js'
+export { ZitadelErrorResponse } from './openapi.js'
+export type {
+  ZitadelSecurityScheme, ZitadelSwaggerOptions, ZitadelSwaggerUiOptions, ZitadelInitOAuth,
+  SwaggerOptionsBase, SwaggerTransform, SwaggerTransformInput
+} from './openapi.js'
 export { ZitadelUser } from './user.js'
 export type { ZitadelClaims, ZitadelCustomClaims, ZitadelRoles } from './user.js'
 export {

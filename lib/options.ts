@@ -46,6 +46,20 @@ export interface ZitadelAuthOptions {
   realm?: string
   /** Accept an `http:` issuer that is not on this machine. Default: false (only https, or http on loopback). */
   allowInsecureIssuer?: boolean
+  /** How the OpenAPI document names the Zitadel login (used by `fastify.zitadel.swaggerOptions()` and `swaggerUiOptions()`). */
+  openapi?: OpenApiOptions
+}
+
+/** The `openapi` option. */
+export interface OpenApiOptions {
+  /** The name of the security scheme in `components.securitySchemes`. Letters, digits, `.`, `-`, `_`. Default: `'zitadel'`. */
+  securityScheme?: string
+  /**
+   * The scopes Swagger UI may request, each with its description; Swagger UI
+   * selects all of them. Default: `openid`, `profile`, `email`,
+   * `urn:zitadel:iam:org:project:id:{projectId}:aud` and `urn:zitadel:iam:org:projects:roles`.
+   */
+  scopes?: Record<string, string>
 }
 
 /** The options after validation and defaults: what `fastify.zitadel.options` shows. Frozen. */
@@ -68,9 +82,18 @@ export interface ResolvedOptions {
   readonly discoveryUrl: string
   /** `urn:zitadel:iam:org:project:{projectId}:roles`, the only claim roles are read from. */
   readonly roleClaim: string
+  /** The security scheme name and the scopes of the OpenAPI document. */
+  readonly openapi: {
+    readonly securityScheme: string
+    readonly scopes: Readonly<Record<string, string>>
+  }
 }
 
 const NonEmptyString = Type.String({ minLength: 1, pattern: '^\\S+$' })
+/** OpenAPI 3 component names (OAS 3.0.3 §4.7.7, Components Object). */
+const COMPONENT_NAME = /^[a-zA-Z0-9.\-_]+$/
+/** RFC 6749 §3.3 (and RFC 6750 §3): `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )` */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 const NonEmptyList = Type.Array(NonEmptyString, { minItems: 1 })
 const seconds = (exclusiveMinimum: number | undefined, maximum: number) =>
   exclusiveMinimum === undefined
@@ -100,7 +123,12 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
   claimsSchema: { schema: Type.Any(), expected: 'a TypeBox schema, such as Type.Object({ … })' },
   // Goes inside a quoted-string of WWW-Authenticate (RFC 9110 §11.2): printable ASCII, no quote or backslash.
   realm: { schema: Type.String({ pattern: '^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), expected: 'a non-empty string of printable ASCII without " or \\' },
-  allowInsecureIssuer: { schema: Type.Boolean(), expected: 'a boolean' }
+  allowInsecureIssuer: { schema: Type.Boolean(), expected: 'a boolean' },
+  // Its two fields are checked in resolveOpenApi, each with its own message.
+  openapi: {
+    schema: Type.Object({ securityScheme: Type.Optional(Type.Unknown()), scopes: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
+    expected: 'an object with only "securityScheme" and "scopes"'
+  }
 }
 
 /** Options Fastify's `register` passes along with the plugin's own. */
@@ -158,8 +186,39 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     realm: (opts.realm as string | undefined) ?? 'api',
     allowInsecureIssuer,
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
-    roleClaim: `urn:zitadel:iam:org:project:${projectId}:roles`
+    roleClaim: `urn:zitadel:iam:org:project:${projectId}:roles`,
+    openapi: resolveOpenApi(opts.openapi as OpenApiOptions | undefined, projectId)
   })
+}
+
+function resolveOpenApi (input: OpenApiOptions | undefined, projectId: string): ResolvedOptions['openapi'] {
+  const name = input?.securityScheme
+  if (name !== undefined && !(typeof name === 'string' && COMPONENT_NAME.test(name))) {
+    fail('option "openapi.securityScheme" must be a non-empty string of letters, digits, ".", "-" and "_" (an OpenAPI component name)')
+  }
+  const given = input?.scopes
+  if (given !== undefined && !isScopeMap(given)) {
+    fail('option "openapi.scopes" must be a non-empty object mapping scope tokens (RFC 6749 §3.3: no spaces, quotes or backslashes) to description strings')
+  }
+  const scopes = given === undefined
+    ? {
+        openid: 'Sign in with OpenID Connect',
+        profile: 'The user\'s name and profile',
+        email: 'The user\'s email address',
+        [`urn:zitadel:iam:org:project:id:${projectId}:aud`]: 'Puts this API\'s project in the token audience',
+        'urn:zitadel:iam:org:projects:roles': 'Adds the user\'s project roles to the token'
+      }
+    : { ...given }
+  return Object.freeze({
+    securityScheme: name ?? 'zitadel',
+    scopes: Object.freeze(scopes)
+  })
+}
+
+function isScopeMap (value: unknown): value is Record<string, string> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  const entries = Object.entries(value)
+  return entries.length > 0 && entries.every(([scope, description]) => SCOPE_TOKEN.test(scope) && typeof description === 'string')
 }
 
 /**

@@ -4,6 +4,7 @@ import { extractBearer } from './bearer.js'
 import { BadRequestError, createErrorFactory, InvalidOptionError, withChallenge } from './errors.js'
 import { createGuards, guardsOf } from './guards.js'
 import { JwksCache } from './jwks.js'
+import { createOpenApiHelpers, type SwaggerOptionsBase, type ZitadelSwaggerOptions, type ZitadelSwaggerUiOptions } from './openapi.js'
 import { resolveOptions, type ResolvedOptions, type ZitadelAuthOptions } from './options.js'
 import { ZitadelUser } from './user.js'
 import { createTokenVerifier } from './verify.js'
@@ -16,6 +17,41 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
   verify (token: string): Promise<ZitadelUser>
   /** The onRequest hook the plugin adds to every route: verifies a Bearer token if there is one and sets `request.user`. */
   authenticate: onRequestAsyncHookHandler
+  /**
+   * Options for `@fastify/swagger` (dynamic mode, OpenAPI 3): `base` with the
+   * `oauth2` security scheme (authorization code flow at
+   * `{issuer}/oauth/v2/authorize` and `{issuer}/oauth/v2/token`) added to
+   * `openapi.components.securitySchemes`, and a `transform` that documents
+   * every route guarded by `requireAuth`, `requireRoles` or `requireScopes`
+   * (in its route options): its security requirement and its 401 and 403
+   * responses with the `ZitadelErrorResponse` body. A route keeps a
+   * `security`, 401 or 403 it declares itself. Public routes and routes with
+   * `config.zitadel: false` are left alone. Only the document changes, never
+   * the routes. Your own `transform` runs first; a route's
+   * `config.swaggerTransform` replaces both. `base` is not modified.
+   *
+   * Throws `ZITADEL_AUTH_INVALID_OPTION` for `swagger` (OpenAPI 2) options,
+   * for `mode: 'static'`, and when the scheme name is already taken.
+   *
+   * @example
+   * await app.register(zitadelAuth, { issuer, projectId, clientId })
+   * await app.register(swagger, app.zitadel.swaggerOptions({ openapi: { info: { title: 'My API', version: '1.0.0' } } }))
+   * await app.register(swaggerUi, app.zitadel.swaggerUiOptions({ routePrefix: '/docs' }))
+   */
+  swaggerOptions<T extends object & SwaggerOptionsBase = Record<never, never>> (base?: T): ZitadelSwaggerOptions<T>
+  /**
+   * Options for `@fastify/swagger-ui`: `base` with `initOAuth` set for
+   * Zitadel's PKCE login: `clientId` (the plugin option), `usePkceWithAuthorizationCodeGrant: true`
+   * and all the scopes of the security scheme. Fields of `base.initOAuth` win.
+   * `base` is not modified. Register this redirect URI in the Zitadel app:
+   * `<origin><routePrefix>/static/oauth2-redirect.html`.
+   *
+   * Throws `ZITADEL_AUTH_INVALID_OPTION` when the plugin has no `clientId` option.
+   *
+   * @example
+   * await app.register(swaggerUi, app.zitadel.swaggerUiOptions({ routePrefix: '/docs' }))
+   */
+  swaggerUiOptions<T extends object = Record<never, never>> (base?: T): ZitadelSwaggerUiOptions<T>
 }
 
 /**
@@ -43,7 +79,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
     request.user = await verify(bearer.token)
   })
 
-  const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify, authenticate, ...createGuards(errors) })
+  const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify, authenticate, ...createGuards(errors), ...createOpenApiHelpers(opts) })
   fastify.decorate('zitadel', zitadel)
   // Same shape on every request (style: decorate once, up front).
   fastify.decorateRequest('user', null)

@@ -35,8 +35,12 @@ try {
     await app.ready()
     if (typeof app.zitadel.requireRoles !== 'function') throw new Error('no decorator')
     await app.close()
+    const { startZitadelEmulator } = ${load('fastify-zitadel-auth/testing')}
+    const idp = await startZitadelEmulator({ quiet: true })
+    if (!idp.issuer.startsWith('http://127.0.0.1:')) throw new Error('no emulator')
+    await idp.close()
   `
-  writeFileSync(join(scratch, 'app', 'esm.mjs'), body((m) => `(await import('${m}')).default`))
+  writeFileSync(join(scratch, 'app', 'esm.mjs'), body((m) => m.endsWith('/testing') ? `(await import('${m}'))` : `(await import('${m}')).default`))
   writeFileSync(join(scratch, 'app', 'cjs.cjs'), `(async () => {${body((m) => `require('${m}')`)}})().catch((e) => { console.error(e); process.exit(1) })`)
   run(process.execPath, ['esm.mjs'], { cwd: join(scratch, 'app') })
   run(process.execPath, ['cjs.cjs'], { cwd: join(scratch, 'app') })

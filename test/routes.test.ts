@@ -304,7 +304,17 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
     realm: 'api',
     allowInsecureIssuer: false,
     discoveryUrl: `${issuer.url}/.well-known/openid-configuration`,
-    roleClaim: `urn:zitadel:iam:org:project:${PROJECT_ID}:roles`
+    roleClaim: `urn:zitadel:iam:org:project:${PROJECT_ID}:roles`,
+    openapi: {
+      securityScheme: 'zitadel',
+      scopes: {
+        openid: 'Sign in with OpenID Connect',
+        profile: 'The user\'s name and profile',
+        email: 'The user\'s email address',
+        [`urn:zitadel:iam:org:project:id:${PROJECT_ID}:aud`]: 'Puts this API\'s project in the token audience',
+        'urn:zitadel:iam:org:projects:roles': 'Adds the user\'s project roles to the token'
+      }
+    }
   }, 'defaults filled in, trailing slash of the issuer dropped')
 
   for (const name of ['requireAuth', 'requireRoles', 'requireScopes', 'verify', 'authenticate'] as const) {

@@ -1,0 +1,73 @@
+/**
+ * `npm run demo`: the demo API on http://localhost:8001 with Swagger UI at /docs.
+ *
+ * With nothing configured it also starts the local Zitadel emulator on
+ * http://localhost:8002 (users alice/alice and bob/bob, a service user whose
+ * key file lands in demo/.dev-idp/service-user.json). With demo/.env (see
+ * .env.example) it talks to your Zitadel instead and starts no emulator.
+ */
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startZitadelEmulator } from '../lib/testing/index.js'
+import { buildDemoApp } from './app.js'
+import { DEMO, seedDemo } from './dev-idp.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const envFile = join(here, '.env')
+if (existsSync(envFile)) process.loadEnvFile(envFile)
+
+const apiPort = Number(process.env.API_PORT ?? 8001)
+const idpPort = Number(process.env.IDP_PORT ?? 8002)
+const api = `http://localhost:${apiPort}`
+
+async function main (): Promise<void> {
+  const { ZITADEL_ISSUER, ZITADEL_PROJECT_ID, OAUTH_CLIENT_ID } = process.env
+  let config: { issuer: string, projectId: string, clientId: string }
+  let closeIdp = async (): Promise<void> => {}
+  const lines: string[] = []
+
+  if (ZITADEL_ISSUER !== undefined && ZITADEL_ISSUER !== '') {
+    if (ZITADEL_PROJECT_ID === undefined || OAUTH_CLIENT_ID === undefined) {
+      throw new Error('demo/.env sets ZITADEL_ISSUER but not ZITADEL_PROJECT_ID and OAUTH_CLIENT_ID (see demo/.env.example)')
+    }
+    config = { issuer: ZITADEL_ISSUER, projectId: ZITADEL_PROJECT_ID, clientId: OAUTH_CLIENT_ID }
+    lines.push(`Zitadel:     ${ZITADEL_ISSUER} (from demo/.env)`)
+  } else {
+    const idp = await startZitadelEmulator({ host: 'localhost', port: idpPort, issuer: `http://localhost:${idpPort}` })
+    const keyFile = join(here, '.dev-idp', 'service-user.json')
+    await seedDemo(idp, { apiOrigins: [api, `http://127.0.0.1:${apiPort}`], keyFile })
+    config = { issuer: idp.issuer, projectId: DEMO.projectId, clientId: DEMO.clientId }
+    closeIdp = () => idp.close()
+    lines.push(
+      `Zitadel:     ${idp.issuer} (local emulator, for development only)`,
+      '             logins: alice / alice (roles user, admin), bob / bob (role user)',
+      `             service user key: ${keyFile}`
+    )
+  }
+
+  const app = await buildDemoApp({ ...config, logger: process.env.LOG === '1' })
+  await app.listen({ port: apiPort, host: 'localhost' })
+  console.log([
+    '',
+    `Demo API:    ${api}`,
+    `Swagger UI:  ${api}/docs   (click Authorize, log in, then "Try it out")`,
+    ...lines,
+    'Service user: npm run demo:service-user   (in another terminal)',
+    'Stop with Ctrl+C.',
+    ''
+  ].join('\n'))
+
+  const stop = async () => {
+    await app.close()
+    await closeIdp()
+    process.exit(0)
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}
+
+main().catch((err: Error) => {
+  console.error(`demo: ${err.message}`)
+  process.exit(1)
+})

@@ -1,0 +1,246 @@
+import { Type } from '@sinclair/typebox'
+import type { FastifySchema } from 'fastify'
+import { InvalidOptionError } from './errors.js'
+import { guardsOf, type GuardRequirement } from './guards.js'
+import type { ResolvedOptions } from './options.js'
+
+/**
+ * OpenAPI 3 for `@fastify/swagger` and `@fastify/swagger-ui`: the Zitadel
+ * security scheme, each guarded route's security and error responses, and
+ * Swagger UI's PKCE login. Neither package is imported: they stay optional,
+ * and the types here are structural.
+ */
+
+/**
+ * The JSON body Fastify's default error handler sends for every error of
+ * this plugin, e.g. `{ "statusCode": 403, "code": "ZITADEL_AUTH_ROLE_REQUIRED",
+ * "error": "Forbidden", "message": "The access token lacks a required role" }`.
+ */
+export const ZitadelErrorResponse = Type.Object({
+  statusCode: Type.Integer({ description: 'The HTTP status code' }),
+  code: Type.String({ description: 'A stable ZITADEL_AUTH_* error code' }),
+  error: Type.String({ description: 'The HTTP reason phrase' }),
+  message: Type.String({ description: 'A fixed description of the error' })
+}, { title: 'ZitadelErrorResponse', description: 'The error body Fastify sends for fastify-zitadel-auth errors' })
+
+/** The OpenAPI 3 OAuth2 security scheme the plugin adds: Zitadel's authorization code flow. */
+export interface ZitadelSecurityScheme {
+  type: 'oauth2'
+  description: string
+  flows: {
+    authorizationCode: {
+      authorizationUrl: string
+      tokenUrl: string
+      scopes: Record<string, string>
+    }
+  }
+}
+
+/** What `@fastify/swagger` passes to its `transform` option (the parts this plugin reads). */
+export interface SwaggerTransformInput {
+  schema?: FastifySchema
+  url: string
+  route: {
+    url: string
+    method: string | readonly string[]
+    config?: unknown
+    onRequest?: unknown
+    preParsing?: unknown
+    preValidation?: unknown
+    preHandler?: unknown
+  }
+  openapiObject?: unknown
+  swaggerObject?: unknown
+}
+
+/** A `transform` for `@fastify/swagger`: documents the route without changing the route itself. */
+export type SwaggerTransform = (input: SwaggerTransformInput) => { schema: FastifySchema, url: string }
+
+/**
+ * What `swaggerOptions()` accepts: `@fastify/swagger` options. Only `transform`
+ * is typed here, so that an inline transform gets typed parameters; the rest
+ * keeps the caller's own types and is checked by `app.register(swagger, …)`.
+ */
+export interface SwaggerOptionsBase {
+  // A method, not a property: its parameter is checked bivariantly, so
+  // @fastify/swagger's own SwaggerTransform type fits.
+  transform? (input: SwaggerTransformInput): unknown
+}
+
+/**
+ * `@fastify/swagger` options: the caller's, with the security scheme added to
+ * `openapi.components.securitySchemes` and `transform` running the caller's
+ * transform, then the plugin's.
+ */
+export type ZitadelSwaggerOptions<T> = T & {
+  openapi: T extends { openapi: object } ? unknown : Record<never, never>
+  transform: SwaggerTransform
+}
+
+/** The `initOAuth` the plugin gives Swagger UI. */
+export interface ZitadelInitOAuth {
+  clientId: string
+  usePkceWithAuthorizationCodeGrant: boolean
+  scopes: string[]
+}
+
+/** `@fastify/swagger-ui` options: the caller's, with `initOAuth` for Zitadel's PKCE login (the caller's `initOAuth` fields win). */
+export type ZitadelSwaggerUiOptions<T> = T & {
+  initOAuth: T extends { initOAuth: infer I } ? Omit<ZitadelInitOAuth, keyof I> & I : ZitadelInitOAuth
+}
+
+/** The hooks a guard may sit in (the plugin refuses `config.zitadel: false` with a guard in any of them). */
+const HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler'] as const
+
+const UNAUTHORIZED = 'Authentication required: the request carries no Bearer access token, or the token is not accepted (`ZITADEL_AUTH_*` codes)'
+const CHALLENGE = { type: 'string', description: 'The Bearer challenge (RFC 6750 §3)' }
+
+/** A documented error response; `x-response-description` (read by @fastify/swagger) describes the response, not the body. */
+function errorResponse (description: string) {
+  return { ...ZitadelErrorResponse, 'x-response-description': description, headers: { 'WWW-Authenticate': CHALLENGE } }
+}
+
+/** The `oauth2` security scheme: Zitadel's authorization code flow (with PKCE in Swagger UI). */
+export function securityScheme (opts: ResolvedOptions): ZitadelSecurityScheme {
+  return {
+    type: 'oauth2',
+    description: 'Zitadel login (authorization code with PKCE). Send the access token as `Authorization: Bearer <token>`.',
+    flows: {
+      authorizationCode: {
+        authorizationUrl: `${opts.issuer}/oauth/v2/authorize`,
+        tokenUrl: `${opts.issuer}/oauth/v2/token`,
+        scopes: { ...opts.openapi.scopes }
+      }
+    }
+  }
+}
+
+/**
+ * The route's schema as the document should show it: with its security
+ * requirement and its 401 and 403 responses, unless the schema already has
+ * them. Undefined when the route has no guard, or opted out.
+ */
+export function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySchema | undefined, scheme: string): FastifySchema | undefined {
+  if ((route.config as { zitadel?: unknown } | undefined)?.zitadel === false) return undefined
+  const guards = HOOKS.flatMap((hook) => guardsOf(route[hook]))
+  if (guards.length === 0) return undefined
+
+  const doc: FastifySchema & { security?: unknown } = { ...schema }
+  if (doc.security === undefined) {
+    const scopes = [...new Set(guards.flatMap((g) => g.kind === 'scopes' ? g.scopes : []))]
+    doc.security = [{ [scheme]: scopes }]
+  }
+  // With no response schema @fastify/swagger documents `200: Default Response`;
+  // adding 401 alone would drop it, so it is kept here. `type: 'null'` is how
+  // @fastify/swagger spells "no content" (the response gets no content entry).
+  const response: Record<string, unknown> = { ...(schema?.response as Record<string, unknown> | undefined ?? { 200: { type: 'null', description: 'Default Response' } }) }
+  if (!Object.hasOwn(response, '401')) {
+    response['401'] = errorResponse(UNAUTHORIZED)
+  }
+  const forbidden = guards.flatMap(describe)
+  if (forbidden.length > 0 && !Object.hasOwn(response, '403')) {
+    response['403'] = errorResponse(`Requires ${forbidden.join(', and ')}`)
+  }
+  doc.response = response
+  return doc
+}
+
+/** What a 403 means for one guard, e.g. "the Zitadel role `admin` (`ZITADEL_AUTH_ROLE_REQUIRED`)". */
+function describe (guard: GuardRequirement): string[] {
+  switch (guard.kind) {
+    case 'auth':
+      return []
+    case 'roles': {
+      const what = guard.roles.length === 1
+        ? `the Zitadel role ${code(guard.roles)}`
+        : guard.any ? `one of the Zitadel roles ${code(guard.roles, 'or')}` : `the Zitadel roles ${code(guard.roles, 'and')}`
+      return [`${what} (\`ZITADEL_AUTH_ROLE_REQUIRED\`)`]
+    }
+    case 'scopes':
+      return [`the scope${guard.scopes.length === 1 ? '' : 's'} ${code(guard.scopes, 'and')} (\`ZITADEL_AUTH_SCOPE_REQUIRED\`)`]
+  }
+}
+
+function code (names: readonly string[], conjunction = 'and'): string {
+  const quoted = names.map((n) => `\`${n}\``)
+  return quoted.length === 1 ? quoted[0] as string : `${quoted.slice(0, -1).join(', ')} ${conjunction} ${quoted.at(-1) as string}`
+}
+
+function invalid (message: string): never {
+  throw new InvalidOptionError(message)
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+/** `fastify.zitadel.swaggerOptions` and `fastify.zitadel.swaggerUiOptions` for one registration. */
+export function createOpenApiHelpers (opts: ResolvedOptions) {
+  const name = opts.openapi.securityScheme
+
+  function swaggerOptions<T extends object & SwaggerOptionsBase = Record<never, never>> (base?: T): ZitadelSwaggerOptions<T> {
+    const given: Record<string, unknown> = base === undefined ? {} : objectArgument('swaggerOptions', base)
+    if (given.swagger !== undefined) {
+      invalid('swaggerOptions: only OpenAPI 3 is supported; describe the document under "openapi", not "swagger" (OpenAPI 2)')
+    }
+    if (given.mode !== undefined && given.mode !== 'dynamic') {
+      invalid('swaggerOptions: only mode "dynamic" builds the document from the routes; a static document must declare the security scheme itself')
+    }
+    const openapi = part(given, 'openapi', 'swaggerOptions: "openapi"')
+    const components = part(openapi, 'components', 'swaggerOptions: "openapi.components"')
+    const schemes = part(components, 'securitySchemes', 'swaggerOptions: "openapi.components.securitySchemes"')
+    if (Object.hasOwn(schemes, name)) {
+      invalid(`swaggerOptions: "openapi.components.securitySchemes" already has "${name}"; choose another name with the plugin option openapi.securityScheme`)
+    }
+    const userTransform = given.transform
+    if (userTransform !== undefined && userTransform !== null && typeof userTransform !== 'function') {
+      invalid('swaggerOptions: "transform" must be a function')
+    }
+    const before = userTransform as SwaggerTransform | undefined | null
+
+    const transform: SwaggerTransform = function zitadelTransform (input) {
+      const first = before?.(input)
+      const schema = first?.schema ?? input.schema
+      const url = first?.url ?? input.url
+      return { schema: documentRoute(input.route, schema, name) ?? schema ?? {}, url }
+    }
+
+    return {
+      ...given,
+      openapi: { ...openapi, components: { ...components, securitySchemes: { ...schemes, [name]: securityScheme(opts) } } },
+      transform
+    } as unknown as ZitadelSwaggerOptions<T>
+  }
+
+  function swaggerUiOptions<T extends object = Record<never, never>> (base?: T): ZitadelSwaggerUiOptions<T> {
+    const given: Record<string, unknown> = base === undefined ? {} : objectArgument('swaggerUiOptions', base)
+    if (opts.clientId === undefined) {
+      invalid('swaggerUiOptions: the plugin option "clientId" is required: Swagger UI logs in with the User Agent app it names')
+    }
+    const initOAuth = part(given, 'initOAuth', 'swaggerUiOptions: "initOAuth"')
+    return {
+      ...given,
+      initOAuth: {
+        clientId: opts.clientId,
+        usePkceWithAuthorizationCodeGrant: true,
+        scopes: Object.keys(opts.openapi.scopes),
+        ...initOAuth
+      }
+    } as unknown as ZitadelSwaggerUiOptions<T>
+  }
+
+  return { swaggerOptions, swaggerUiOptions }
+}
+
+function objectArgument (fn: string, value: unknown): Record<string, unknown> {
+  if (!isObject(value)) invalid(`${fn}: the argument must be an options object`)
+  return value
+}
+
+/** An optional object field of the caller's options, or `{}`. */
+function part (parent: Record<string, unknown>, key: string, what: string): Record<string, unknown> {
+  const value = parent[key]
+  if (value === undefined) return {}
+  if (!isObject(value)) invalid(`${what} must be an object`)
+  return value
+}

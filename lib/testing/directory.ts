@@ -1,0 +1,363 @@
+import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { randomToken, type IdGenerator } from './ids.js'
+import { fail } from './options.js'
+
+export interface Organization {
+  readonly id: string
+  readonly name: string
+  /** The primary domain, the value in role claims: `{ role: { orgId: domain } }`. */
+  readonly domain: string
+}
+
+export interface Project {
+  readonly id: string
+  readonly name: string
+  /** The organisation that owns the project. */
+  readonly orgId: string
+  readonly roles: readonly string[]
+  /** "Assert Roles on Authentication". */
+  readonly assertRoles: boolean
+}
+
+export interface App {
+  readonly clientId: string
+  readonly name: string
+  readonly projectId: string
+  /** `user-agent`: logs people in (PKCE); `api`: only introspects tokens. */
+  readonly type: 'user-agent' | 'api'
+  readonly redirectUris: readonly string[]
+  readonly postLogoutRedirectUris: readonly string[]
+  readonly accessTokenType: 'jwt'
+  /** "Add user roles to the access token". */
+  readonly roleAssertion: boolean
+  /** "User roles inside ID Token". */
+  readonly idTokenRoleAssertion: boolean
+  /** "User Info inside ID Token". */
+  readonly idTokenUserinfoAssertion: boolean
+  /** When set, the app authenticates with HTTP Basic (token, introspection and revocation endpoints). */
+  readonly clientSecret: string | undefined
+}
+
+/** Roles a user holds in one project, per organisation: orgId → role keys. */
+export type ProjectGrants = Map<string, Set<string>>
+
+export interface User {
+  readonly id: string
+  readonly username: string
+  readonly orgId: string
+  readonly kind: 'human' | 'machine'
+  readonly displayName: string
+  readonly givenName: string | undefined
+  readonly familyName: string | undefined
+  readonly email: string | undefined
+  readonly emailVerified: boolean
+  /** Seconds; `updated_at` in user info. */
+  readonly updatedAt: number
+  readonly passwordDigest: Buffer | undefined
+  /** projectId → orgId → roles */
+  readonly grants: Map<string, ProjectGrants>
+  /** keyId → public key (service users' JWT-profile keys) */
+  readonly keys: Map<string, KeyObject>
+}
+
+export interface GrantInput {
+  projectId: string
+  roles: string[]
+  /** The organisation the roles are held in. Default: the user's organisation. */
+  orgId?: string
+}
+
+export interface UserInput {
+  username: string
+  orgId?: string
+  grants?: GrantInput[]
+}
+
+export interface HumanUserInput extends UserInput {
+  password: string
+  /** Default: `{username}@{org domain}`. */
+  email?: string
+  givenName?: string
+  familyName?: string
+}
+
+const NAME = /^\S(.*\S)?$/
+const TOKEN = /^[^\s:@]+$/
+const ROLE = /^\S+$/
+
+/**
+ * Organisations, projects, apps and users, with the checks Zitadel makes when
+ * they are created: unique ids and usernames, roles that exist in the project,
+ * absolute redirect URIs. Nothing here talks HTTP.
+ */
+export class Directory {
+  readonly #orgs = new Map<string, Organization>()
+  readonly #projects = new Map<string, Project>()
+  readonly #apps = new Map<string, App>()
+  readonly #users = new Map<string, User>()
+  readonly #ids: IdGenerator
+  /** The id of Zitadel's own API project, for `urn:zitadel:iam:org:project:id:zitadel:aud`. */
+  readonly zitadelProjectId: string
+
+  constructor (ids: IdGenerator) {
+    this.#ids = ids
+    this.zitadelProjectId = ids.next()
+  }
+
+  addOrganization (input: { id?: string, name: string, domain?: string }): Organization {
+    check(isObject(input), 'addOrganization: the argument must be an object')
+    const { name } = input
+    check(typeof name === 'string' && NAME.test(name), 'addOrganization: "name" must be a non-empty string')
+    const domain = input.domain ?? `${name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '')}.localhost`
+    check(typeof domain === 'string' && /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(domain), 'addOrganization: "domain" must be a domain name such as "acme.localhost"')
+    check(![...this.#orgs.values()].some((o) => o.domain === domain), `addOrganization: the domain "${domain}" is taken`)
+    const org = Object.freeze({ id: this.#newId('addOrganization', input.id), name, domain })
+    this.#orgs.set(org.id, org)
+    return org
+  }
+
+  /** The first organisation, created (as Zitadel's "ZITADEL" default organisation) when there is none. */
+  defaultOrg (): Organization {
+    const first = this.#orgs.values().next()
+    return first.done === true ? this.addOrganization({ name: 'ZITADEL', domain: 'zitadel.localhost' }) : first.value
+  }
+
+  org (id: string): Organization | undefined {
+    return this.#orgs.get(id)
+  }
+
+  addProject (input: { id?: string, name: string, orgId?: string, roles?: string[], assertRoles?: boolean }): Project {
+    check(isObject(input), 'addProject: the argument must be an object')
+    const { name, roles = [], assertRoles = true } = input
+    check(typeof name === 'string' && NAME.test(name), 'addProject: "name" must be a non-empty string')
+    check(Array.isArray(roles) && roles.every((r) => typeof r === 'string' && ROLE.test(r)), 'addProject: "roles" must be an array of role keys without spaces')
+    check(typeof assertRoles === 'boolean', 'addProject: "assertRoles" must be a boolean')
+    const orgId = this.#orgOf('addProject', input.orgId)
+    const project = Object.freeze({ id: this.#newId('addProject', input.id), name, orgId, roles: Object.freeze([...new Set(roles)]), assertRoles })
+    this.#projects.set(project.id, project)
+    return project
+  }
+
+  project (id: string): Project | undefined {
+    return this.#projects.get(id)
+  }
+
+  addApp (input: {
+    projectId: string
+    name: string
+    clientId?: string
+    redirectUris?: string[]
+    postLogoutRedirectUris?: string[]
+    accessTokenType?: 'jwt'
+    roleAssertion?: boolean
+    idTokenRoleAssertion?: boolean
+    idTokenUserinfoAssertion?: boolean
+    clientSecret?: string
+  }, type: App['type'], fn: string): App {
+    check(isObject(input), `${fn}: the argument must be an object`)
+    const { name, redirectUris = [], postLogoutRedirectUris = [], accessTokenType = 'jwt', roleAssertion = true, idTokenRoleAssertion = false, idTokenUserinfoAssertion = false, clientSecret } = input
+    const project = this.#projects.get(input.projectId)
+    check(project !== undefined, `${fn}: no project with id "${String(input.projectId)}"; add it with addProject first`)
+    check(typeof name === 'string' && NAME.test(name), `${fn}: "name" must be a non-empty string`)
+    check(accessTokenType === 'jwt', `${fn}: "accessTokenType" must be "jwt" (the emulator issues JWT access tokens only)`)
+    for (const [key, value] of Object.entries({ roleAssertion, idTokenRoleAssertion, idTokenUserinfoAssertion })) {
+      check(typeof value === 'boolean', `${fn}: "${key}" must be a boolean`)
+    }
+    check(clientSecret === undefined || (typeof clientSecret === 'string' && clientSecret.length >= 8), `${fn}: "clientSecret" must be a string of at least 8 characters`)
+    // An API app always has a secret: it authenticates to introspect.
+    if (type === 'user-agent') {
+      check(Array.isArray(redirectUris) && redirectUris.length > 0 && redirectUris.every(isRedirectUri), `${fn}: "redirectUris" must be a non-empty array of absolute URLs without fragment`)
+    }
+    check(Array.isArray(postLogoutRedirectUris) && postLogoutRedirectUris.every(isRedirectUri), `${fn}: "postLogoutRedirectUris" must be an array of absolute URLs without fragment`)
+    // Zitadel: `{appId}@{project name, lower case, spaces as underscores}`.
+    const clientId = input.clientId ?? `${this.#ids.next()}@${project.name.toLowerCase().replace(/\s+/g, '_')}`
+    check(typeof clientId === 'string' && /^\S+$/.test(clientId), `${fn}: "clientId" must be a non-empty string without spaces`)
+    check(!this.#apps.has(clientId) && !this.#users.has(clientId), `${fn}: the client id "${clientId}" is taken`)
+    const app: App = Object.freeze({
+      clientId,
+      name,
+      projectId: project.id,
+      type,
+      redirectUris: Object.freeze([...redirectUris]),
+      postLogoutRedirectUris: Object.freeze([...postLogoutRedirectUris]),
+      accessTokenType,
+      roleAssertion,
+      idTokenRoleAssertion,
+      idTokenUserinfoAssertion,
+      clientSecret: type === 'api' ? clientSecret ?? randomToken(24) : clientSecret
+    })
+    this.#apps.set(clientId, app)
+    return app
+  }
+
+  app (clientId: string): App | undefined {
+    return this.#apps.get(clientId)
+  }
+
+  /** The first app that can log people in, for tokens minted without a client. */
+  firstLoginApp (): App | undefined {
+    for (const app of this.#apps.values()) if (app.type === 'user-agent') return app
+    return undefined
+  }
+
+  /** Every client id of the project, in the order the apps were added. */
+  projectClientIds (projectId: string): string[] {
+    return [...this.#apps.values()].filter((a) => a.projectId === projectId).map((a) => a.clientId)
+  }
+
+  /** The origins of every registered redirect URI: the only ones CORS answers. */
+  allowedOrigins (): Set<string> {
+    const origins = new Set<string>()
+    for (const app of this.#apps.values()) {
+      for (const uri of app.redirectUris) {
+        const { origin } = new URL(uri)
+        if (origin !== 'null') origins.add(origin)
+      }
+    }
+    return origins
+  }
+
+  addHuman (input: HumanUserInput): User {
+    check(isObject(input), 'addUser: the argument must be an object')
+    const { password } = input
+    check(typeof password === 'string' && password !== '', 'addUser: "password" must be a non-empty string')
+    const { username } = this.#checkUser('addUser', input)
+    const org = this.org(this.#orgOf('addUser', input.orgId)) as Organization
+    const email = input.email ?? `${username}@${org.domain}`
+    check(typeof email === 'string' && /^[^\s@]+@[^\s@]+$/.test(email), 'addUser: "email" must be an e-mail address')
+    const givenName = input.givenName ?? username.charAt(0).toUpperCase() + username.slice(1)
+    const familyName = input.familyName ?? 'Emulated'
+    check(typeof givenName === 'string' && NAME.test(givenName) && typeof familyName === 'string' && NAME.test(familyName), 'addUser: "givenName" and "familyName" must be non-empty strings')
+    return this.#addUser({
+      kind: 'human',
+      username,
+      orgId: org.id,
+      displayName: `${givenName} ${familyName}`,
+      givenName,
+      familyName,
+      email,
+      emailVerified: true,
+      passwordDigest: digest(password)
+    }, input.grants, 'addUser')
+  }
+
+  addMachine (input: UserInput & { name?: string }): User {
+    check(isObject(input), 'addServiceUser: the argument must be an object')
+    const { username } = this.#checkUser('addServiceUser', input)
+    const displayName = input.name ?? username
+    check(typeof displayName === 'string' && NAME.test(displayName), 'addServiceUser: "name" must be a non-empty string')
+    return this.#addUser({
+      kind: 'machine',
+      username,
+      orgId: this.#orgOf('addServiceUser', input.orgId),
+      displayName,
+      givenName: undefined,
+      familyName: undefined,
+      email: undefined,
+      emailVerified: false,
+      passwordDigest: undefined
+    }, input.grants, 'addServiceUser')
+  }
+
+  user (id: string): User | undefined {
+    return this.#users.get(id)
+  }
+
+  /**
+   * The human user with this login name (`username` or `username@orgdomain`)
+   * and password, or undefined. The password is compared in constant time,
+   * also when the name is unknown.
+   */
+  authenticate (loginName: string, password: string): User | undefined {
+    const user = this.#byLoginName(loginName)
+    const expected = user?.passwordDigest ?? digest(`no user: ${loginName}`)
+    const matches = timingSafeEqual(digest(password), expected)
+    return matches && user?.kind === 'human' ? user : undefined
+  }
+
+  /** Adds roles (Zitadel: a user grant; repeated grants add up). */
+  grant (userId: string, projectId: string, roles: string[], orgId?: string, fn = 'grantRoles'): void {
+    const user = this.#users.get(userId)
+    check(user !== undefined, `${fn}: no user with id "${String(userId)}"`)
+    const project = this.#projects.get(projectId)
+    check(project !== undefined, `${fn}: no project with id "${String(projectId)}"`)
+    check(Array.isArray(roles) && roles.length > 0 && roles.every((r) => typeof r === 'string'), `${fn}: "roles" must be a non-empty array of role keys`)
+    const unknown = roles.filter((r) => !project.roles.includes(r))
+    check(unknown.length === 0, `${fn}: the project "${project.name}" has no role ${unknown.map((r) => `"${r}"`).join(', ')}; add roles with addProject({ roles })`)
+    const grantOrg = orgId ?? user.orgId
+    check(this.#orgs.has(grantOrg), `${fn}: no organisation with id "${String(grantOrg)}"`)
+    let byOrg = user.grants.get(projectId)
+    if (byOrg === undefined) user.grants.set(projectId, byOrg = new Map())
+    let held = byOrg.get(grantOrg)
+    if (held === undefined) byOrg.set(grantOrg, held = new Set())
+    for (const role of roles) held.add(role)
+  }
+
+  #addUser (fields: Omit<User, 'id' | 'grants' | 'keys' | 'updatedAt'>, grants: GrantInput[] = [], fn: string): User {
+    check(Array.isArray(grants), `${fn}: "grants" must be an array of { projectId, roles, orgId? }`)
+    const user: User = { id: this.#ids.next(), ...fields, updatedAt: Math.floor(Date.now() / 1000), grants: new Map(), keys: new Map() }
+    this.#users.set(user.id, user)
+    try {
+      for (const g of grants) {
+        check(isObject(g), `${fn}: "grants" must be an array of { projectId, roles, orgId? }`)
+        this.grant(user.id, g.projectId, g.roles, g.orgId, fn)
+      }
+    } catch (err) {
+      this.#users.delete(user.id)
+      throw err
+    }
+    return user
+  }
+
+  #checkUser (fn: string, input: UserInput): { username: string } {
+    const { username } = input
+    check(typeof username === 'string' && TOKEN.test(username), `${fn}: "username" must be a non-empty string without spaces, ":" or "@"`)
+    check(![...this.#users.values()].some((u) => u.username === username), `${fn}: the username "${username}" is taken`)
+    return { username }
+  }
+
+  #byLoginName (loginName: string): User | undefined {
+    const at = loginName.lastIndexOf('@')
+    const username = at < 0 ? loginName : loginName.slice(0, at)
+    for (const user of this.#users.values()) {
+      if (user.username !== username) continue
+      if (at < 0 || this.#orgs.get(user.orgId)?.domain === loginName.slice(at + 1)) return user
+    }
+    return undefined
+  }
+
+  #orgOf (fn: string, orgId: string | undefined): string {
+    if (orgId === undefined) return this.defaultOrg().id
+    check(this.#orgs.has(orgId), `${fn}: no organisation with id "${String(orgId)}"; add it with addOrganization first`)
+    return orgId
+  }
+
+  #newId (fn: string, id: string | undefined): string {
+    if (id === undefined) return this.#ids.next()
+    check(typeof id === 'string' && TOKEN.test(id), `${fn}: "id" must be a non-empty string without spaces, ":" or "@"`)
+    check(this.#ids.claim(id), `${fn}: the id "${id}" is taken`)
+    return id
+  }
+}
+
+function check (condition: boolean, message: string): asserts condition {
+  if (!condition) fail(message)
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object'
+}
+
+function isRedirectUri (value: unknown): boolean {
+  if (typeof value !== 'string') return false
+  try {
+    new URL(value) // eslint-disable-line no-new
+  } catch {
+    return false
+  }
+  return !value.includes('#')
+}
+
+function digest (value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest()
+}

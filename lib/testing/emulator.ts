@@ -1,0 +1,294 @@
+import type { AddressInfo } from 'node:net'
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import type { EmulatorContext } from './context.js'
+import { Directory, type App, type GrantInput, type HumanUserInput, type Organization, type Project, type User } from './directory.js'
+import { FAULTS, createHooks, newCounts, type EmulatorFault, type EmulatorRequestCounts, type RuntimeState } from './hooks.js'
+import { PAGE_HEADERS, errorPage } from './html.js'
+import { FORM_BODY_LIMIT, OAuthError, PageError, addFormParser, noStore } from './http.js'
+import { IdGenerator } from './ids.js'
+import { KeyRing, generateKeys } from './keys.js'
+import { LoginStore } from './login-store.js'
+import { EMULATOR_ALGORITHMS, fail, originOf, resolveEmulatorOptions, type EmulatorAlgorithm, type ResolvedEmulatorOptions, type ZitadelEmulatorOptions } from './options.js'
+import { authorizeRoutes } from './routes/authorize.js'
+import { discoveryRoutes } from './routes/discovery.js'
+import { introspectRoutes } from './routes/introspect.js'
+import { sessionRoutes } from './routes/session.js'
+import { tokenRoutes } from './routes/token.js'
+import { userinfoRoutes } from './routes/userinfo.js'
+import { SCOPES, addOnce, audScope, parseScope } from './scopes.js'
+import { TokenService, appTokenRequest, serviceTokenRequest } from './tokens.js'
+
+/** A user as the emulator hands it back. */
+export interface EmulatedUser {
+  readonly id: string
+  readonly username: string
+  readonly orgId: string
+}
+
+/** A service user's key file in Zitadel's format; `key` is a PKCS#1 PEM private key. */
+export interface ServiceUserKeyFile {
+  type: 'serviceaccount'
+  keyId: string
+  key: string
+  userId: string
+}
+
+export interface AddAppInput {
+  projectId: string
+  name: string
+  /** Default: `{numeric id}@{project name in lower case}`, as Zitadel makes them. */
+  clientId?: string
+  /** Exact redirect URIs; a request's redirect_uri must equal one of them. */
+  redirectUris: string[]
+  postLogoutRedirectUris?: string[]
+  accessTokenType?: 'jwt'
+  /** "Add user roles to the access token". Default: true. */
+  roleAssertion?: boolean
+  /** "User roles inside ID Token". Default: false. */
+  idTokenRoleAssertion?: boolean
+  /** "User Info inside ID Token". Default: false. */
+  idTokenUserinfoAssertion?: boolean
+  /** Makes the app confidential: it must then authenticate with HTTP Basic, and it may introspect. */
+  clientSecret?: string
+}
+
+export interface MintAccessTokenOptions {
+  userId: string
+  /** The app the token is issued to. Default: for a person, the first app added; for a service user, none (a JWT-profile token). */
+  clientId?: string
+  /** More projects for `aud`, as if `urn:zitadel:iam:org:project:id:{id}:aud` had been asked for. */
+  projectIds?: string[]
+  /** The scope the token is issued for. Default: `openid profile email` for a person, `openid` for a service user. */
+  scope?: string | string[]
+  /** true: role claims for the client's project and `projectIds`, whatever the settings; false: none. Default: as the token endpoint decides. */
+  roles?: boolean
+  /** Seconds until `exp`. Default: `accessTokenLifetime`. 0 or less gives an expired token. */
+  expiresIn?: number
+  /** Merged into the claims last; `undefined` removes a claim. The emulator still remembers the token as issued. */
+  claims?: Record<string, unknown>
+}
+
+/** The emulator as tests and the demo drive it. */
+export interface ZitadelEmulator {
+  /** The public issuer URL, no trailing slash. */
+  readonly issuer: string
+  /** Where the emulator listens: `http://{host}:{port}`. */
+  readonly url: string
+  /** The fault mode of the discovery, JWKS and token endpoints. */
+  fault: EmulatorFault
+  /** How long `slow` makes them wait, in milliseconds. Default: 1000. */
+  slowMs: number
+  /** Requests seen per endpoint (CORS preflights are not counted). */
+  readonly requests: Readonly<EmulatorRequestCounts>
+  resetRequests (): void
+  addOrganization (input: { id?: string, name: string, domain?: string }): Organization
+  addProject (input: { id?: string, name: string, orgId?: string, roles?: string[], assertRoles?: boolean }): Project
+  /** A User Agent app: public, PKCE, JWT access tokens. */
+  addApp (input: AddAppInput): App
+  /** An API app: no login, authenticates with a secret (generated when not given) to introspect tokens. */
+  addApiApp (input: { projectId: string, name: string, clientId?: string, clientSecret?: string }): App & { clientSecret: string }
+  /** A person who signs in with username (or username@orgdomain) and password. */
+  addUser (input: HumanUserInput): EmulatedUser
+  /** A service user (machine) with a fresh RSA key for the JWT-profile grant. */
+  addServiceUser (input: { username: string, name?: string, orgId?: string, grants?: GrantInput[] }): Promise<{ user: EmulatedUser, keyFile: ServiceUserKeyFile }>
+  /** Adds roles in a project; `orgId` is where they are held (default: the user's organisation). */
+  grantRoles (userId: string, projectId: string, roles: string[], orgId?: string): void
+  /** An access token exactly as the token endpoint would issue it (and known to introspection and userinfo). */
+  mintAccessToken (options: MintAccessTokenOptions): Promise<string>
+  /** A new signing key; the old ones stop being published (and their tokens stop verifying) unless `keepOld`. */
+  rotateKeys (options?: { keepOld?: boolean, algorithm?: EmulatorAlgorithm }): Promise<void>
+  close (): Promise<void>
+}
+
+class Emulator implements ZitadelEmulator {
+  readonly #opts: ResolvedEmulatorOptions
+  readonly #ids = new IdGenerator()
+  readonly #directory = new Directory(this.#ids)
+  readonly #keys = new KeyRing(this.#ids)
+  readonly #abort = new AbortController()
+  readonly #state: RuntimeState = { fault: 'none', slowMs: 1000, requests: newCounts(), closing: this.#abort.signal }
+  readonly #tokens: TokenService
+  readonly #ctx: EmulatorContext
+  readonly #app: FastifyInstance
+  #issuer = ''
+  #url = ''
+  #closed: Promise<void> | undefined
+
+  constructor (opts: ResolvedEmulatorOptions) {
+    this.#opts = opts
+    const self = this
+    // The issuer is known once the port is: both read it when they need it.
+    this.#tokens = new TokenService({
+      get issuer () { return self.#issuer },
+      directory: this.#directory,
+      keys: this.#keys,
+      ids: this.#ids,
+      accessTokenLifetime: opts.accessTokenLifetime,
+      idTokenLifetime: opts.idTokenLifetime
+    })
+    const { hooksFor, cors } = createHooks(this.#state, this.#directory)
+    this.#ctx = {
+      get issuer () { return self.#issuer },
+      directory: this.#directory,
+      keys: this.#keys,
+      ids: this.#ids,
+      tokens: this.#tokens,
+      logins: new LoginStore(),
+      hooksFor,
+      cors
+    }
+    this.#app = buildServer(opts)
+  }
+
+  async start (): Promise<void> {
+    await this.#keys.rotate(this.#opts.algorithm, false)
+    // An issuer with a path serves every endpoint under that path.
+    const prefix = this.#opts.issuer === undefined ? '' : new URL(this.#opts.issuer).pathname.replace(/\/+$/, '')
+    const ctx = this.#ctx
+    this.#app.register(async function zitadelEmulatorRoutes (scope) {
+      discoveryRoutes(scope, ctx)
+      authorizeRoutes(scope, ctx)
+      tokenRoutes(scope, ctx)
+      introspectRoutes(scope, ctx)
+      userinfoRoutes(scope, ctx)
+      sessionRoutes(scope, ctx)
+    }, { prefix })
+    await this.#app.listen({ port: this.#opts.port, host: this.#opts.host })
+    // No request can be handled before this continuation runs: the issuer is set first.
+    this.#url = originOf(this.#opts.host, (this.#app.server.address() as AddressInfo).port)
+    this.#issuer = this.#opts.issuer ?? this.#url
+    if (!this.#opts.quiet) {
+      process.stderr.write(`zitadel emulator: issuer ${this.#issuer}, listening on ${this.#url}. For development and tests only: never use it in production.\n`)
+    }
+  }
+
+  get issuer (): string { return this.#issuer }
+  get url (): string { return this.#url }
+  get requests (): Readonly<EmulatorRequestCounts> { return this.#state.requests }
+
+  get fault (): EmulatorFault { return this.#state.fault }
+  set fault (value: EmulatorFault) {
+    if (!FAULTS.includes(value)) fail(`fault must be one of ${FAULTS.join(', ')}`)
+    this.#state.fault = value
+  }
+
+  get slowMs (): number { return this.#state.slowMs }
+  set slowMs (value: number) {
+    if (!Number.isFinite(value) || value < 0) fail('slowMs must be a number of milliseconds, 0 or more')
+    this.#state.slowMs = value
+  }
+
+  resetRequests (): void {
+    for (const name of Object.keys(this.#state.requests) as Array<keyof EmulatorRequestCounts>) this.#state.requests[name] = 0
+  }
+
+  addOrganization (input: { id?: string, name: string, domain?: string }): Organization {
+    return this.#directory.addOrganization(input)
+  }
+
+  addProject (input: { id?: string, name: string, orgId?: string, roles?: string[], assertRoles?: boolean }): Project {
+    return this.#directory.addProject(input)
+  }
+
+  addApp (input: AddAppInput): App {
+    return this.#directory.addApp(input, 'user-agent', 'addApp')
+  }
+
+  addApiApp (input: { projectId: string, name: string, clientId?: string, clientSecret?: string }): App & { clientSecret: string } {
+    return this.#directory.addApp(input, 'api', 'addApiApp') as App & { clientSecret: string }
+  }
+
+  addUser (input: HumanUserInput): EmulatedUser {
+    return publicUser(this.#directory.addHuman(input))
+  }
+
+  async addServiceUser (input: { username: string, name?: string, orgId?: string, grants?: GrantInput[] }): Promise<{ user: EmulatedUser, keyFile: ServiceUserKeyFile }> {
+    const user = this.#directory.addMachine(input)
+    const { privateKey, publicKey } = await generateKeys('RS256')
+    const keyId = this.#ids.next()
+    user.keys.set(keyId, publicKey)
+    const key = privateKey.export({ type: 'pkcs1', format: 'pem' }) as string
+    return { user: publicUser(user), keyFile: { type: 'serviceaccount', keyId, key, userId: user.id } }
+  }
+
+  grantRoles (userId: string, projectId: string, roles: string[], orgId?: string): void {
+    this.#directory.grant(userId, projectId, roles, orgId)
+  }
+
+  async mintAccessToken (options: MintAccessTokenOptions): Promise<string> {
+    if (options === null || typeof options !== 'object') fail('mintAccessToken: options must be an object')
+    const { userId, clientId, projectIds = [], scope, roles, expiresIn, claims } = options
+    const user = this.#directory.user(userId)
+    if (user === undefined) fail(`mintAccessToken: no user with id "${String(userId)}"`)
+    if (!Array.isArray(projectIds) || !projectIds.every((p) => typeof p === 'string' && /^[^\s:]+$/.test(p))) fail('mintAccessToken: "projectIds" must be an array of project ids')
+    if (roles !== undefined && typeof roles !== 'boolean') fail('mintAccessToken: "roles" must be a boolean')
+    if (expiresIn !== undefined && !Number.isInteger(expiresIn)) fail('mintAccessToken: "expiresIn" must be a whole number of seconds')
+    if (claims !== undefined && (claims === null || typeof claims !== 'object')) fail('mintAccessToken: "claims" must be an object')
+    const human = user.kind === 'human'
+    const scopes = parseScope(Array.isArray(scope) ? scope.join(' ') : scope ?? (human || clientId !== undefined ? 'openid profile email' : 'openid'))
+    for (const id of projectIds) addOnce(scopes, audScope(id))
+    if (roles === true) addOnce(scopes, SCOPES.projectsRoles)
+
+    let request
+    if (clientId === undefined && !human) {
+      request = serviceTokenRequest(this.#directory, user, scopes, false)
+    } else {
+      const app = clientId === undefined ? this.#directory.firstLoginApp() : this.#directory.app(clientId)
+      if (app === undefined) fail(clientId === undefined ? 'mintAccessToken: add an app first, or pass clientId' : `mintAccessToken: no app with client id "${clientId}"`)
+      request = appTokenRequest(this.#directory, app, user, scopes)
+    }
+    if (roles !== undefined) {
+      request.accessTokenRoleAssertion = roles
+      request.projectRoleAssertion = roles
+    }
+    const issued = await this.#tokens.issue({ ...request, expiresIn, claims })
+    return issued.accessToken
+  }
+
+  async rotateKeys (options: { keepOld?: boolean, algorithm?: EmulatorAlgorithm } = {}): Promise<void> {
+    const { keepOld = false, algorithm = this.#opts.algorithm } = options
+    if (typeof keepOld !== 'boolean') fail('rotateKeys: "keepOld" must be a boolean')
+    if (!(EMULATOR_ALGORITHMS as readonly unknown[]).includes(algorithm)) fail(`rotateKeys: "algorithm" must be one of ${EMULATOR_ALGORITHMS.join(', ')}`)
+    await this.#keys.rotate(algorithm, keepOld)
+  }
+
+  async close (): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#abort.abort()
+      await this.#app.close()
+    })()
+    return this.#closed
+  }
+}
+
+/** Fastify with the form parser only, OAuth-shaped JSON errors and HTML error pages. */
+function buildServer (opts: ResolvedEmulatorOptions): FastifyInstance {
+  const app = Fastify({ logger: opts.logger, forceCloseConnections: true, bodyLimit: FORM_BODY_LIMIT })
+  addFormParser(app)
+  app.setErrorHandler((err: FastifyError | OAuthError | PageError, request, reply) => {
+    if (err instanceof PageError) return reply.code(err.statusCode).headers(PAGE_HEADERS).send(errorPage(err.title, err.message))
+    if (err instanceof OAuthError) return noStore(reply).code(err.statusCode).headers(err.headers).send({ error: err.errorCode, error_description: err.description })
+    // Fastify's own 4xx (body too large, wrong content type…), or an emulated or real 500.
+    const status = err.statusCode !== undefined && err.statusCode < 500 ? err.statusCode : 500
+    if (status === 500) request.log.error(err)
+    return noStore(reply).code(status).send(status === 500
+      ? { error: 'server_error', error_description: 'internal error' }
+      : { error: 'invalid_request', error_description: err.message })
+  })
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'the emulator has no such endpoint' }))
+  return app
+}
+
+function publicUser (user: User): EmulatedUser {
+  return Object.freeze({ id: user.id, username: user.username, orgId: user.orgId })
+}
+
+/**
+ * Starts a Zitadel emulator: an OpenID provider that behaves like Zitadel
+ * where this plugin and its users can tell. For development and tests only.
+ */
+export async function startZitadelEmulator (options?: ZitadelEmulatorOptions): Promise<ZitadelEmulator> {
+  const emulator = new Emulator(resolveEmulatorOptions(options))
+  await emulator.start()
+  return emulator
+}

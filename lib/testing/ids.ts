@@ -1,0 +1,34 @@
+import { randomBytes, randomInt } from 'node:crypto'
+
+/**
+ * Zitadel's resource ids are 18-digit decimal strings (sonyflake ids, e.g.
+ * `263783958406348951`). These look alike, grow with time and never repeat
+ * within one emulator, whether generated or chosen by the caller.
+ */
+export class IdGenerator {
+  // A random start: two emulators started in the same millisecond do not share ids (or key ids).
+  #last = BigInt(Date.now()) * 100_000n + BigInt(randomInt(50_000))
+  readonly #taken = new Set<string>()
+
+  next (): string {
+    let id: string
+    do {
+      this.#last += BigInt(1 + randomInt(4096))
+      id = this.#last.toString()
+    } while (this.#taken.has(id))
+    this.#taken.add(id)
+    return id
+  }
+
+  /** Reserves an id the caller chose; false when it is already in use. */
+  claim (id: string): boolean {
+    if (this.#taken.has(id)) return false
+    this.#taken.add(id)
+    return true
+  }
+}
+
+/** An unguessable opaque value: codes, login requests, session ids. */
+export function randomToken (bytes = 32): string {
+  return randomBytes(bytes).toString('base64url')
+}

@@ -1,0 +1,86 @@
+import { generateKeyPair, type KeyObject } from 'node:crypto'
+import { promisify } from 'node:util'
+import { SignJWT, compactVerify, exportJWK, type JWK } from 'jose'
+import type { IdGenerator } from './ids.js'
+import type { EmulatorAlgorithm } from './options.js'
+
+const generate = promisify(generateKeyPair)
+
+export interface SigningKey {
+  readonly kid: string
+  readonly alg: EmulatorAlgorithm
+  readonly privateKey: KeyObject
+  readonly publicKey: KeyObject
+  /** The public JWK as the JWKS endpoint serves it: `kid`, `alg`, `use: "sig"`. */
+  readonly jwk: JWK
+  published: boolean
+}
+
+const CURVES = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' } as const
+
+/** A fresh key pair for `alg`: RSA 2048 (Zitadel's default size), the matching EC curve, or Ed25519. */
+export async function generateKeys (alg: EmulatorAlgorithm): Promise<{ privateKey: KeyObject, publicKey: KeyObject }> {
+  if (alg.startsWith('RS')) return generate('rsa', { modulusLength: 2048 })
+  if (alg === 'EdDSA') return generate('ed25519')
+  return generate('ec', { namedCurve: CURVES[alg as keyof typeof CURVES] })
+}
+
+/**
+ * The emulator's signing keys (Zitadel's web keys): one active key signs;
+ * published keys are served at /oauth/v2/keys and are the only ones tokens
+ * verify against. A key that is no longer published invalidates its tokens,
+ * as deleting a web key does in Zitadel.
+ */
+export class KeyRing {
+  readonly #keys: SigningKey[] = []
+  readonly #ids: IdGenerator
+
+  constructor (ids: IdGenerator) {
+    this.#ids = ids
+  }
+
+  /** Makes a new key the signing key; the others stay published only with `keepOld`. */
+  async rotate (alg: EmulatorAlgorithm, keepOld: boolean): Promise<SigningKey> {
+    const { privateKey, publicKey } = await generateKeys(alg)
+    const kid = this.#ids.next()
+    const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }
+    const key: SigningKey = { kid, alg, privateKey, publicKey, jwk, published: true }
+    if (!keepOld) for (const k of this.#keys) k.published = false
+    this.#keys.unshift(key)
+    return key
+  }
+
+  /** The newest key signs; the emulator makes one before it listens. */
+  get active (): SigningKey {
+    return this.#keys[0] as SigningKey
+  }
+
+  /** The JWKS document: published keys, the active one first. */
+  jwks (): { keys: JWK[] } {
+    return { keys: this.#keys.filter((k) => k.published).map((k) => ({ ...k.jwk })) }
+  }
+
+  /** Signs a JWT with the active key; header `{ alg, kid, typ: "JWT" }` as Zitadel's signer writes it. */
+  async sign (claims: Record<string, unknown>): Promise<string> {
+    const key = this.active
+    return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey)
+  }
+
+  /**
+   * Verifies a JWT the emulator signed with a key it still publishes and
+   * returns its claims; no claim is checked. Undefined for anything else.
+   */
+  async verify (token: string): Promise<Record<string, unknown> | undefined> {
+    try {
+      const { payload } = await compactVerify(token, (header) => {
+        const key = this.#keys.find((k) => k.published && k.kid === header.kid && k.alg === header.alg)
+        if (key === undefined) throw new Error('unknown key')
+        return key.publicKey
+      })
+      // The emulator signs JSON objects only.
+      return JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>
+    } catch {
+      return undefined
+    }
+  }
+}

@@ -1,0 +1,80 @@
+import { randomToken } from './ids.js'
+
+/** A pending login: what /oauth/v2/authorize accepted, waiting for the login form. */
+export interface AuthRequest {
+  readonly id: string
+  readonly clientId: string
+  readonly redirectUri: string
+  readonly state: string | undefined
+  readonly nonce: string | undefined
+  readonly scopes: string[]
+  readonly codeChallenge: string
+  readonly expiresAt: number
+}
+
+/** An authorization code: single use, bound to the client, the redirect URI and the PKCE challenge. */
+export interface AuthCode {
+  readonly clientId: string
+  readonly redirectUri: string
+  readonly codeChallenge: string
+  readonly userId: string
+  readonly scopes: string[]
+  readonly nonce: string | undefined
+  readonly authTime: number
+  readonly sid: string
+  readonly expiresAt: number
+}
+
+/** Seconds a login request waits for the form. */
+export const AUTH_REQUEST_TTL = 1800
+/** Seconds a code is valid (RFC 6749 §4.1.2 recommends at most ten minutes; the emulator is stricter). */
+export const CODE_TTL = 60
+
+/** Login requests and codes, in memory, forgotten once used or expired. */
+export class LoginStore {
+  readonly #requests = new Map<string, AuthRequest>()
+  readonly #codes = new Map<string, AuthCode>()
+
+  createAuthRequest (fields: Omit<AuthRequest, 'id' | 'expiresAt'>): AuthRequest {
+    this.#sweep()
+    const request = { ...fields, id: `V2_${randomToken(16)}`, expiresAt: Date.now() + AUTH_REQUEST_TTL * 1000 }
+    this.#requests.set(request.id, request)
+    return request
+  }
+
+  authRequest (id: string | undefined): AuthRequest | undefined {
+    const request = id === undefined ? undefined : this.#requests.get(id)
+    return request !== undefined && request.expiresAt > Date.now() ? request : undefined
+  }
+
+  /** Ends the login request and issues its code. */
+  complete (request: AuthRequest, userId: string): string {
+    this.#requests.delete(request.id)
+    const code = randomToken()
+    this.#codes.set(code, {
+      clientId: request.clientId,
+      redirectUri: request.redirectUri,
+      codeChallenge: request.codeChallenge,
+      userId,
+      scopes: request.scopes,
+      nonce: request.nonce,
+      authTime: Math.floor(Date.now() / 1000),
+      sid: randomToken(12),
+      expiresAt: Date.now() + CODE_TTL * 1000
+    })
+    return code
+  }
+
+  /** The code's grant, removed on first use whatever happens next; undefined when unknown or expired. */
+  takeCode (code: string): AuthCode | undefined {
+    const grant = this.#codes.get(code)
+    this.#codes.delete(code)
+    return grant !== undefined && grant.expiresAt > Date.now() ? grant : undefined
+  }
+
+  #sweep (): void {
+    const t = Date.now()
+    for (const [id, r] of this.#requests) if (r.expiresAt <= t) this.#requests.delete(id)
+    for (const [code, c] of this.#codes) if (c.expiresAt <= t) this.#codes.delete(code)
+  }
+}

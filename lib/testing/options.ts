@@ -1,0 +1,102 @@
+/** Signing algorithms of Zitadel's web keys (RSA with three hashes, ECDSA on three curves, Ed25519). */
+export const EMULATOR_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
+
+export type EmulatorAlgorithm = typeof EMULATOR_ALGORITHMS[number]
+
+/** What `startZitadelEmulator(options)` takes. Durations are in whole seconds. */
+export interface ZitadelEmulatorOptions {
+  /** The port to listen on. Default: 0, an ephemeral port. */
+  port?: number
+  /** The address to listen on. Default: `'127.0.0.1'`. Anything but loopback needs `allowNonLoopback`. */
+  host?: string
+  /** Listen on a non-loopback address. Default: false. The emulator is for development and tests only. */
+  allowNonLoopback?: boolean
+  /** The public issuer URL written in tokens and discovery. Default: `http://{host}:{port}`. A trailing slash is dropped; a path becomes the prefix of every endpoint. */
+  issuer?: string
+  /** The signing algorithm of the emulator's keys. Default: `'RS256'`, as Zitadel's default web key. */
+  algorithm?: EmulatorAlgorithm
+  /** Seconds an access token is valid. Default: 43200 (12 h, Zitadel's default). */
+  accessTokenLifetime?: number
+  /** Seconds an ID token is valid. Default: 43200 (12 h, Zitadel's default). */
+  idTokenLifetime?: number
+  /** Fastify's logger for the emulator. Default: false. */
+  logger?: boolean
+  /** Do not print the one-line start-up warning to stderr. Default: false. */
+  quiet?: boolean
+}
+
+export interface ResolvedEmulatorOptions {
+  readonly port: number
+  readonly host: string
+  readonly issuer: string | undefined
+  readonly algorithm: EmulatorAlgorithm
+  readonly accessTokenLifetime: number
+  readonly idTokenLifetime: number
+  readonly logger: boolean
+  readonly quiet: boolean
+}
+
+const KNOWN = new Set(['port', 'host', 'allowNonLoopback', 'issuer', 'algorithm', 'accessTokenLifetime', 'idTokenLifetime', 'logger', 'quiet'])
+
+export function fail (message: string): never {
+  throw new TypeError(`zitadel emulator: ${message}`)
+}
+
+/** Checks the options once and fails loudly, naming the option; the caller's object is not changed. */
+export function resolveEmulatorOptions (input: ZitadelEmulatorOptions = {}): ResolvedEmulatorOptions {
+  if (input === null || typeof input !== 'object') fail('options must be an object')
+  for (const name of Object.keys(input)) {
+    if (!KNOWN.has(name)) fail(`unknown option "${name}"; known options are ${[...KNOWN].join(', ')}`)
+  }
+  const { port = 0, host = '127.0.0.1', allowNonLoopback = false, issuer, algorithm = 'RS256', accessTokenLifetime = 43200, idTokenLifetime = 43200, logger = false, quiet = false } = input
+
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail('option "port" must be an integer from 0 to 65535')
+  if (typeof host !== 'string' || host === '') fail('option "host" must be a non-empty string')
+  for (const [name, value] of Object.entries({ allowNonLoopback, logger, quiet })) {
+    if (typeof value !== 'boolean') fail(`option "${name}" must be a boolean`)
+  }
+  if (!allowNonLoopback && !isLoopbackHost(host)) {
+    fail(`option "host" is "${host}", which is not a loopback address; the emulator is for development and tests only. Set allowNonLoopback: true to listen there anyway`)
+  }
+  if (!(EMULATOR_ALGORITHMS as readonly unknown[]).includes(algorithm)) fail(`option "algorithm" must be one of ${EMULATOR_ALGORITHMS.join(', ')}`)
+  for (const [name, value] of Object.entries({ accessTokenLifetime, idTokenLifetime })) {
+    if (!Number.isInteger(value) || value < 1 || value > 31_536_000) fail(`option "${name}" must be a whole number of seconds from 1 to 31536000`)
+  }
+  return Object.freeze({
+    port,
+    host,
+    issuer: issuer === undefined ? undefined : normaliseIssuer(issuer),
+    algorithm,
+    accessTokenLifetime,
+    idTokenLifetime,
+    logger,
+    quiet
+  })
+}
+
+/** Loopback names and addresses: localhost, *.localhost, 127.0.0.0/8, ::1. */
+export function isLoopbackHost (host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase()
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h)
+}
+
+function normaliseIssuer (value: unknown): string {
+  let url: URL
+  try {
+    url = new URL(value as string)
+  } catch {
+    fail('option "issuer" must be an absolute http(s) URL, such as "http://localhost:8002"')
+  }
+  if (typeof value !== 'string' || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    fail('option "issuer" must be an absolute http(s) URL, such as "http://localhost:8002"')
+  }
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    fail('option "issuer" must be a URL without credentials, query or fragment')
+  }
+  return url.origin + url.pathname.replace(/\/+$/, '')
+}
+
+/** `http://host:port`, with brackets around an IPv6 address. */
+export function originOf (host: string, port: number): string {
+  return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`
+}

@@ -1,0 +1,70 @@
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { callProtected, serviceUserToken, type ServiceUserKey } from '../demo/service-user.js'
+import { DEMO } from '../demo/dev-idp.js'
+import { startDemo } from './helpers/demo.js'
+
+/*
+ * The demo end to end over real HTTP: the emulator, the demo API, and the
+ * service-user script exactly as `npm run demo:service-user` runs it.
+ */
+const run = promisify(execFile)
+
+t.test('the demo API: public route open, protected routes need roles', async (t) => {
+  const demo = await startDemo()
+  t.teardown(() => demo.close())
+  const pub = await fetch(`${demo.api}/api/public`)
+  t.equal(pub.status, 200)
+  t.same(await pub.json(), { message: 'Hello from a public route', user: null })
+  const noToken = await fetch(`${demo.api}/api/protected`)
+  t.equal(noToken.status, 401)
+  t.equal(noToken.headers.get('www-authenticate'), 'Bearer realm="api"')
+
+  const bob = await demo.idp.mintAccessToken({ userId: demo.seed.users.bob.id, clientId: DEMO.clientId })
+  const asBob = await fetch(`${demo.api}/api/protected`, { headers: { authorization: `Bearer ${bob}` } })
+  t.equal(asBob.status, 200)
+  const body = await asBob.json() as { user: { roles: string[] } }
+  t.same(body.user.roles, ['user'])
+  t.notOk(JSON.stringify(body).includes(bob), 'the token is not echoed')
+  const admin = await fetch(`${demo.api}/api/protected/admin`, { headers: { authorization: `Bearer ${bob}` } })
+  t.equal(admin.status, 403)
+})
+
+t.test('the service user: key file in Zitadel\'s format, JWT-profile grant, role "user"', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fza-demo-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const keyFile = join(dir, 'service-user.json')
+  const demo = await startDemo({ keyFile })
+  t.teardown(() => demo.close())
+
+  const key = JSON.parse(readFileSync(keyFile, 'utf8')) as ServiceUserKey
+  t.equal(key.type, 'serviceaccount')
+  t.match(key.key, /^-----BEGIN RSA PRIVATE KEY-----/, 'PKCS#1, as Zitadel writes it')
+  t.type(key.keyId, 'string')
+  t.type(key.userId, 'string')
+
+  const token = await serviceUserToken(key, demo.idp.issuer, DEMO.projectId)
+  const res = await callProtected(demo.api, token)
+  t.equal(res.status, 200, 'the service user holds the role "user"')
+  t.match(res.body, { user: { sub: key.userId, clientId: key.userId, roles: ['user'] } })
+
+  await t.rejects(serviceUserToken({ ...key, keyId: 'not-the-key' }, demo.idp.issuer, DEMO.projectId), /token endpoint answered 4\d\d/, 'a wrong kid is refused by the token endpoint')
+})
+
+t.test('npm run demo:service-user against the emulator prints the protected answer', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fza-demo-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const keyFile = join(dir, 'service-user.json')
+  const demo = await startDemo({ keyFile })
+  t.teardown(() => demo.close())
+
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'demo/service-user.ts'], {
+    env: { ...process.env, ZITADEL_ISSUER: demo.idp.issuer, ZITADEL_PROJECT_ID: DEMO.projectId, API_URL: demo.api, SERVICE_USER_KEY_FILE: keyFile }
+  })
+  t.match(stdout, /GET http:\/\/127\.0\.0\.1:\d+\/api\/protected -> 200/)
+  t.match(stdout, /"message": "Hello from a protected route/)
+})

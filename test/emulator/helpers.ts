@@ -1,0 +1,157 @@
+import { createHash, createPrivateKey, randomBytes } from 'node:crypto'
+import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose'
+import { startZitadelEmulator, type ZitadelEmulator, type ZitadelEmulatorOptions } from '../../lib/testing/index.js'
+import type { ServiceUserKeyFile } from '../../lib/testing/emulator.js'
+
+/**
+ * Shared steps for the emulator tests: everything goes over real HTTP to a
+ * started emulator, the login form is walked with fetch (redirect: 'manual'),
+ * and keys are generated at run time by the emulator itself.
+ */
+
+export const API_ORIGIN = 'http://localhost:8001'
+export const REDIRECT_URI = `${API_ORIGIN}/docs/static/oauth2-redirect.html`
+export const REDIRECT_URI_IP = 'http://127.0.0.1:8001/docs/static/oauth2-redirect.html'
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+export const ROLES_SCOPE = 'urn:zitadel:iam:org:projects:roles'
+export const audScope = (projectId: string): string => `urn:zitadel:iam:org:project:id:${projectId}:aud`
+
+export async function startIdp (options: ZitadelEmulatorOptions = {}): Promise<ZitadelEmulator> {
+  return startZitadelEmulator({ quiet: true, ...options })
+}
+
+export interface Tenant {
+  orgId: string
+  orgDomain: string
+  projectId: string
+  clientId: string
+  alice: { id: string, username: string }
+  bob: { id: string, username: string }
+}
+
+let counter = 0
+
+/**
+ * One organisation, a project with roles `user` and `admin`, the Swagger UI
+ * app (both redirect URI forms), alice (user, admin) and bob (user). Every
+ * call makes fresh names, so tests sharing an emulator do not meet.
+ */
+export function addTenant (idp: ZitadelEmulator, opts: { assertRoles?: boolean, roleAssertion?: boolean, appName?: string, clientSecret?: string } = {}): Tenant {
+  const n = ++counter
+  const org = idp.addOrganization({ name: `Org${n}` })
+  const project = idp.addProject({ name: `demo${n}`, roles: ['user', 'admin'], assertRoles: opts.assertRoles })
+  const app = idp.addApp({
+    projectId: project.id,
+    name: opts.appName ?? 'Swagger UI',
+    redirectUris: [REDIRECT_URI, REDIRECT_URI_IP],
+    postLogoutRedirectUris: [`${API_ORIGIN}/docs`],
+    roleAssertion: opts.roleAssertion,
+    clientSecret: opts.clientSecret
+  })
+  const alice = idp.addUser({ username: `alice${n}`, password: 'alice-pw', orgId: org.id, grants: [{ projectId: project.id, roles: ['user', 'admin'] }] })
+  const bob = idp.addUser({ username: `bob${n}`, password: 'bob-pw', orgId: org.id, grants: [{ projectId: project.id, roles: ['user'] }] })
+  return { orgId: org.id, orgDomain: org.domain, projectId: project.id, clientId: app.clientId, alice, bob }
+}
+
+export function pkcePair (): { verifier: string, challenge: string } {
+  const verifier = randomBytes(32).toString('base64url')
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
+}
+
+export function authorizeUrl (idp: ZitadelEmulator, params: Record<string, string | undefined>): string {
+  const query = new URLSearchParams()
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) query.set(k, v)
+  return `${idp.issuer}/oauth/v2/authorize?${query}`
+}
+
+/** The standard authorize parameters for `clientId`, with overrides (undefined removes one). */
+export function authorizeParams (clientId: string, challenge: string, overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    client_id: clientId,
+    redirect_uri: REDIRECT_URI,
+    response_type: 'code',
+    scope: 'openid profile email',
+    state: 'st-123',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...overrides
+  }
+}
+
+export function post (fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit {
+  return { method: 'POST', redirect: 'manual', headers, body: new URLSearchParams(fields) }
+}
+
+export function basic (clientId: string, secret: string): string {
+  return 'Basic ' + Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')
+}
+
+/** GET /oauth/v2/authorize, then the login page it redirects to: the authRequestID of the form. */
+export async function openLogin (idp: ZitadelEmulator, params: Record<string, string | undefined>): Promise<{ authRequestId: string, html: string, loginUrl: string }> {
+  const res = await fetch(authorizeUrl(idp, params), { redirect: 'manual' })
+  if (res.status !== 302) throw new Error(`authorize answered ${res.status}: ${await res.text()}`)
+  const loginUrl = res.headers.get('location') as string
+  const page = await fetch(loginUrl, { redirect: 'manual' })
+  const html = await page.text()
+  const authRequestId = /name="authRequestID" value="([^"]+)"/.exec(html)?.[1]
+  if (authRequestId === undefined) throw new Error(`no login form: ${html}`)
+  return { authRequestId, html, loginUrl }
+}
+
+export async function submitLogin (idp: ZitadelEmulator, authRequestId: string, username: string, password: string): Promise<Response> {
+  return fetch(`${idp.issuer}/ui/login/login`, post({ authRequestID: authRequestId, username, password }))
+}
+
+/** The whole browser part of the code flow: authorize, log in, read the code off the redirect. */
+export async function login (idp: ZitadelEmulator, clientId: string, username: string, password: string, overrides: Record<string, string | undefined> = {}): Promise<{ code: string, verifier: string, location: URL }> {
+  const { verifier, challenge } = pkcePair()
+  const { authRequestId } = await openLogin(idp, authorizeParams(clientId, challenge, overrides))
+  const res = await submitLogin(idp, authRequestId, username, password)
+  if (res.status !== 302) throw new Error(`login answered ${res.status}`)
+  const location = new URL(res.headers.get('location') as string)
+  return { code: location.searchParams.get('code') as string, verifier, location }
+}
+
+export async function exchange (idp: ZitadelEmulator, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${idp.issuer}/oauth/v2/token`, post({ grant_type: 'authorization_code', redirect_uri: REDIRECT_URI, ...fields }, headers))
+}
+
+export interface TokenResponse {
+  access_token: string
+  token_type: string
+  expires_in: number
+  id_token?: string
+  [k: string]: unknown
+}
+
+/** Code flow end to end: the token endpoint's JSON. */
+export async function codeFlow (idp: ZitadelEmulator, clientId: string, username: string, password: string, overrides: Record<string, string | undefined> = {}): Promise<TokenResponse> {
+  const { code, verifier } = await login(idp, clientId, username, password, overrides)
+  const res = await exchange(idp, { code, code_verifier: verifier, client_id: clientId, redirect_uri: overrides.redirect_uri ?? REDIRECT_URI })
+  if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${await res.text()}`)
+  return await res.json() as TokenResponse
+}
+
+/** A JWT-profile assertion as Zitadel documents it, with overrides (undefined removes a claim). */
+export async function assertion (key: ServiceUserKeyFile, issuer: string, opts: { claims?: Record<string, unknown>, header?: Record<string, unknown>, signWith?: string } = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000)
+  const claims: Record<string, unknown> = { iss: key.userId, sub: key.userId, aud: issuer, iat: now, exp: now + 300, ...opts.claims }
+  for (const [k, v] of Object.entries(claims)) if (v === undefined) delete claims[k]
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'RS256', kid: key.keyId, ...opts.header } as never)
+    .sign(createPrivateKey(opts.signWith ?? key.key))
+}
+
+export async function jwtProfile (idp: ZitadelEmulator, assertionJwt: string, scope: string | undefined): Promise<Response> {
+  const fields: Record<string, string> = { grant_type: JWT_BEARER, assertion: assertionJwt }
+  if (scope !== undefined) fields.scope = scope
+  return fetch(`${idp.issuer}/oauth/v2/token`, post(fields))
+}
+
+export function claimsOf (token: string): Record<string, unknown> {
+  return decodeJwt(token)
+}
+
+export function headerOf (token: string): Record<string, unknown> {
+  return decodeProtectedHeader(token)
+}
