@@ -1,11 +1,11 @@
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
-import { bearer, buildApp, FAST } from './helpers/app.js'
-import { startIssuer, type Fault, type TestIssuer } from './helpers/issuer.js'
+import type { ZitadelAuthOptions } from '../lib/index.js'
+import { bearer, withAlgorithm } from './helpers/app.js'
+import type { Fault } from './helpers/issuer.js'
 
 /*
  * Discovery and the bounded HTTP client (lib/discovery.ts, lib/http.ts), seen
@@ -17,33 +17,7 @@ import { startIssuer, type Fault, type TestIssuer } from './helpers/issuer.js'
  * takes a quarter of a second), and nothing here depends on the algorithm.
  */
 
-const ES256: Partial<ZitadelAuthOptions> = { algorithms: ['ES256'] }
-
-async function issuerFor (t: Test): Promise<TestIssuer> {
-  const issuer = await startIssuer({ alg: 'ES256' })
-  t.teardown(() => issuer.close())
-  return issuer
-}
-
-async function appFor (t: Test, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}): Promise<FastifyInstance> {
-  const app = await buildApp(issuer, { ...ES256, ...options })
-  t.teardown(() => app.close())
-  return app
-}
-
-interface LogLine { level: number, msg: string, [field: string]: unknown }
-
-/** The routes of buildApp, on an app whose debug-level log lines are kept. */
-async function loggedAppFor (t: Test, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}) {
-  const lines: string[] = []
-  const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
-  t.teardown(() => app.close())
-  await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST, ...ES256, ...options })
-  app.get('/public', async (req) => ({ public: true, user: req.user?.sub ?? null }))
-  app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
-  await app.ready()
-  return { app, lines, logs: () => lines.map((line) => JSON.parse(line) as LogLine) }
-}
+const { issuerFor, appFor, loggedAppFor } = withAlgorithm('ES256')
 
 /** A bare HTTP server on 127.0.0.1 for answers the test issuer cannot give; counts requests per path. */
 async function localServer (t: Test, handler: (path: string, res: ServerResponse, url: string) => void) {

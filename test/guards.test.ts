@@ -1,8 +1,7 @@
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
 import { createErrorFactory } from '../lib/errors.js'
 import { createGuards, guardsOf, kGuard } from '../lib/guards.js'
-import { buildApp, bearer } from './helpers/app.js'
+import { bearer, buildApp, setup } from './helpers/app.js'
 import { ORG_DOMAIN, ORG_ID, PROJECT_ID, startIssuer } from './helpers/issuer.js'
 
 const ROLE_CLAIM = `urn:zitadel:iam:org:project:${PROJECT_ID}:roles`
@@ -10,14 +9,6 @@ const OTHER_ORG = '999999999999999999'
 const MISSING = 'Bearer realm="api"'
 const ROLE_CHALLENGE = 'Bearer realm="api", error="insufficient_scope", error_description="The access token lacks a required role"'
 const SCOPE_CHALLENGE = 'Bearer realm="api", error="insufficient_scope", error_description="The access token lacks a required scope"'
-
-async function setup (t: { teardown (fn: () => unknown): void }, extra?: (app: FastifyInstance) => void) {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
-  const app = await buildApp(issuer, {}, extra)
-  t.teardown(() => app.close())
-  return { issuer, app }
-}
 
 const orgParam = (req: { params: unknown }) => (req.params as { orgId?: string }).orgId
 

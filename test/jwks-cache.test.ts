@@ -6,8 +6,7 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import t, { type Test } from 'tap'
 import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
 import { parseMaxAge } from '../lib/jwks.js'
-import { bearer, buildApp, FAST } from './helpers/app.js'
-import { startIssuer, type TestIssuer } from './helpers/issuer.js'
+import { bearer, FAST, withAlgorithm } from './helpers/app.js'
 
 /*
  * The key cache (lib/jwks.ts) through real apps and a real issuer: rotation,
@@ -20,32 +19,7 @@ import { startIssuer, type TestIssuer } from './helpers/issuer.js'
  * takes a quarter of a second, which would blur the timelines below).
  */
 
-const ES256: Partial<ZitadelAuthOptions> = { algorithms: ['ES256'] }
-
-async function issuerFor (t: Test): Promise<TestIssuer> {
-  const issuer = await startIssuer({ alg: 'ES256' })
-  t.teardown(() => issuer.close())
-  return issuer
-}
-
-async function appFor (t: Test, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}): Promise<FastifyInstance> {
-  const app = await buildApp(issuer, { ...ES256, ...options })
-  t.teardown(() => app.close())
-  return app
-}
-
-interface LogLine { level: number, msg: string, [field: string]: unknown }
-
-/** The /me route of buildApp, on an app whose debug-level log lines are kept. */
-async function loggedAppFor (t: Test, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}) {
-  const lines: string[] = []
-  const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
-  t.teardown(() => app.close())
-  await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST, ...ES256, ...options })
-  app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
-  await app.ready()
-  return { app, logs: () => lines.map((line) => JSON.parse(line) as LogLine) }
-}
+const { options: ES256, issuerFor, appFor, loggedAppFor } = withAlgorithm('ES256')
 
 function me (app: FastifyInstance, token: string) {
   return app.inject({ url: '/me', headers: bearer(token) })
@@ -484,13 +458,8 @@ t.test('a failed fetch gives a log reason with the system error code, never remo
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
   const port = (closed.address() as AddressInfo).port
   await new Promise<void>((resolve) => closed.close(() => resolve()))
-  const lines: string[] = []
-  const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
-  t.teardown(() => app.close())
-  await app.register(zitadelAuth, { issuer: `http://127.0.0.1:${port}`, projectId: issuer.projectId, ...FAST, ...ES256 })
-  app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
-  await app.ready()
+  const { app, logs } = await loggedAppFor(t, issuer, { issuer: `http://127.0.0.1:${port}` })
   assertUnavailable(t, await me(app, token))
-  const warn = lines.map((l) => JSON.parse(l) as LogLine).find((l) => l.level === 40)
+  const warn = logs().find((l) => l.level === 40)
   t.match(warn, { reason: 'the request failed (ECONNREFUSED)' }, 'the reason names the system error')
 })

@@ -2,19 +2,11 @@ import Fastify, { type FastifyInstance, type onRequestHookHandler } from 'fastif
 import t from 'tap'
 import zitadelAuth, { fastifyZitadelAuth, ZitadelUser } from '../lib/index.js'
 import pluginDefault from '../lib/plugin.js'
-import { buildApp, bearer, FAST } from './helpers/app.js'
+import { bearer, buildApp, FAST, setup } from './helpers/app.js'
 import { ORG_ID, PROJECT_ID, startIssuer, type TestIssuer } from './helpers/issuer.js'
 
 const SUB = '263785111111111111'
 const BAD = 'not-a-jwt'
-
-async function setup (t: { teardown (fn: () => unknown): void }, extra?: (app: FastifyInstance) => void) {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
-  const app = await buildApp(issuer, {}, extra)
-  t.teardown(() => app.close())
-  return { issuer, app }
-}
 
 /** A token signed by a key the issuer does not publish, under the kid of the one it does. */
 async function forged (issuer: TestIssuer, roles: string[] = []): Promise<string> {

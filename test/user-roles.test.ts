@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { readRoles, ZitadelUser } from '../lib/user.js'
-import { buildApp, bearer } from './helpers/app.js'
-import { CLIENT_ID, ORG_DOMAIN, ORG_ID, PROJECT_ID, startIssuer, type TestIssuer } from './helpers/issuer.js'
+import { bearer, setup } from './helpers/app.js'
+import { CLIENT_ID, ORG_DOMAIN, ORG_ID, PROJECT_ID, zitadelClaims } from './helpers/issuer.js'
 
 const ROLE_CLAIM = `urn:zitadel:iam:org:project:${PROJECT_ID}:roles`
 const GENERIC_CLAIM = 'urn:zitadel:iam:org:project:roles'
@@ -12,30 +11,6 @@ const OTHER_ORG = '999999999999999999'
 /** The minimum claims ZitadelUser reads; `extra` is added after them, in its own key order. */
 function claimsOf (extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { iss: 'https://zitadel.example', sub: 'user-1', aud: [PROJECT_ID], exp: 2000000000, iat: 1700000000, ...extra }
-}
-
-/** A Zitadel-shaped payload built by hand, so the key order of the claims is the caller's. */
-function payloadOf (issuer: TestIssuer, claims: Record<string, unknown>): Record<string, unknown> {
-  const now = Math.floor(Date.now() / 1000)
-  return {
-    iss: issuer.url,
-    sub: '263785111111111111',
-    aud: [CLIENT_ID, PROJECT_ID],
-    exp: now + 3600,
-    iat: now,
-    nbf: now,
-    jti: randomUUID(),
-    client_id: CLIENT_ID,
-    ...claims
-  }
-}
-
-async function setup (t: { teardown (fn: () => unknown): void }, extra?: Parameters<typeof buildApp>[2]) {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
-  const app = await buildApp(issuer, {}, extra)
-  t.teardown(() => app.close())
-  return { issuer, app }
 }
 
 t.test('readRoles copies Zitadel\'s { role: { orgId: domain } } into frozen null-prototype objects', async (t) => {
@@ -223,7 +198,8 @@ t.test('through the app: with several project claims (another project first) onl
   const { issuer, app } = await setup(t, (app) => {
     app.get('/viewer', { preHandler: app.zitadel.requireRoles(['viewer']) }, async () => ({ viewer: true }))
   })
-  const token = await issuer.sign(payloadOf(issuer, {
+  // Built from zitadelClaims rather than issuer.token(), so the key order of the role claims is this test's.
+  const token = await issuer.sign(zitadelClaims(issuer.url, {
     [OTHER_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN } },
     [GENERIC_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN } },
     [ROLE_CLAIM]: { viewer: { [ORG_ID]: ORG_DOMAIN } }

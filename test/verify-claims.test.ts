@@ -1,11 +1,10 @@
 import { sign } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import t, { type Test } from 'tap'
-import type { ZitadelAuthOptions } from '../lib/options.js'
+import t from 'tap'
 import { ZitadelUser } from '../lib/user.js'
-import { bearer, buildApp } from './helpers/app.js'
-import { CLIENT_ID, ORG_ID, startIssuer, type IssuerKey, type TestIssuer } from './helpers/issuer.js'
+import { withAlgorithm } from './helpers/app.js'
+import { accepted, refused } from './helpers/assertions.js'
+import { CLIENT_ID, ORG_ID, SUB, type IssuerKey, type TestIssuer } from './helpers/issuer.js'
 
 /*
  * The claim rules of lib/verify.ts (checkClaims), through a real app and a
@@ -13,43 +12,8 @@ import { CLIENT_ID, ORG_ID, startIssuer, type IssuerKey, type TestIssuer } from 
  * else it must (not) carry.
  */
 
-const SUB = '263785111111111111'
-
-interface TestApp {
-  app: FastifyInstance
-  /** GET /me (requireAuth) with the token as Bearer. */
-  me: (token: string) => Promise<LightMyRequestResponse>
-}
-
 /** ES256: key generation is instant, and the claim rules do not depend on the algorithm. */
-async function issuerFor (t: Test): Promise<TestIssuer> {
-  const issuer = await startIssuer({ alg: 'ES256' })
-  t.teardown(() => issuer.close())
-  return issuer
-}
-
-async function appFor (t: Test, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}): Promise<TestApp> {
-  const app = await buildApp(issuer, { algorithms: ['ES256'], ...options })
-  t.teardown(() => app.close())
-  return { app, me: (token) => app.inject({ method: 'GET', url: '/me', headers: bearer(token) }) }
-}
-
-async function setup (t: Test, options: Partial<ZitadelAuthOptions> = {}): Promise<TestApp & { issuer: TestIssuer }> {
-  const issuer = await issuerFor(t)
-  return { issuer, ...await appFor(t, issuer, options) }
-}
-
-/** A 401 with the given code and its RFC 6750 challenge. */
-function refused (t: Test, res: LightMyRequestResponse, code: string, what: string): void {
-  t.equal(res.statusCode, 401, `${what}: status 401`)
-  t.equal(res.json().code, `ZITADEL_AUTH_${code}`, `${what}: code ${code}`)
-  t.match(res.headers['www-authenticate'], /^Bearer realm="api", error="invalid_token", error_description="[^"]+"$/, `${what}: challenge`)
-}
-
-function accepted (t: Test, res: LightMyRequestResponse, what: string): void {
-  t.equal(res.statusCode, 200, `${what}: status 200 (${res.body})`)
-  t.equal(res.json().sub, SUB, `${what}: request.user is the token's subject`)
-}
+const { issuerFor, testAppFor: appFor, testSetup: setup } = withAlgorithm('ES256')
 
 const now = (): number => Math.floor(Date.now() / 1000)
 const b64 = (value: string): string => Buffer.from(value).toString('base64url')

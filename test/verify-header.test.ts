@@ -1,10 +1,10 @@
 import { constants, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { SignJWT, exportJWK, type JWK } from 'jose'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { importVerificationKey, keyFitsAlgorithm, verifySignature, type VerificationKey } from '../lib/jws.js'
 import { SUPPORTED_ALGORITHMS, type ZitadelAuthOptions } from '../lib/options.js'
-import { bearer, buildApp } from './helpers/app.js'
+import { bearer, issuerFor, testAppFor as appFor, testSetup as setup } from './helpers/app.js'
+import { accepted, refused } from './helpers/assertions.js'
 import { startIssuer, type Alg, type IssuerKey, type TestIssuer } from './helpers/issuer.js'
 
 /*
@@ -13,44 +13,13 @@ import { startIssuer, type Alg, type IssuerKey, type TestIssuer } from './helper
  * use, and that any change to a signed token is caught.
  */
 
-interface TestApp {
-  app: FastifyInstance
-  /** GET /me (requireAuth) with the token as Bearer. */
-  me: (token: string) => Promise<LightMyRequestResponse>
-}
-
-/** Keys and extra JWKs are added before the app is built: the app loads keys once ready, and a kid met within the cooldown after that is not fetched again. */
-async function issuerFor (t: Test, alg?: Alg): Promise<TestIssuer> {
-  const issuer = await startIssuer(alg === undefined ? {} : { alg })
-  t.teardown(() => issuer.close())
-  return issuer
-}
-
-async function appFor (t: Test, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}): Promise<TestApp> {
-  const app = await buildApp(issuer, options)
-  t.teardown(() => app.close())
-  return { app, me: (token) => app.inject({ method: 'GET', url: '/me', headers: bearer(token) }) }
-}
+/*
+ * Keys and extra JWKs are added before the app is built: the app loads keys
+ * once ready, and a kid met within the cooldown after that is not fetched again.
+ */
 
 /** For the rules that do not depend on the algorithm: EC keys are generated at once, RSA keys are not. */
 const ES256_ONLY = { algorithms: ['ES256'] } satisfies Partial<ZitadelAuthOptions>
-
-async function setup (t: Test, options: Partial<ZitadelAuthOptions> = {}, alg?: Alg): Promise<TestApp & { issuer: TestIssuer }> {
-  const issuer = await issuerFor(t, alg)
-  return { issuer, ...await appFor(t, issuer, options) }
-}
-
-/** A 401 with the given code and its RFC 6750 challenge. */
-function refused (t: Test, res: LightMyRequestResponse, code: string, what: string): void {
-  t.equal(res.statusCode, 401, `${what}: status 401`)
-  t.equal(res.json().code, `ZITADEL_AUTH_${code}`, `${what}: code ${code}`)
-  t.match(res.headers['www-authenticate'], /^Bearer realm="api", error="invalid_token", error_description="[^"]+"$/, `${what}: challenge`)
-}
-
-function accepted (t: Test, res: LightMyRequestResponse, what: string): void {
-  t.equal(res.statusCode, 200, `${what}: status 200 (${res.body})`)
-  t.equal(res.json().sub, '263785111111111111', `${what}: request.user is the token's subject`)
-}
 
 /** One RSA key pair for the tests that sign locally (RSA keys take a while to generate). */
 const RSA = generateKeyPairSync('rsa', { modulusLength: 2048 })

@@ -34,6 +34,31 @@ export const PROJECT_ID = '263783958406348951'
 export const CLIENT_ID = '263784183128768663@demo'
 export const ORG_ID = '263783958406283415'
 export const ORG_DOMAIN = 'acme.localhost'
+/** The subject of the tokens that `token()` mints. */
+export const SUB = '263785111111111111'
+
+/**
+ * The claims every Zitadel access token carries (zitadel/oidc
+ * NewAccessTokenClaims), issued by `iss` to SUB now, for an hour; then
+ * `claims`, in their own key order, which override or, with undefined,
+ * remove claims.
+ */
+export function zitadelClaims (iss: string, claims: Record<string, unknown> = {}): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000)
+  const payload: Record<string, unknown> = {
+    iss,
+    sub: SUB,
+    aud: [CLIENT_ID, PROJECT_ID],
+    exp: now + 3600,
+    iat: now,
+    nbf: now,
+    jti: randomUUID(),
+    client_id: CLIENT_ID,
+    ...claims
+  }
+  for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k]
+  return payload
+}
 
 export interface TestIssuer {
   /** The issuer URL, http://127.0.0.1:PORT */
@@ -105,24 +130,13 @@ export async function startIssuer (opts: { alg?: Alg } = {}): Promise<TestIssuer
         .sign(key.privateKey)
     },
     async token ({ roles = [], claims = {}, key, header } = {}) {
-      const now = Math.floor(Date.now() / 1000)
       const roleClaim = Object.fromEntries(roles.map((r) => [r, { [ORG_ID]: ORG_DOMAIN }]))
-      const payload: Record<string, unknown> = {
-        iss: url,
-        sub: '263785111111111111',
-        aud: [CLIENT_ID, PROJECT_ID],
-        exp: now + 3600,
-        iat: now,
-        nbf: now,
-        jti: randomUUID(),
-        client_id: CLIENT_ID,
+      return issuer.sign(zitadelClaims(url, {
         [`urn:zitadel:iam:org:project:${PROJECT_ID}:roles`]: roleClaim,
         'urn:zitadel:iam:org:project:roles': roleClaim,
         'urn:zitadel:iam:user:resourceowner:id': ORG_ID,
         ...claims
-      }
-      for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k]
-      return issuer.sign(payload, { key, header })
+      }), { key, header })
     },
     resetCounts () {
       issuer.requests.discovery = 0
