@@ -12,10 +12,16 @@ export type BearerResult =
   | { kind: 'invalid' } // "Bearer" with nothing usable after it: 400 invalid_request
   | { kind: 'token', token: string }
 
-const NONE: BearerResult = Object.freeze({ kind: 'none' })
-const INVALID: BearerResult = Object.freeze({ kind: 'invalid' })
+export const NONE = Object.freeze({ kind: 'none' }) satisfies BearerResult
+export const INVALID = Object.freeze({ kind: 'invalid' }) satisfies BearerResult
 
-export function extractBearer (header: string | undefined): BearerResult {
+/**
+ * The credential of a Bearer header, not yet checked against `b64token`
+ * (see `isB64Token`); NONE or INVALID otherwise. The plugin looks a
+ * credential up in its token cache before that check: only tokens that
+ * passed it are in the cache, and the check is most of the cost of a hit.
+ */
+export function bearerCredential (header: string | undefined): string | typeof NONE | typeof INVALID {
   if (header === undefined) return NONE
   // The auth-scheme is case-insensitive (RFC 9110 §11.1).
   if (header.length < 6 || header.slice(0, 6).toLowerCase() !== 'bearer') return NONE
@@ -23,7 +29,17 @@ export function extractBearer (header: string | undefined): BearerResult {
   // "BearerX…" is another scheme, not a Bearer credential.
   const sep = header.charCodeAt(6)
   if (sep !== 0x20 && sep !== 0x09) return NONE
-  const token = header.slice(7).trim()
-  if (!B64TOKEN.test(token)) return INVALID
-  return { kind: 'token', token }
+  return header.slice(7).trim()
+}
+
+/** Is this credential a `b64token`? (An empty string is not.) */
+export function isB64Token (credential: string): boolean {
+  return B64TOKEN.test(credential)
+}
+
+/** Both steps: the token of a valid Bearer header, or why there is none. */
+export function extractBearer (header: string | undefined): BearerResult {
+  const credential = bearerCredential(header)
+  if (typeof credential !== 'string') return credential
+  return isB64Token(credential) ? { kind: 'token', token: credential } : INVALID
 }

@@ -101,6 +101,12 @@ function challenge (realm: string, Err: ErrorConstructor): string {
   return `Bearer realm="${realm}", error="${code}", error_description="${new Err().message}"`
 }
 
+/** Sets the headers an error carries (`WWW-Authenticate`, `Retry-After`) on the reply. */
+export function setChallenge (reply: FastifyReply, err: unknown): void {
+  const headers = (err as AuthError).headers
+  if (headers !== undefined) reply.headers(headers)
+}
+
 /**
  * Wraps a hook so that the headers of an error it throws (`WWW-Authenticate`,
  * `Retry-After`) are also set on the reply. Fastify's default error handler
@@ -112,8 +118,7 @@ export function withChallenge (hook: (request: FastifyRequest, reply: FastifyRep
     try {
       await hook(request, reply)
     } catch (err) {
-      const headers = (err as AuthError).headers
-      if (headers !== undefined) reply.headers(headers)
+      setChallenge(reply, err)
       throw err
     }
   }

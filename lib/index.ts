@@ -1,7 +1,7 @@
 /**
  * fastify-zitadel-auth: protect Fastify APIs with Zitadel.
  *
- * The data flows one way: options → bearer → verify (discovery, JWKS cache) → user → guards.
+ * The data flows one way: options → bearer → verify (discovery, JWKS cache, token cache) → user → guards.
  */
 import type { ZitadelAuth } from './plugin.js'
 import type { ZitadelUser } from './user.js'

@@ -49,6 +49,7 @@ export class JwksCache {
   #inflight: Promise<void> | undefined
   #timer: NodeJS.Timeout | undefined
   #lastFailure: string | undefined
+  readonly #keysRemoved: Array<() => void> = []
 
   constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory) {
     this.#opts = opts
@@ -56,16 +57,35 @@ export class JwksCache {
     this.#errors = errors
   }
 
-  /** The key for `kid`, fetching keys when needed. Throws the 401 or 503 the request should get. */
-  async getKey (kid: string): Promise<VerificationKey> {
-    const key = this.#keys.get(kid)
-    if (key !== undefined && performance.now() < this.#usableUntil) return key
+  /**
+   * The key for `kid` when it is at hand: known, and the key set still usable.
+   * Otherwise undefined: then await `refreshFor(kid)` and call `lookup(kid)`.
+   */
+  keyAtHand (kid: string): VerificationKey | undefined {
+    return performance.now() < this.#usableUntil ? this.#keys.get(kid) : undefined
+  }
 
+  /** Whether the key set may be used now: fetched, and not past `jwksMaxStale`. */
+  usable (): boolean {
+    return performance.now() < this.#usableUntil
+  }
+
+  /** Fetches keys for a `kid` that is not at hand, unless the cooldown forbids; never rejects. */
+  async refreshFor (kid: string): Promise<void> {
     if (this.#inflight === undefined && this.#cooldownLeft() === 0) {
       this.#inflight = this.#fetchForKid(kid)
     }
     if (this.#inflight !== undefined) await this.#inflight
-    return this.#lookup(kid)
+  }
+
+  /**
+   * Calls `listener` whenever a fetch takes away a key that was in use: a
+   * replace that no longer finds a `kid`, or any fetch that finds a `kid` with
+   * other key material or another `alg`. Whatever those keys vouched for
+   * must be checked again.
+   */
+  onKeysRemoved (listener: () => void): void {
+    this.#keysRemoved.push(listener)
   }
 
   /** Loads the keys in the background (on `ready`), so the first request does not wait. */
@@ -80,7 +100,8 @@ export class JwksCache {
     this.#closing.abort()
   }
 
-  #lookup (kid: string): VerificationKey {
+  /** The key for `kid` in the key set as it is. Throws the 401 or 503 the request should get. */
+  lookup (kid: string): VerificationKey {
     if (performance.now() >= this.#usableUntil) throw this.#errors.unavailable(this.#cooldownLeft() / 1000)
     const key = this.#keys.get(kid)
     if (key !== undefined) return key
@@ -133,21 +154,38 @@ export class JwksCache {
     this.#lastFailure = undefined
     const now = performance.now()
     if (mode === 'merge') {
-      for (const [kid, key] of keys) this.#keys.set(kid, key)
+      let changed = 0
+      for (const [kid, key] of keys) {
+        const old = this.#keys.get(kid)
+        if (old !== undefined && !sameKey(old, key)) changed++
+        this.#keys.set(kid, key)
+      }
       this.#log.debug({ keys: this.#keys.size }, 'zitadel: fetched keys for an unknown key id')
+      if (changed > 0) this.#reportRemoved()
       return true
     }
-    const removed = [...this.#keys.keys()].filter((kid) => !keys.has(kid)).length
-    const added = [...keys.keys()].filter((kid) => !this.#keys.has(kid)).length
+    let removed = 0
+    let changed = 0
+    for (const [kid, old] of this.#keys) {
+      const key = keys.get(kid)
+      if (key === undefined) removed++
+      else if (!sameKey(old, key)) changed++
+    }
+    const added = keys.size - (this.#keys.size - removed)
     this.#keys = keys
+    if (removed + changed > 0) this.#reportRemoved()
     // Never below the cooldown, so a refresh always falls outside the cooldown of the last fetch.
     const ttl = Math.max(Math.min(this.#opts.jwksCacheTtl, maxAge ?? Infinity), this.#opts.jwksCooldown) * 1000
     this.#freshUntil = now + ttl
     this.#usableUntil = this.#freshUntil + this.#opts.jwksMaxStale * 1000
     // A change of keys is worth a line at info; the routine refresh is not.
-    this.#log[added + removed > 0 ? 'info' : 'debug']({ keys: keys.size, added, removed, refreshInSeconds: ttl / 1000 }, 'zitadel: signing keys loaded')
+    this.#log[added + removed + changed > 0 ? 'info' : 'debug']({ keys: keys.size, added, removed, changed, refreshInSeconds: ttl / 1000 }, 'zitadel: signing keys loaded')
     this.#schedule(ttl)
     return true
+  }
+
+  #reportRemoved (): void {
+    for (const listener of this.#keysRemoved) listener()
   }
 
   async #download (): Promise<{ keys: Map<string, VerificationKey>, maxAge: number | undefined }> {
@@ -213,6 +251,11 @@ export class JwksCache {
     if (this.#timer !== undefined || this.#closing.signal.aborted) return
     this.#inflight = this.#run(async () => { await this.#fetch('replace') })
   }
+}
+
+/** The same public key, bound to the same `alg`. */
+function sameKey (a: VerificationKey, b: VerificationKey): boolean {
+  return a.alg === b.alg && a.key.equals(b.key)
 }
 
 /** `Cache-Control: max-age=N` in seconds; `no-store`/`no-cache` count as 0 (then the cooldown bounds the refresh rate). */

@@ -40,6 +40,8 @@ export interface ZitadelAuthOptions {
   jwksMaxStale?: number
   /** Seconds before a request to the IdP is abandoned. Default: 5. */
   httpTimeout?: number
+  /** How many verified tokens are kept so that a repeated token skips the signature check; 0 turns the cache off. Integer, 0 to 1000000. Default: 10000. */
+  tokenCacheSize?: number
   /** A TypeBox schema the token's claims must also satisfy, checked after the signature. */
   claimsSchema?: TSchema
   /** The realm of `WWW-Authenticate` challenges. Default: `'api'`. */
@@ -75,6 +77,7 @@ export interface ResolvedOptions {
   readonly jwksCooldown: number
   readonly jwksMaxStale: number
   readonly httpTimeout: number
+  readonly tokenCacheSize: number
   readonly claimsSchema: TSchema | undefined
   readonly realm: string
   readonly allowInsecureIssuer: boolean
@@ -120,6 +123,7 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
   jwksCooldown: { schema: seconds(0, 3600), expected: 'a number of seconds above 0 and at most 3600' },
   jwksMaxStale: { schema: seconds(undefined, 7 * 86400), expected: 'a number of seconds from 0 to 604800' },
   httpTimeout: { schema: seconds(0, 60), expected: 'a number of seconds above 0 and at most 60' },
+  tokenCacheSize: { schema: Type.Integer({ minimum: 0, maximum: 1_000_000 }), expected: 'an integer from 0 (no cache) to 1000000' },
   claimsSchema: { schema: Type.Any(), expected: 'a TypeBox schema, such as Type.Object({ … })' },
   // Goes inside a quoted-string of WWW-Authenticate (RFC 9110 §11.2): printable ASCII, no quote or backslash.
   realm: { schema: Type.String({ pattern: '^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), expected: 'a non-empty string of printable ASCII without " or \\' },
@@ -182,6 +186,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     jwksCooldown: (opts.jwksCooldown as number | undefined) ?? 10,
     jwksMaxStale: (opts.jwksMaxStale as number | undefined) ?? 3600,
     httpTimeout: (opts.httpTimeout as number | undefined) ?? 5,
+    tokenCacheSize: (opts.tokenCacheSize as number | undefined) ?? 10_000,
     claimsSchema: opts.claimsSchema as TSchema | undefined,
     realm: (opts.realm as string | undefined) ?? 'api',
     allowInsecureIssuer,

@@ -1,7 +1,7 @@
-import type { FastifyPluginAsync, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { extractBearer } from './bearer.js'
-import { BadRequestError, createErrorFactory, InvalidOptionError, withChallenge } from './errors.js'
+import { bearerCredential, isB64Token, NONE } from './bearer.js'
+import { BadRequestError, createErrorFactory, InvalidOptionError, setChallenge } from './errors.js'
 import { createGuards, guardsOf } from './guards.js'
 import { JwksCache } from './jwks.js'
 import { createOpenApiHelpers, type SwaggerOptionsBase, type ZitadelSwaggerOptions, type ZitadelSwaggerUiOptions } from './openapi.js'
@@ -13,7 +13,7 @@ import { createTokenVerifier } from './verify.js'
 export interface ZitadelAuth extends ReturnType<typeof createGuards> {
   /** The options after validation and defaults. Frozen. */
   readonly options: ResolvedOptions
-  /** Verifies a raw access token, for tokens that do not come in an HTTP request (WebSockets, queues, tests). Throws the coded errors. */
+  /** Verifies a raw access token, for tokens that do not come in an HTTP request (WebSockets, queues, tests). Shares the token cache with the hook. Throws the coded errors. */
   verify (token: string): Promise<ZitadelUser>
   /** The onRequest hook the plugin adds to every route: verifies a Bearer token if there is one and sets `request.user`. */
   authenticate: onRequestAsyncHookHandler
@@ -64,20 +64,44 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   const log = fastify.log.child({ plugin: 'fastify-zitadel-auth' })
   const errors = createErrorFactory(opts.realm)
   const jwks = new JwksCache(opts, log, errors)
-  const verifyToken = createTokenVerifier(opts, jwks, errors)
+  const verifier = createTokenVerifier(opts, jwks, errors)
 
   async function verify (token: string): Promise<ZitadelUser> {
-    return new ZitadelUser(token, await verifyToken(token), opts.roleClaim)
+    return verifier.cached(token) ?? verifier.verify(token)
+  }
+
+  /**
+   * A token not in the cache: every check. The cache holds only tokens that
+   * passed every check, so a hit needs no syntax check. A compact JWS is a
+   * `b64token` too, so the `b64token` rule (400 rather than 401) is only
+   * looked at once the verifier refused the token: one scan of the token
+   * instead of two. The verifier refuses a token that is no compact JWS
+   * before anything else happens (no key lookup, no fetch).
+   */
+  function verifyCredential (credential: string): ZitadelUser | Promise<ZitadelUser> {
+    try {
+      return verifier.verify(credential)
+    } catch (err) {
+      throw isB64Token(credential) ? err : errors.auth(BadRequestError)
+    }
   }
 
   // RFC 6750 §3: a request that presents a token has it checked on every route,
   // public or not; one without a token goes on as anonymous and guards decide.
-  const authenticate = withChallenge(async function authenticate (request: FastifyRequest): Promise<void> {
-    const bearer = extractBearer(request.headers.authorization)
-    if (bearer.kind === 'none') return
-    if (bearer.kind === 'invalid') throw errors.auth(BadRequestError)
-    request.user = await verify(bearer.token)
-  })
+  // This runs on every request: a cache hit costs a lookup and two clock reads.
+  async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const credential = bearerCredential(request.headers.authorization)
+    if (credential === NONE) return
+    try {
+      if (typeof credential !== 'string') throw errors.auth(BadRequestError) // INVALID
+      const user = verifier.cached(credential) ?? verifyCredential(credential)
+      request.user = user instanceof ZitadelUser ? user : await user
+    } catch (err) {
+      // As withChallenge does, inlined: one async frame per request instead of two.
+      setChallenge(reply, err)
+      throw err
+    }
+  }
 
   const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify, authenticate, ...createGuards(errors), ...createOpenApiHelpers(opts) })
   fastify.decorate('zitadel', zitadel)

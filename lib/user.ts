@@ -31,7 +31,11 @@ export interface ZitadelClaims {
  */
 export interface ZitadelCustomClaims {}
 
-/** `request.user` of an authenticated request. */
+/**
+ * `request.user` of an authenticated request. The plugin freezes it, and its
+ * `claims` all the way down: every request with the same token shares one
+ * user (see the token cache in lib/verify.ts).
+ */
 export class ZitadelUser {
   /** The subject: the Zitadel user id (of a human or a service user). */
   readonly sub: string

@@ -4,8 +4,10 @@ import {
   TokenUnsupportedError, type ErrorFactory
 } from './errors.js'
 import type { JwksCache } from './jwks.js'
-import { keyFitsAlgorithm, verifySignature } from './jws.js'
+import { keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
 import { compileClaimsSchema, type Algorithm, type ResolvedOptions } from './options.js'
+import { TokenCache } from './token-cache.js'
+import { ZitadelUser } from './user.js'
 
 export type Claims = Record<string, unknown>
 
@@ -16,10 +18,35 @@ const ACCESS_TOKEN_TYPE = /^(application\/)?(jwt|at\+jwt)$/i
 /** Claims only ID tokens carry: an ID token must not be usable as an access token. */
 const ID_TOKEN_CLAIMS = ['nonce', 'at_hash', 'c_hash'] as const
 
+/** A header that passed the header rules. */
+interface CheckedHeader {
+  readonly alg: Algorithm
+  readonly kid: string
+}
+
+/** A key set holds a handful of keys; room for more, with a bound. */
+const MAX_CHECKED_HEADERS = 64
+
+/** What the token cache keeps of a verified token. */
+interface Verified {
+  /** Shared by every request that presents the token: frozen, claims and all. */
+  readonly user: ZitadelUser
+  /** The token's `exp`: the entry is not used from then on, whatever `clockTolerance` says. */
+  readonly exp: number
+  /** `max(iat, nbf)` less `clockTolerance`: before this (a wall clock stepped back), the entry is not used. */
+  readonly notBefore: number
+}
+
 /**
- * Checks a compact JWS access token and returns its claims:
- * header → key → signature → registered claims → `claimsSchema`.
+ * Checks compact JWS access tokens and turns them into users:
+ * header → key → signature → registered claims → `claimsSchema` → user.
  * The payload is parsed only once the signature holds.
+ *
+ * Successes are kept in a token cache (`tokenCacheSize`), which the verifier
+ * owns: `cached(token)` answers a token seen before without a signature
+ * check, while the checks that depend on the time still hold and the key set
+ * is still usable. The cache is emptied whenever a key goes away or changes
+ * (JwksCache reports it). Failures are never kept.
  */
 export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, errors: ErrorFactory) {
   const algorithms = new Set<string>(opts.algorithms)
@@ -27,12 +54,54 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
   const allowedClients = opts.allowedClientIds === undefined ? undefined : new Set(opts.allowedClientIds)
   const claimsCheck = opts.claimsSchema === undefined ? undefined : compileClaimsSchema(opts.claimsSchema)
   const tolerance = opts.clockTolerance
+  const roleClaim = opts.roleClaim
+  /**
+   * Headers that passed, by their base64url segment: all tokens of one key
+   * share a header, so it is decoded once per key rather than per token.
+   * Emptied when full, so a stream of made-up headers cannot grow it.
+   */
+  const checkedHeaders = new Map<string, CheckedHeader>()
+  const cache = opts.tokenCacheSize === 0 ? undefined : new TokenCache<Verified>(opts.tokenCacheSize)
+  // A cached token may have been signed by the key that went away.
+  if (cache !== undefined) jwks.onKeysRemoved(() => { cache.clear() })
 
-  return async function verifyToken (token: string): Promise<Claims> {
+  /**
+   * The user of a token that passed every check before, if that still holds:
+   * before `exp` (no tolerance), not before `iat`/`nbf` (with the tolerance,
+   * as on a first check), and with the key set still usable. Otherwise
+   * undefined, and `verify` decides. Only exact tokens that passed every
+   * check are cached, so a hit needs no syntax check either.
+   */
+  function cached (token: string): ZitadelUser | undefined {
+    const entry = cache?.get(token)
+    if (entry === undefined) return undefined
+    const now = Date.now() / 1000
+    return now < entry.exp && now >= entry.notBefore && jwks.usable() ? entry.user : undefined
+  }
+
+  /**
+   * Every check, then caches the user. Throws the coded error; returns a
+   * promise only when keys must be fetched first.
+   */
+  function verify (token: string): ZitadelUser | Promise<ZitadelUser> {
     const parts = COMPACT_JWS.exec(token)
     if (parts === null) throw errors.auth(TokenMalformedError)
     const [, headerB64, payloadB64, signatureB64] = parts as unknown as [string, string, string, string]
 
+    let header = checkedHeaders.get(headerB64)
+    if (header === undefined) {
+      header = checkHeader(headerB64)
+      if (checkedHeaders.size >= MAX_CHECKED_HEADERS) checkedHeaders.clear()
+      checkedHeaders.set(headerB64, header)
+    }
+    const { alg, kid } = header
+    const key = jwks.keyAtHand(kid)
+    if (key === undefined) return verifyAfterFetch(token, alg, kid, headerB64.length, payloadB64, signatureB64)
+    return verifyWithKey(token, alg, key, headerB64.length, payloadB64, signatureB64)
+  }
+
+  /** The header rules; what they depend on is fixed at registration, so a header that passed once always passes. */
+  function checkHeader (headerB64: string): CheckedHeader {
     const header = decodeJson(headerB64)
     if (header === undefined) throw errors.auth(TokenMalformedError)
     const { alg, kid, typ } = header
@@ -42,22 +111,41 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     // `jwk` and `x5c` are never read: keys come from the issuer's JWKS only.
     if (header.crit !== undefined) throw errors.auth(TokenUnsupportedError)
     if (typeof kid !== 'string' || kid === '') throw errors.auth(TokenMalformedError)
+    return { alg: alg as Algorithm, kid }
+  }
 
-    const key = await jwks.getKey(kid)
-    if (!keyFitsAlgorithm(key, alg as Algorithm)) throw errors.auth(TokenUnsupportedError)
-    const signingInputLength = headerB64.length + 1 + payloadB64.length
-    if (!verifySignature(alg as Algorithm, key, token.slice(0, signingInputLength), Buffer.from(signatureB64, 'base64url'))) {
+  async function verifyAfterFetch (token: string, alg: Algorithm, kid: string, headerLength: number, payloadB64: string, signatureB64: string): Promise<ZitadelUser> {
+    await jwks.refreshFor(kid)
+    // No await between taking the key and caching what it vouched for: a
+    // replace that drops the key cannot slip in between.
+    return verifyWithKey(token, alg, jwks.lookup(kid), headerLength, payloadB64, signatureB64)
+  }
+
+  function verifyWithKey (token: string, alg: Algorithm, key: VerificationKey, headerLength: number, payloadB64: string, signatureB64: string): ZitadelUser {
+    if (!keyFitsAlgorithm(key, alg)) throw errors.auth(TokenUnsupportedError)
+    const signingInputLength = headerLength + 1 + payloadB64.length
+    if (!verifySignature(alg, key, token.slice(0, signingInputLength), Buffer.from(signatureB64, 'base64url'))) {
       throw errors.auth(SignatureInvalidError)
     }
 
     const claims = decodeJson(payloadB64)
     if (claims === undefined) throw errors.auth(TokenMalformedError)
-    checkClaims(claims)
-    return claims
+    const now = Date.now() / 1000
+    checkClaims(claims, now)
+    // Frozen all the way down, on a miss as on a hit: one request's handler
+    // cannot change what another request sees.
+    const user = new ZitadelUser(token, deepFreeze(claims), roleClaim)
+    Object.freeze(user)
+    const exp = claims.exp as number
+    // A token accepted only thanks to the tolerance on exp is not cached.
+    if (cache !== undefined && now < exp) {
+      const nbf = claims.nbf as number | undefined
+      cache.set(token, { user, exp, notBefore: Math.max(claims.iat as number, nbf ?? -Infinity) - tolerance })
+    }
+    return user
   }
 
-  function checkClaims (claims: Claims): void {
-    const now = Date.now() / 1000
+  function checkClaims (claims: Claims, now: number): void {
     const { exp, iat, nbf, sub } = claims
     // Required and finite: JSON's 1e400 parses to Infinity and must not mean "forever".
     if (!isNumericDate(exp) || !isNumericDate(iat) || typeof sub !== 'string' || sub === '') throw errors.auth(ClaimsInvalidError)
@@ -77,6 +165,8 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     }
     if (claimsCheck !== undefined && !claimsCheck.Check(claims)) throw errors.auth(ClaimsInvalidError)
   }
+
+  return { cached, verify }
 }
 
 export type TokenVerifier = ReturnType<typeof createTokenVerifier>
@@ -92,6 +182,22 @@ function hasAudience (aud: unknown, accepted: Set<string>): boolean {
     if (typeof a === 'string' && accepted.has(a)) return true
   }
   return false
+}
+
+/**
+ * Freezes a parsed JSON value and everything in it. Iterative: JSON may nest
+ * deeper than the call stack.
+ */
+function deepFreeze<T extends object> (root: T): T {
+  const stack: object[] = [root]
+  for (let value = stack.pop(); value !== undefined; value = stack.pop()) {
+    Object.freeze(value)
+    for (const key of Object.keys(value)) {
+      const child: unknown = (value as Record<string, unknown>)[key]
+      if (typeof child === 'object' && child !== null) stack.push(child)
+    }
+  }
+  return root
 }
 
 /** A base64url segment holding a JSON object, or undefined. */

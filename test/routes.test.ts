@@ -292,6 +292,7 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
     jwksCooldown: FAST.jwksCooldown,
     jwksMaxStale: 3600,
     httpTimeout: FAST.httpTimeout,
+    tokenCacheSize: 10000,
     claimsSchema: undefined,
     realm: 'api',
     allowInsecureIssuer: false,
