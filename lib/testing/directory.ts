@@ -90,6 +90,25 @@ const ROLE = /^\S+$/
  * they are created: unique ids and usernames, roles that exist in the project,
  * absolute redirect URIs. Nothing here talks HTTP.
  */
+export interface AddAppInput {
+  projectId: string
+  name: string
+  /** Default: `{numeric id}@{project name in lower case}`, as Zitadel makes them. */
+  clientId?: string
+  /** Exact redirect URIs; a request's redirect_uri must equal one of them. */
+  redirectUris: string[]
+  postLogoutRedirectUris?: string[]
+  accessTokenType?: 'jwt'
+  /** "Add user roles to the access token". Default: true. */
+  roleAssertion?: boolean
+  /** "User roles inside ID Token". Default: false. */
+  idTokenRoleAssertion?: boolean
+  /** "User Info inside ID Token". Default: false. */
+  idTokenUserinfoAssertion?: boolean
+  /** Makes the app confidential: it must then authenticate with HTTP Basic, and it may introspect. */
+  clientSecret?: string
+}
+
 export class Directory {
   readonly #orgs = new Map<string, Organization>()
   readonly #projects = new Map<string, Project>()
@@ -142,18 +161,8 @@ export class Directory {
     return this.#projects.get(id)
   }
 
-  addApp (input: {
-    projectId: string
-    name: string
-    clientId?: string
-    redirectUris?: string[]
-    postLogoutRedirectUris?: string[]
-    accessTokenType?: 'jwt'
-    roleAssertion?: boolean
-    idTokenRoleAssertion?: boolean
-    idTokenUserinfoAssertion?: boolean
-    clientSecret?: string
-  }, type: App['type'], fn: string): App {
+  /** User Agent apps come with redirect URIs; API apps (addApiApp) have none. */
+  addApp (input: Omit<AddAppInput, 'redirectUris'> & { redirectUris?: string[] }, type: App['type'], fn: string): App {
     check(isObject(input), `${fn}: the argument must be an object`)
     const { name, redirectUris = [], postLogoutRedirectUris = [], accessTokenType = 'jwt', roleAssertion = true, idTokenRoleAssertion = false, idTokenUserinfoAssertion = false, clientSecret } = input
     const project = this.#projects.get(input.projectId)

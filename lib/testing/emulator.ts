@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { EmulatorContext } from './context.js'
-import { Directory, type App, type GrantInput, type HumanUserInput, type Organization, type Project, type User } from './directory.js'
+import { Directory, type AddAppInput, type App, type GrantInput, type HumanUserInput, type Organization, type Project, type User } from './directory.js'
 import { FAULTS, createHooks, newCounts, type EmulatorFault, type EmulatorRequestCounts, type RuntimeState } from './hooks.js'
 import { PAGE_HEADERS, errorPage } from './html.js'
 import { FORM_BODY_LIMIT, OAuthError, PageError, addFormParser, noStore } from './http.js'
@@ -31,25 +31,6 @@ export interface ServiceUserKeyFile {
   keyId: string
   key: string
   userId: string
-}
-
-export interface AddAppInput {
-  projectId: string
-  name: string
-  /** Default: `{numeric id}@{project name in lower case}`, as Zitadel makes them. */
-  clientId?: string
-  /** Exact redirect URIs; a request's redirect_uri must equal one of them. */
-  redirectUris: string[]
-  postLogoutRedirectUris?: string[]
-  accessTokenType?: 'jwt'
-  /** "Add user roles to the access token". Default: true. */
-  roleAssertion?: boolean
-  /** "User roles inside ID Token". Default: false. */
-  idTokenRoleAssertion?: boolean
-  /** "User Info inside ID Token". Default: false. */
-  idTokenUserinfoAssertion?: boolean
-  /** Makes the app confidential: it must then authenticate with HTTP Basic, and it may introspect. */
-  clientSecret?: string
 }
 
 export interface MintAccessTokenOptions {

@@ -8,10 +8,10 @@
  * tests. Loopback only by default. Never use it in production.
  */
 export { startZitadelEmulator } from './emulator.js'
-export type { ZitadelEmulator, AddAppInput, MintAccessTokenOptions, EmulatedUser, ServiceUserKeyFile } from './emulator.js'
+export type { ZitadelEmulator, MintAccessTokenOptions, EmulatedUser, ServiceUserKeyFile } from './emulator.js'
 export type { ZitadelEmulatorOptions, EmulatorAlgorithm } from './options.js'
 export { EMULATOR_ALGORITHMS } from './options.js'
 export type { EmulatorFault, EmulatorRequestCounts, Endpoint } from './hooks.js'
-export type { Organization, Project, App, GrantInput, HumanUserInput } from './directory.js'
+export type { Organization, Project, App, AddAppInput, GrantInput, HumanUserInput } from './directory.js'
 export type { RoleClaim } from './claims.js'
 export { PROJECT_ROLES_CLAIM, projectRolesClaim } from './claims.js'
