@@ -1,0 +1,158 @@
+/**
+ * One benchmark server per process, on 127.0.0.1 and an ephemeral port. Every
+ * variant serves the same route, GET /hello → {"hello":"world"}; they differ
+ * only in how the Bearer token is checked. The parent reads this process's
+ * CPU time and memory over IPC.
+ */
+import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { ZitadelAuthOptions } from '../lib/index.js'
+import { cpuMicros, serve } from './ipc.js'
+
+export type ServerKind = 'bare' | 'plugin' | 'fastify-jwt' | 'jose' | 'floor'
+
+export interface StartArgs {
+  kind: ServerKind
+  issuer: string
+  projectId: string
+  publicJwk: JsonWebKey
+  /** Extra plugin options (only `tokenCacheSize`, and only for the variants that set it). */
+  pluginOptions?: Record<string, unknown>
+}
+
+const HELLO = { hello: 'world' }
+const UNAUTHORIZED = { statusCode: 401, error: 'Unauthorized', message: 'invalid token' }
+
+let app: FastifyInstance | undefined
+let peakRss = 0
+let sampler: NodeJS.Timeout | undefined
+
+serve({
+  start: async (msg) => {
+    const args = msg as unknown as StartArgs
+    app = await build(args)
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    return { port: (app.server.address() as AddressInfo).port, jwksCooldown: args.kind === 'plugin' ? app.zitadel.options.jwksCooldown : undefined }
+  },
+  cpu: () => cpuMicros(),
+  /** Memory now; with gc, also the heap and RSS right after a full collection. */
+  memory: (msg) => {
+    const before = process.memoryUsage()
+    const result: Record<string, number> = { rss: before.rss, heapUsed: before.heapUsed, peakRss: Math.max(peakRss, before.rss) }
+    if (msg.gc === true && typeof globalThis.gc === 'function') {
+      globalThis.gc()
+      const after = process.memoryUsage()
+      result.rssAfterGc = after.rss
+      result.heapAfterGc = after.heapUsed
+      result.externalAfterGc = after.external
+    }
+    return result
+  },
+  /** Samples RSS every 10 ms from now on, to catch the peak between two readings. */
+  samplePeak: () => {
+    peakRss = process.memoryUsage.rss()
+    clearInterval(sampler)
+    sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 10)
+    sampler.unref()
+    return peakRss
+  },
+  close: async () => {
+    clearInterval(sampler)
+    await app?.close()
+  }
+})
+
+async function build (args: StartArgs): Promise<FastifyInstance> {
+  const server = Fastify({ logger: false })
+  switch (args.kind) {
+    case 'bare':
+      break
+    case 'plugin':
+      await registerPlugin(server, args)
+      break
+    case 'fastify-jwt':
+      await registerFastifyJwt(server, args)
+      break
+    case 'jose':
+      await registerJose(server, args)
+      break
+    case 'floor':
+      registerFloor(server, createPublicKey({ key: args.publicJwk, format: 'jwk' }))
+      break
+  }
+  const preHandler = args.kind === 'plugin' ? server.zitadel.requireAuth() : undefined
+  server.get('/hello', { preHandler }, async () => HELLO)
+  return server
+}
+
+/** (2)-(4), (7): this plugin, with requireAuth on the route as a protected API would have. */
+async function registerPlugin (server: FastifyInstance, args: StartArgs): Promise<void> {
+  const { default: zitadelAuth } = await import('../lib/index.js')
+  // tokenCacheSize is passed only when a variant sets it, so the bench also runs
+  // against a plugin that does not know the option yet (it refuses unknown options).
+  const options: ZitadelAuthOptions & Record<string, unknown> = { issuer: args.issuer, projectId: args.projectId, ...args.pluginOptions }
+  await server.register(zitadelAuth, options)
+}
+
+/**
+ * (5) @fastify/jwt + get-jwks as the @fastify/jwt README shows ("Verifying
+ * with JWKS"), with the two settings Zitadel needs: the JWKS path (get-jwks
+ * looks for /.well-known/jwks.json by default) and an issuer allow-list (by
+ * default get-jwks fetches keys from whatever `iss` the token names).
+ */
+async function registerFastifyJwt (server: FastifyInstance, args: StartArgs): Promise<void> {
+  // Loaded by a name the compiler does not follow: @fastify/jwt's types declare
+  // FastifyRequest.user with another type than this package's, and the two
+  // augmentations cannot share one program.
+  const names = ['@fastify/jwt', 'get-jwks']
+  const { default: fjwt } = await import(names[0] as string) as { default: FastifyPluginAsync<Record<string, unknown>> }
+  const { default: buildGetJwks } = await import(names[1] as string) as {
+    default: (opts: Record<string, unknown>) => { getPublicKey (o: { kid: string, domain: string, alg: string }): Promise<string> }
+  }
+  const getJwks = buildGetJwks({ jwksPath: '/oauth/v2/keys', issuersWhitelist: [args.issuer] })
+  await server.register(fjwt, {
+    decode: { complete: true },
+    secret: (_request: FastifyRequest, token: { header: { kid: string, alg: string }, payload: { iss: string } }) => {
+      const { header: { kid, alg }, payload: { iss } } = token
+      return getJwks.getPublicKey({ kid, domain: iss, alg })
+    }
+  })
+  server.addHook('onRequest', async (request, reply) => {
+    try {
+      await (request as unknown as { jwtVerify (): Promise<unknown> }).jwtVerify()
+    } catch (err) {
+      reply.send(err)
+    }
+  })
+}
+
+/** (6) A hand-written jose hook: createRemoteJWKSet + jwtVerify with issuer, audience and algorithm. */
+async function registerJose (server: FastifyInstance, args: StartArgs): Promise<void> {
+  const { createRemoteJWKSet, jwtVerify } = await import('jose')
+  const jwks = createRemoteJWKSet(new URL(`${args.issuer}/oauth/v2/keys`))
+  const options = { issuer: args.issuer, audience: args.projectId, algorithms: ['RS256'] }
+  server.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const header = request.headers.authorization
+    if (header === undefined || !header.startsWith('Bearer ')) return reply.code(401).send(UNAUTHORIZED)
+    try {
+      await jwtVerify(header.slice(7), jwks, options)
+    } catch {
+      return reply.code(401).send(UNAUTHORIZED)
+    }
+  })
+}
+
+/**
+ * (floor) One `crypto.verify` RS256 of the token's signature per request with
+ * a ready KeyObject, and nothing else: no header, claims or key lookup. No
+ * real verifier can be cheaper per miss.
+ */
+function registerFloor (server: FastifyInstance, key: KeyObject): void {
+  server.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const header = request.headers.authorization ?? ''
+    const dot = header.lastIndexOf('.')
+    const ok = dot > 7 && verify('sha256', Buffer.from(header.slice(7, dot), 'latin1'), key, Buffer.from(header.slice(dot + 1), 'base64url'))
+    if (!ok) return reply.code(401).send(UNAUTHORIZED)
+  })
+}
