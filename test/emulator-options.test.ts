@@ -122,7 +122,7 @@ t.test('the programmatic API refuses bad input with the function and argument na
     [() => idp.addApp(null as never), /addApp: the argument must be an object/],
     [() => idp.addApp({ ...ok, projectId: 'nope' }), /addApp: no project with id "nope"/],
     [() => idp.addApp({ ...ok, name: '' }), /addApp: "name"/],
-    [() => idp.addApp({ ...ok, accessTokenType: 'bearer' as never }), /"accessTokenType" must be "jwt"/],
+    [() => idp.addApp({ ...ok, accessTokenType: 'bearer' as never }), /addApp: "accessTokenType" must be "jwt" or "opaque"/],
     [() => idp.addApp({ ...ok, roleAssertion: 'no' as never }), /"roleAssertion" must be a boolean/],
     [() => idp.addApp({ ...ok, clientSecret: 'short' }), /"clientSecret"/],
     [() => idp.addApp({ ...ok, redirectUris: [] }), /"redirectUris" must be a non-empty array/],
@@ -137,6 +137,8 @@ t.test('the programmatic API refuses bad input with the function and argument na
     [() => idp.addApp({ ...ok, clientId: user.id }), /is taken/],
     [() => idp.addApp({ ...ok, clientId: 'a b' }), /"clientId"/],
     [() => idp.addApiApp({ projectId: 'nope', name: 'api' }), /addApiApp: no project/],
+    [() => idp.addApiApp({ projectId: project.id, name: 'api', authMethod: 'post' as never }), /addApiApp: "authMethod" must be "basic" or "private_key_jwt"/],
+    [() => idp.addApiApp({ projectId: project.id, name: 'api', authMethod: 'private_key_jwt', clientSecret: 'a-secret-1' }), /"clientSecret" is for authMethod "basic"/],
     [() => idp.addUser(null as never), /addUser: the argument must be an object/],
     [() => idp.addUser({ username: 'v', password: '' }), /"password"/],
     [() => idp.addUser({ username: 'v w', password: 'pw' }), /"username"/],
@@ -164,6 +166,11 @@ t.test('the programmatic API refuses bad input with the function and argument na
   await t.rejects(idp.addServiceUser(null as never), /addServiceUser: the argument must be an object/)
   await t.rejects(idp.addServiceUser({ username: 's', name: ' ' }), /addServiceUser: "name"/)
   await t.rejects(idp.addServiceUser({ username: 'u' }), /the username "u" is taken/)
+  await t.rejects(idp.addServiceUser({ username: 's', accessTokenType: 'bearer' as never }), /addServiceUser: "accessTokenType" must be "jwt" or "opaque"/)
+  const basicApi = idp.addApiApp({ projectId: project.id, name: 'basic api' })
+  await t.rejects(idp.addApiAppKey('nobody'), { name: 'TypeError', message: /addApiAppKey: no app with client id "nobody"/ })
+  await t.rejects(idp.addApiAppKey(app.clientId), /addApiAppKey: the app "app@p" does not use private_key_jwt/)
+  await t.rejects(idp.addApiAppKey(basicApi.clientId), /does not use private_key_jwt/)
   // A failed grant leaves no half-made user behind.
   t.doesNotThrow(() => idp.addUser({ username: 'v', password: 'pw' }))
   t.equal(app.clientId, 'app@p')

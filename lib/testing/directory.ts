@@ -19,15 +19,28 @@ export interface Project {
   readonly assertRoles: boolean
 }
 
+/**
+ * An access token as Zitadel issues it: `jwt`, or `opaque` (Zitadel's
+ * "Bearer Token": a random-looking string that only introspection and
+ * userinfo can read).
+ */
+export type AccessTokenType = 'jwt' | 'opaque'
+
+/** How an API app authenticates to introspect (Zitadel's API_AUTH_METHOD_TYPE_BASIC / _PRIVATE_KEY_JWT). */
+export type ApiAuthMethod = 'basic' | 'private_key_jwt'
+
 export interface App {
   readonly clientId: string
+  /** The app's own id; API apps' key files name it. */
+  readonly appId: string
   readonly name: string
   readonly projectId: string
   /** `user-agent`: logs people in (PKCE); `api`: only introspects tokens. */
   readonly type: 'user-agent' | 'api'
   readonly redirectUris: readonly string[]
   readonly postLogoutRedirectUris: readonly string[]
-  readonly accessTokenType: 'jwt'
+  /** "Auth Token Type" (meaningless for API apps, which get no tokens). */
+  readonly accessTokenType: AccessTokenType
   /** "Add user roles to the access token". */
   readonly roleAssertion: boolean
   /** "User roles inside ID Token". */
@@ -36,6 +49,12 @@ export interface App {
   readonly idTokenUserinfoAssertion: boolean
   /** When set, the app authenticates with HTTP Basic (token, introspection and revocation endpoints). */
   readonly clientSecret: string | undefined
+  /**
+   * How the app authenticates: `none` (a public app: client_id and PKCE),
+   * `basic` (HTTP Basic with its secret) or `private_key_jwt` (an assertion
+   * signed with one of its keys, addApiAppKey).
+   */
+  readonly authMethod: 'none' | ApiAuthMethod
 }
 
 /** Roles a user holds in one project, per organisation: orgId → role keys. */
@@ -58,6 +77,8 @@ export interface User {
   readonly grants: Map<string, ProjectGrants>
   /** keyId → public key (service users' JWT-profile keys) */
   readonly keys: Map<string, KeyObject>
+  /** A service user's "Access Token Type"; for people the app's setting decides. */
+  readonly accessTokenType: AccessTokenType
 }
 
 export interface GrantInput {
@@ -98,7 +119,12 @@ export interface AddAppInput {
   /** Exact redirect URIs; a request's redirect_uri must equal one of them. */
   redirectUris: string[]
   postLogoutRedirectUris?: string[]
-  accessTokenType?: 'jwt'
+  /**
+   * "Auth Token Type": `'jwt'` or `'opaque'`. Default here: `'jwt'`, which
+   * the plugin verifies locally; Zitadel's own default for a new app is
+   * opaque ("Bearer Token"), which needs introspection.
+   */
+  accessTokenType?: AccessTokenType
   /** "Add user roles to the access token". Default: true. */
   roleAssertion?: boolean
   /** "User roles inside ID Token". Default: false. */
@@ -109,10 +135,23 @@ export interface AddAppInput {
   clientSecret?: string
 }
 
+export interface AddApiAppInput {
+  projectId: string
+  name: string
+  /** Default: `{numeric id}@{project name in lower case}`, as Zitadel makes them. */
+  clientId?: string
+  /** `'basic'` (default): HTTP Basic with `clientSecret`; `'private_key_jwt'`: assertions signed with a key from addApiAppKey. */
+  authMethod?: ApiAuthMethod
+  /** For `'basic'` only. Default: a generated secret. */
+  clientSecret?: string
+}
+
 export class Directory {
   readonly #orgs = new Map<string, Organization>()
   readonly #projects = new Map<string, Project>()
   readonly #apps = new Map<string, App>()
+  /** clientId → keyId → public key (API apps' keys for private_key_jwt) */
+  readonly #appKeys = new Map<string, Map<string, KeyObject>>()
   readonly #users = new Map<string, User>()
   readonly #ids: IdGenerator
   /** The id of Zitadel's own API project, for `urn:zitadel:iam:org:project:id:zitadel:aud`. */
@@ -161,19 +200,25 @@ export class Directory {
     return this.#projects.get(id)
   }
 
-  /** User Agent apps come with redirect URIs; API apps (addApiApp) have none. */
-  addApp (input: Omit<AddAppInput, 'redirectUris'> & { redirectUris?: string[] }, type: App['type'], fn: string): App {
+  /** User Agent apps come with redirect URIs; API apps (addApiApp) have none, and an auth method. */
+  addApp (input: Omit<AddAppInput, 'redirectUris'> & { redirectUris?: string[], authMethod?: ApiAuthMethod }, type: App['type'], fn: string): App {
     check(isObject(input), `${fn}: the argument must be an object`)
     const { name, redirectUris = [], postLogoutRedirectUris = [], accessTokenType = 'jwt', roleAssertion = true, idTokenRoleAssertion = false, idTokenUserinfoAssertion = false, clientSecret } = input
     const project = this.#projects.get(input.projectId)
     check(project !== undefined, `${fn}: no project with id "${String(input.projectId)}"; add it with addProject first`)
     check(typeof name === 'string' && NAME.test(name), `${fn}: "name" must be a non-empty string`)
-    check(accessTokenType === 'jwt', `${fn}: "accessTokenType" must be "jwt" (the emulator issues JWT access tokens only)`)
+    check(isAccessTokenType(accessTokenType), `${fn}: "accessTokenType" must be "jwt" or "opaque"`)
     for (const [key, value] of Object.entries({ roleAssertion, idTokenRoleAssertion, idTokenUserinfoAssertion })) {
       check(typeof value === 'boolean', `${fn}: "${key}" must be a boolean`)
     }
     check(clientSecret === undefined || (typeof clientSecret === 'string' && clientSecret.length >= 8), `${fn}: "clientSecret" must be a string of at least 8 characters`)
-    // An API app always has a secret: it authenticates to introspect.
+    let authMethod: App['authMethod'] = clientSecret === undefined ? 'none' : 'basic'
+    if (type === 'api') {
+      // An API app always authenticates to introspect: with a secret (generated when not given) or with keys.
+      authMethod = input.authMethod ?? 'basic'
+      check(authMethod === 'basic' || authMethod === 'private_key_jwt', `${fn}: "authMethod" must be "basic" or "private_key_jwt"`)
+      check(authMethod === 'basic' || clientSecret === undefined, `${fn}: "clientSecret" is for authMethod "basic"; a "private_key_jwt" app authenticates with keys from addApiAppKey`)
+    }
     if (type === 'user-agent') {
       check(Array.isArray(redirectUris) && redirectUris.length > 0 && redirectUris.every(isRedirectUri), `${fn}: "redirectUris" must be a non-empty array of absolute URLs without fragment`)
     }
@@ -184,6 +229,7 @@ export class Directory {
     check(!this.#apps.has(clientId) && !this.#users.has(clientId), `${fn}: the client id "${clientId}" is taken`)
     const app: App = Object.freeze({
       clientId,
+      appId: this.#ids.next(),
       name,
       projectId: project.id,
       type,
@@ -193,7 +239,8 @@ export class Directory {
       roleAssertion,
       idTokenRoleAssertion,
       idTokenUserinfoAssertion,
-      clientSecret: type === 'api' ? clientSecret ?? randomToken(24) : clientSecret
+      clientSecret: authMethod === 'basic' ? clientSecret ?? randomToken(24) : undefined,
+      authMethod
     })
     this.#apps.set(clientId, app)
     return app
@@ -201,6 +248,27 @@ export class Directory {
 
   app (clientId: string): App | undefined {
     return this.#apps.get(clientId)
+  }
+
+  /** The `private_key_jwt` app with this client id, the only kind that has keys. */
+  keyApp (clientId: string): App {
+    const app = this.#apps.get(clientId)
+    check(app !== undefined, `addApiAppKey: no app with client id "${String(clientId)}"`)
+    check(app.authMethod === 'private_key_jwt', `addApiAppKey: the app "${clientId}" does not use private_key_jwt; add it with addApiApp({ authMethod: 'private_key_jwt' })`)
+    return app
+  }
+
+  /** Registers a public key of a `private_key_jwt` app (Zitadel: AddAppKey). */
+  addAppKey (clientId: string, keyId: string, publicKey: KeyObject): void {
+    this.keyApp(clientId)
+    let keys = this.#appKeys.get(clientId)
+    if (keys === undefined) this.#appKeys.set(clientId, keys = new Map())
+    keys.set(keyId, publicKey)
+  }
+
+  /** The key with this id of this app, if it has one. */
+  appKey (clientId: string, keyId: string): KeyObject | undefined {
+    return this.#appKeys.get(clientId)?.get(keyId)
   }
 
   /** The first app that can log people in, for tokens minted without a client. */
@@ -246,15 +314,18 @@ export class Directory {
       familyName,
       email,
       emailVerified: true,
-      passwordDigest: digest(password)
+      passwordDigest: digest(password),
+      accessTokenType: 'jwt'
     }, input.grants, 'addUser')
   }
 
-  addMachine (input: UserInput & { name?: string }): User {
+  addMachine (input: UserInput & { name?: string, accessTokenType?: AccessTokenType }): User {
     check(isObject(input), 'addServiceUser: the argument must be an object')
     const { username } = this.#checkUser('addServiceUser', input)
     const displayName = input.name ?? username
     check(typeof displayName === 'string' && NAME.test(displayName), 'addServiceUser: "name" must be a non-empty string')
+    const { accessTokenType = 'jwt' } = input
+    check(isAccessTokenType(accessTokenType), 'addServiceUser: "accessTokenType" must be "jwt" or "opaque"')
     return this.#addUser({
       kind: 'machine',
       username,
@@ -264,7 +335,8 @@ export class Directory {
       familyName: undefined,
       email: undefined,
       emailVerified: false,
-      passwordDigest: undefined
+      passwordDigest: undefined,
+      accessTokenType
     }, input.grants, 'addServiceUser')
   }
 
@@ -351,6 +423,10 @@ export class Directory {
 
 function check (condition: boolean, message: string): asserts condition {
   if (!condition) fail(message)
+}
+
+function isAccessTokenType (value: unknown): value is AccessTokenType {
+  return value === 'jwt' || value === 'opaque'
 }
 
 function isObject (value: unknown): value is Record<string, unknown> {

@@ -1,12 +1,12 @@
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { EmulatorContext } from './context.js'
-import { Directory, type AddAppInput, type App, type GrantInput, type HumanUserInput, type Organization, type Project, type User } from './directory.js'
+import { Directory, type AccessTokenType, type AddApiAppInput, type AddAppInput, type App, type GrantInput, type HumanUserInput, type Organization, type Project, type User } from './directory.js'
 import { FAULTS, createHooks, newCounts, type EmulatorFault, type EmulatorRequestCounts, type RuntimeState } from './hooks.js'
 import { PAGE_HEADERS, errorPage } from './html.js'
 import { FORM_BODY_LIMIT, OAuthError, PageError, addFormParser, noStore } from './http.js'
 import { IdGenerator } from './ids.js'
-import { KeyRing, generateKeys } from './keys.js'
+import { KeyRing, generateKeyFileKey } from './keys.js'
 import { LoginStore } from './login-store.js'
 import { EMULATOR_ALGORITHMS, fail, originOf, resolveEmulatorOptions, type EmulatorAlgorithm, type ResolvedEmulatorOptions, type ZitadelEmulatorOptions } from './options.js'
 import { authorizeRoutes } from './routes/authorize.js'
@@ -33,6 +33,28 @@ export interface ServiceUserKeyFile {
   userId: string
 }
 
+/** An API app's key file in Zitadel's format (`private_key_jwt`); `key` is a PKCS#1 PEM private key. */
+export interface ApplicationKeyFile {
+  type: 'application'
+  keyId: string
+  key: string
+  clientId: string
+  appId: string
+}
+
+export interface ServiceUserInput {
+  username: string
+  /** The display name. Default: the username. */
+  name?: string
+  orgId?: string
+  grants?: GrantInput[]
+  /**
+   * "Access Token Type": `'jwt'` or `'opaque'`. Default here: `'jwt'`;
+   * Zitadel's own default for a new service user is opaque ("Bearer").
+   */
+  accessTokenType?: AccessTokenType
+}
+
 export interface MintAccessTokenOptions {
   userId: string
   /** The app the token is issued to. Default: for a person, the first app added; for a service user, none (a JWT-profile token). */
@@ -45,8 +67,10 @@ export interface MintAccessTokenOptions {
   roles?: boolean
   /** Seconds until `exp`. Default: `accessTokenLifetime`. 0 or less gives an expired token. */
   expiresIn?: number
-  /** Merged into the claims last; `undefined` removes a claim. The emulator still remembers the token as issued. */
+  /** Merged into the claims last; `undefined` removes a claim. The emulator still remembers the token as issued. JWTs only. */
   claims?: Record<string, unknown>
+  /** `'jwt'` or `'opaque'`. Default: the app's (or, without a client, the service user's) access token type. */
+  type?: AccessTokenType
 }
 
 /** The emulator as tests and the demo drive it. */
@@ -64,14 +88,19 @@ export interface ZitadelEmulator {
   resetRequests (): void
   addOrganization (input: { id?: string, name: string, domain?: string }): Organization
   addProject (input: { id?: string, name: string, orgId?: string, roles?: string[], assertRoles?: boolean }): Project
-  /** A User Agent app: public, PKCE, JWT access tokens. */
+  /** A User Agent app: public, PKCE, JWT access tokens unless `accessTokenType: 'opaque'`. */
   addApp (input: AddAppInput): App
-  /** An API app: no login, authenticates with a secret (generated when not given) to introspect tokens. */
-  addApiApp (input: { projectId: string, name: string, clientId?: string, clientSecret?: string }): App & { clientSecret: string }
+  /** An API app: no login; introspects tokens, authenticating with HTTP Basic and a secret (generated when not given)… */
+  addApiApp (input: AddApiAppInput & { authMethod?: 'basic' }): App & { clientSecret: string }
+  /** …or with `private_key_jwt`: then give it a key with addApiAppKey, as in Zitadel's console. */
+  addApiApp (input: AddApiAppInput & { authMethod: 'private_key_jwt' }): App & { clientSecret: undefined }
+  addApiApp (input: AddApiAppInput): App
+  /** A fresh RSA key for a `private_key_jwt` API app, and its key file; an app may have several. */
+  addApiAppKey (clientId: string): Promise<ApplicationKeyFile>
   /** A person who signs in with username (or username@orgdomain) and password. */
   addUser (input: HumanUserInput): EmulatedUser
   /** A service user (machine) with a fresh RSA key for the JWT-profile grant. */
-  addServiceUser (input: { username: string, name?: string, orgId?: string, grants?: GrantInput[] }): Promise<{ user: EmulatedUser, keyFile: ServiceUserKeyFile }>
+  addServiceUser (input: ServiceUserInput): Promise<{ user: EmulatedUser, keyFile: ServiceUserKeyFile }>
   /** Adds roles in a project; `orgId` is where they are held (default: the user's organisation). */
   grantRoles (userId: string, projectId: string, roles: string[], orgId?: string): void
   /** An access token exactly as the token endpoint would issue it (and known to introspection and userinfo). */
@@ -175,21 +204,32 @@ class Emulator implements ZitadelEmulator {
     return this.#directory.addApp(input, 'user-agent', 'addApp')
   }
 
-  addApiApp (input: { projectId: string, name: string, clientId?: string, clientSecret?: string }): App & { clientSecret: string } {
-    return this.#directory.addApp(input, 'api', 'addApiApp') as App & { clientSecret: string }
+  addApiApp (input: AddApiAppInput & { authMethod?: 'basic' }): App & { clientSecret: string }
+  addApiApp (input: AddApiAppInput & { authMethod: 'private_key_jwt' }): App & { clientSecret: undefined }
+  addApiApp (input: AddApiAppInput): App
+  addApiApp (input: AddApiAppInput): App {
+    return this.#directory.addApp(input, 'api', 'addApiApp')
+  }
+
+  async addApiAppKey (clientId: string): Promise<ApplicationKeyFile> {
+    // Checked before the slow key generation, so that a wrong call fails at once.
+    const app = this.#directory.keyApp(clientId)
+    const { publicKey, pem } = await generateKeyFileKey()
+    const keyId = this.#ids.next()
+    this.#directory.addAppKey(app.clientId, keyId, publicKey)
+    return { type: 'application', keyId, key: pem, clientId: app.clientId, appId: app.appId }
   }
 
   addUser (input: HumanUserInput): EmulatedUser {
     return publicUser(this.#directory.addHuman(input))
   }
 
-  async addServiceUser (input: { username: string, name?: string, orgId?: string, grants?: GrantInput[] }): Promise<{ user: EmulatedUser, keyFile: ServiceUserKeyFile }> {
+  async addServiceUser (input: ServiceUserInput): Promise<{ user: EmulatedUser, keyFile: ServiceUserKeyFile }> {
     const user = this.#directory.addMachine(input)
-    const { privateKey, publicKey } = await generateKeys('RS256')
+    const { publicKey, pem } = await generateKeyFileKey()
     const keyId = this.#ids.next()
     user.keys.set(keyId, publicKey)
-    const key = privateKey.export({ type: 'pkcs1', format: 'pem' }) as string
-    return { user: publicUser(user), keyFile: { type: 'serviceaccount', keyId, key, userId: user.id } }
+    return { user: publicUser(user), keyFile: { type: 'serviceaccount', keyId, key: pem, userId: user.id } }
   }
 
   grantRoles (userId: string, projectId: string, roles: string[], orgId?: string): void {
@@ -198,13 +238,14 @@ class Emulator implements ZitadelEmulator {
 
   async mintAccessToken (options: MintAccessTokenOptions): Promise<string> {
     if (options === null || typeof options !== 'object') fail('mintAccessToken: options must be an object')
-    const { userId, clientId, projectIds = [], scope, roles, expiresIn, claims } = options
+    const { userId, clientId, projectIds = [], scope, roles, expiresIn, claims, type } = options
     const user = this.#directory.user(userId)
     if (user === undefined) fail(`mintAccessToken: no user with id "${String(userId)}"`)
     if (!Array.isArray(projectIds) || !projectIds.every((p) => typeof p === 'string' && /^[^\s:]+$/.test(p))) fail('mintAccessToken: "projectIds" must be an array of project ids')
     if (roles !== undefined && typeof roles !== 'boolean') fail('mintAccessToken: "roles" must be a boolean')
     if (expiresIn !== undefined && !Number.isInteger(expiresIn)) fail('mintAccessToken: "expiresIn" must be a whole number of seconds')
     if (claims !== undefined && (claims === null || typeof claims !== 'object')) fail('mintAccessToken: "claims" must be an object')
+    if (type !== undefined && type !== 'jwt' && type !== 'opaque') fail('mintAccessToken: "type" must be "jwt" or "opaque"')
     const human = user.kind === 'human'
     const scopes = parseScope(Array.isArray(scope) ? scope.join(' ') : scope ?? (human || clientId !== undefined ? 'openid profile email' : 'openid'))
     for (const id of projectIds) addOnce(scopes, audScope(id))
@@ -222,6 +263,9 @@ class Emulator implements ZitadelEmulator {
       request.accessTokenRoleAssertion = roles
       request.projectRoleAssertion = roles
     }
+    if (type !== undefined) request.accessTokenType = type
+    // An opaque token carries no claims to change: only introspection and userinfo can read it.
+    if (claims !== undefined && request.accessTokenType === 'opaque') fail('mintAccessToken: "claims" shape a JWT; an opaque token has none (use expiresIn, scope, projectIds or roles)')
     const issued = await this.#tokens.issue({ ...request, expiresIn, claims })
     return issued.accessToken
   }

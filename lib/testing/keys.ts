@@ -26,6 +26,16 @@ export async function generateKeys (alg: EmulatorAlgorithm): Promise<{ privateKe
 }
 
 /**
+ * A key pair as Zitadel hands one out for a service user or an API app:
+ * RSA 2048, the private key as PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`),
+ * which the key file carries; Zitadel keeps only the public key.
+ */
+export async function generateKeyFileKey (): Promise<{ publicKey: KeyObject, pem: string }> {
+  const { privateKey, publicKey } = await generateKeys('RS256')
+  return { publicKey, pem: privateKey.export({ type: 'pkcs1', format: 'pem' }) as string }
+}
+
+/**
  * The emulator's signing keys (Zitadel's web keys): one active key signs;
  * published keys are served at /oauth/v2/keys and are the only ones tokens
  * verify against. A key that is no longer published invalidates its tokens,

@@ -1,10 +1,19 @@
 import { createHash } from 'node:crypto'
 import { userInfo } from './claims.js'
-import type { App, Directory, Project, User } from './directory.js'
-import type { IdGenerator } from './ids.js'
+import type { AccessTokenType, App, Directory, Project, User } from './directory.js'
+import { randomToken, type IdGenerator } from './ids.js'
 import type { KeyRing } from './keys.js'
 import type { EmulatorAlgorithm } from './options.js'
 import { addOnce, audienceFromScopes } from './scopes.js'
+
+/**
+ * Random bytes in an opaque access token. Zitadel's is the AES-CFB encryption
+ * of `{tokenId}:{userId}` (zitadel/oidc pkg/op/token.go CreateBearerToken,
+ * pkg/crypto/crypto.go EncryptAES): a 16-byte IV and about 62 bytes, base64url
+ * without padding, so about 104 characters and never a dot. The emulator has
+ * nothing to decrypt: it hands out as many random bytes and looks them up.
+ */
+const OPAQUE_TOKEN_BYTES = 78
 
 /** What the emulator remembers of an access token: Zitadel keeps the same per token id (its OIDC session). */
 export interface TokenRecord {
@@ -36,13 +45,15 @@ export interface TokenRequest {
   projectId: string | undefined
   scopes: string[]
   audience: string[]
+  /** The app's "Auth Token Type" or the service user's "Access Token Type". */
+  accessTokenType: AccessTokenType
   projectRoleAssertion: boolean
   accessTokenRoleAssertion: boolean
   /** Set to also issue an ID token. */
   idToken?: IdTokenRequest
   /** Seconds; may be 0 or negative for an already expired token. */
   expiresIn?: number
-  /** Merged into the access token's claims last; `undefined` removes a claim. */
+  /** Merged into a JWT access token's claims last; `undefined` removes a claim. */
   claims?: Record<string, unknown>
 }
 
@@ -66,6 +77,7 @@ export function appTokenRequest (directory: Directory, app: App, user: User, sco
     projectId: project.id,
     scopes,
     audience,
+    accessTokenType: app.accessTokenType,
     projectRoleAssertion: project.assertRoles,
     accessTokenRoleAssertion: app.roleAssertion,
     // The authorization endpoint insists on `openid`, so a login always gets an ID token.
@@ -91,6 +103,7 @@ export function serviceTokenRequest (directory: Directory, user: User, scopes: s
     projectId: undefined,
     scopes,
     audience: audience.length > 0 ? audience : [user.id],
+    accessTokenType: user.accessTokenType,
     projectRoleAssertion: false,
     accessTokenRoleAssertion: true,
     // The grant insists on `openid`, so it always comes with an ID token.
@@ -109,9 +122,16 @@ export interface TokenServiceContext {
   idTokenLifetime: number
 }
 
-/** Signs access and ID tokens and remembers access tokens for introspection, userinfo and revocation. */
+/**
+ * Issues access tokens (signed JWTs or opaque strings) and ID tokens, and
+ * remembers access tokens for introspection, userinfo and revocation, as
+ * Zitadel keeps an OIDC session per token id.
+ */
 export class TokenService {
+  /** JWT access tokens by `jti` */
   readonly #records = new Map<string, TokenRecord>()
+  /** Opaque access tokens by the token itself */
+  readonly #opaque = new Map<string, TokenRecord>()
   readonly #ctx: TokenServiceContext
 
   constructor (ctx: TokenServiceContext) {
@@ -119,9 +139,23 @@ export class TokenService {
   }
 
   async issue (req: TokenRequest): Promise<IssuedTokens> {
-    const { issuer, directory, keys, ids } = this.#ctx
     const iat = now()
     this.#sweep(iat)
+    const { accessToken, record } = req.accessTokenType === 'opaque' ? this.#opaqueToken(req, iat) : await this.#jwt(req, iat)
+    const idToken = req.idToken === undefined ? undefined : await this.#idToken(req, req.idToken, accessToken, iat)
+    return { accessToken, idToken, expiresIn: Math.max(0, record.exp - iat), record }
+  }
+
+  /** An opaque access token: nothing to read in it, everything in the record. */
+  #opaqueToken (req: TokenRequest, iat: number): { accessToken: string, record: TokenRecord } {
+    const accessToken = randomToken(OPAQUE_TOKEN_BYTES)
+    const record = this.#record(req, this.#newJti(), iat, iat + (req.expiresIn ?? this.#ctx.accessTokenLifetime))
+    this.#opaque.set(accessToken, record)
+    return { accessToken, record }
+  }
+
+  async #jwt (req: TokenRequest, iat: number): Promise<{ accessToken: string, record: TokenRecord }> {
+    const { issuer, directory, keys } = this.#ctx
     const info = userInfo(directory, req.user, {
       scopes: req.scopes,
       projectId: req.projectId,
@@ -137,36 +171,53 @@ export class TokenService {
       exp: iat + (req.expiresIn ?? this.#ctx.accessTokenLifetime),
       iat,
       nbf: iat,
-      jti: `V2_${ids.next()}-at_${ids.next()}`,
+      jti: this.#newJti(),
       client_id: req.clientId,
       ...info.reserved,
       ...req.claims
     }
     for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name]
     const accessToken = await keys.sign(claims)
-    const record: TokenRecord = {
-      jti: String(claims.jti),
+    // Remembered with the claims as signed, overrides included.
+    const record = this.#record(req, String(claims.jti), iat, typeof claims.exp === 'number' ? claims.exp : 0)
+    this.#records.set(record.jti, record)
+    return { accessToken, record }
+  }
+
+  /** Zitadel's token ids: `V2_{oidc session id}-at_{token id}`. */
+  #newJti (): string {
+    return `V2_${this.#ctx.ids.next()}-at_${this.#ctx.ids.next()}`
+  }
+
+  #record (req: TokenRequest, jti: string, iat: number, exp: number): TokenRecord {
+    return {
+      jti,
       userId: req.user.id,
       clientId: req.clientId,
       projectId: req.projectId,
       scopes: Object.freeze([...req.scopes]),
       audience: Object.freeze([...req.audience]),
       iat,
-      exp: typeof claims.exp === 'number' ? claims.exp : 0,
+      exp,
       revoked: false
     }
-    this.#records.set(record.jti, record)
-    const idToken = req.idToken === undefined ? undefined : await this.#idToken(req, req.idToken, accessToken, iat)
-    return { accessToken, idToken, expiresIn: Math.max(0, record.exp - iat), record }
   }
 
-  /** The record of a live access token this emulator issued and still publishes the key of; otherwise undefined. */
+  /**
+   * The record of a live access token this emulator issued: an opaque token
+   * it handed out, or a JWT signed with a key it still publishes (an opaque
+   * token does not depend on the signing keys). Otherwise undefined.
+   */
   async verify (token: string): Promise<TokenRecord | undefined> {
-    const claims = await this.#ctx.keys.verify(token)
-    if (claims === undefined || claims.iss !== this.#ctx.issuer || typeof claims.jti !== 'string') return undefined
-    const record = this.#records.get(claims.jti)
+    const record = this.#opaque.get(token) ?? await this.#jwtRecord(token)
     if (record === undefined || record.revoked || now() >= record.exp) return undefined
     return record
+  }
+
+  async #jwtRecord (token: string): Promise<TokenRecord | undefined> {
+    const claims = await this.#ctx.keys.verify(token)
+    if (claims === undefined || claims.iss !== this.#ctx.issuer || typeof claims.jti !== 'string') return undefined
+    return this.#records.get(claims.jti)
   }
 
   revoke (record: TokenRecord): void {
@@ -203,9 +254,11 @@ export class TokenService {
     return keys.sign(claims)
   }
 
-  /** Forgets tokens that have expired: the map lives as long as the emulator. */
+  /** Forgets tokens that have expired: the maps live as long as the emulator. */
   #sweep (at: number): void {
-    for (const [jti, record] of this.#records) if (record.exp <= at) this.#records.delete(jti)
+    for (const map of [this.#records, this.#opaque]) {
+      for (const [key, record] of map) if (record.exp <= at) map.delete(key)
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, randomBytes } from 'node:crypto'
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose'
 import { startZitadelEmulator, type ZitadelEmulator, type ZitadelEmulatorOptions } from '../../lib/testing/index.js'
-import type { ServiceUserKeyFile } from '../../lib/testing/emulator.js'
+import type { ApplicationKeyFile, ServiceUserKeyFile } from '../../lib/testing/emulator.js'
 
 /**
  * Shared steps for the emulator tests: everything goes over real HTTP to a
@@ -13,6 +13,7 @@ export const API_ORIGIN = 'http://localhost:8001'
 export const REDIRECT_URI = `${API_ORIGIN}/docs/static/oauth2-redirect.html`
 export const REDIRECT_URI_IP = 'http://127.0.0.1:8001/docs/static/oauth2-redirect.html'
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 export const ROLES_SCOPE = 'urn:zitadel:iam:org:projects:roles'
 export const audScope = (projectId: string): string => `urn:zitadel:iam:org:project:id:${projectId}:aud`
 
@@ -36,7 +37,7 @@ let counter = 0
  * app (both redirect URI forms), alice (user, admin) and bob (user). Every
  * call makes fresh names, so tests sharing an emulator do not meet.
  */
-export function addTenant (idp: ZitadelEmulator, opts: { assertRoles?: boolean, roleAssertion?: boolean, appName?: string, clientSecret?: string } = {}): Tenant {
+export function addTenant (idp: ZitadelEmulator, opts: { assertRoles?: boolean, roleAssertion?: boolean, appName?: string, clientSecret?: string, accessTokenType?: 'jwt' | 'opaque' } = {}): Tenant {
   const n = ++counter
   const org = idp.addOrganization({ name: `Org${n}` })
   const project = idp.addProject({ name: `demo${n}`, roles: ['user', 'admin'], assertRoles: opts.assertRoles })
@@ -46,7 +47,8 @@ export function addTenant (idp: ZitadelEmulator, opts: { assertRoles?: boolean, 
     redirectUris: [REDIRECT_URI, REDIRECT_URI_IP],
     postLogoutRedirectUris: [`${API_ORIGIN}/docs`],
     roleAssertion: opts.roleAssertion,
-    clientSecret: opts.clientSecret
+    clientSecret: opts.clientSecret,
+    accessTokenType: opts.accessTokenType
   })
   const alice = idp.addUser({ username: `alice${n}`, password: 'alice-pw', orgId: org.id, grants: [{ projectId: project.id, roles: ['user', 'admin'] }] })
   const bob = idp.addUser({ username: `bob${n}`, password: 'bob-pw', orgId: org.id, grants: [{ projectId: project.id, roles: ['user'] }] })
@@ -132,10 +134,16 @@ export async function codeFlow (idp: ZitadelEmulator, clientId: string, username
   return await res.json() as TokenResponse
 }
 
-/** A JWT-profile assertion as Zitadel documents it, with overrides (undefined removes a claim). */
-export async function assertion (key: ServiceUserKeyFile, issuer: string, opts: { claims?: Record<string, unknown>, header?: Record<string, unknown>, signWith?: string } = {}): Promise<string> {
+/**
+ * A JWT assertion as Zitadel documents it, with overrides (undefined removes a
+ * claim): for the JWT-profile grant with a service user's key file
+ * (`iss` = `sub` = userId), or for `private_key_jwt` with an API app's
+ * (`iss` = `sub` = clientId).
+ */
+export async function assertion (key: ServiceUserKeyFile | ApplicationKeyFile, issuer: string, opts: { claims?: Record<string, unknown>, header?: Record<string, unknown>, signWith?: string } = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000)
-  const claims: Record<string, unknown> = { iss: key.userId, sub: key.userId, aud: issuer, iat: now, exp: now + 300, ...opts.claims }
+  const id = key.type === 'serviceaccount' ? key.userId : key.clientId
+  const claims: Record<string, unknown> = { iss: id, sub: id, aud: issuer, iat: now, exp: now + 300, ...opts.claims }
   for (const [k, v] of Object.entries(claims)) if (v === undefined) delete claims[k]
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'RS256', kid: key.keyId, ...opts.header } as never)
@@ -146,6 +154,26 @@ export async function jwtProfile (idp: ZitadelEmulator, assertionJwt: string, sc
   const fields: Record<string, string> = { grant_type: JWT_BEARER, assertion: assertionJwt }
   if (scope !== undefined) fields.scope = scope
   return fetch(`${idp.issuer}/oauth/v2/token`, post(fields))
+}
+
+/** How an API app authenticates to introspect: HTTP Basic, or a client assertion (private_key_jwt). */
+export type IntrospectAuth = { basic: [clientId: string, secret: string] } | { assertion: string }
+
+/** POST /oauth/v2/introspect with `token` (when given), the client's credentials and extra form fields. */
+export async function introspect (idp: ZitadelEmulator, token: string | undefined, auth: IntrospectAuth | undefined, extra: Record<string, string> = {}): Promise<Response> {
+  const fields: Record<string, string> = { ...extra }
+  const headers: Record<string, string> = {}
+  if (token !== undefined) fields.token = token
+  if (auth !== undefined && 'basic' in auth) headers.authorization = basic(...auth.basic)
+  if (auth !== undefined && 'assertion' in auth) Object.assign(fields, { client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: auth.assertion })
+  return fetch(`${idp.issuer}/oauth/v2/introspect`, post(fields, headers))
+}
+
+/** Is the token live for this client, by introspection? */
+export async function isActive (idp: ZitadelEmulator, token: string, auth: IntrospectAuth): Promise<boolean> {
+  const res = await introspect(idp, token, auth)
+  if (res.status !== 200) throw new Error(`introspection answered ${res.status}: ${await res.text()}`)
+  return (await res.json() as { active: boolean }).active
 }
 
 export function claimsOf (token: string): Record<string, unknown> {

@@ -23,9 +23,13 @@ export function discoveryDocument (issuer: string): Record<string, unknown> {
     grant_types_supported: ['authorization_code', 'urn:ietf:params:oauth:grant-type:jwt-bearer'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [...EMULATOR_ALGORITHMS],
-    token_endpoint_auth_methods_supported: ['none', 'client_secret_basic'],
-    revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic'],
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic'],
+    // Every endpoint authenticates clients alike (client-auth.ts); only API apps have keys, and they only introspect.
+    token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: ['RS256'],
+    revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'private_key_jwt'],
+    revocation_endpoint_auth_signing_alg_values_supported: ['RS256'],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'private_key_jwt'],
+    introspection_endpoint_auth_signing_alg_values_supported: ['RS256'],
     claims_supported: [
       'sub', 'aud', 'exp', 'iat', 'nbf', 'iss', 'jti', 'auth_time', 'nonce', 'amr', 'at_hash', 'azp', 'client_id', 'sid',
       'preferred_username', 'name', 'given_name', 'family_name', 'updated_at', 'email', 'email_verified'

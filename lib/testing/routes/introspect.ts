@@ -7,17 +7,19 @@ import { formOf, noStore, single } from '../http.js'
 
 /**
  * Token introspection as Zitadel answers it (internal/api/oidc/introspect.go):
- * only apps with a secret may ask; a token is active only when it is live and
- * its `aud` names the asking app or the app's project; the answer carries the
- * token's scope and the user's claims, roles limited to the asking project.
- * Everything that is not a client-authentication failure is `active: false`.
+ * only apps that authenticate may ask (a secret over HTTP Basic, or a
+ * `private_key_jwt` client assertion); a token, JWT or opaque, is active only
+ * when it is live (not expired, not revoked) and its `aud` names the asking
+ * app or the app's project; the answer carries the token's scope and the
+ * user's claims, roles limited to the asking project. Everything that is not
+ * a client-authentication failure is `active: false`.
  */
 export function introspectRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
   const { directory, tokens } = ctx
 
   app.post('/oauth/v2/introspect', { onRequest: ctx.hooksFor('introspect') }, async (request, reply) => {
     const form = formOf(request)
-    const client = authenticateClient(request, form, directory, { requireSecret: true, error: 'unauthorized_client' })
+    const client = await authenticateClient(request, form, directory, { issuer: ctx.issuer, requireCredentials: true, error: 'unauthorized_client' })
     noStore(reply)
     const token = single(form, 'token')
     const record = token === undefined ? undefined : await tokens.verify(token)

@@ -51,9 +51,10 @@ export function sessionRoutes (app: FastifyInstance, ctx: EmulatorContext): void
   app.post('/oidc/v1/end_session', { onRequest: endSessionHooks }, endSession)
 
   // RFC 7009: 200 whether or not the token was known; only the client it was issued to can revoke it.
+  // A JWT or an opaque token alike: zitadel/oidc Revoke reads either to the token id it revokes.
   app.post('/oauth/v2/revoke', { onRequest: ctx.hooksFor('revoke') }, async (request, reply) => {
     const form = formOf(request)
-    const client = authenticateClient(request, form, directory, { requireSecret: false, error: 'invalid_client' })
+    const client = await authenticateClient(request, form, directory, { issuer: ctx.issuer, requireCredentials: false, error: 'invalid_client' })
     const token = single(form, 'token')
     if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
     const record = await tokens.verify(token)

@@ -21,7 +21,7 @@ export function tokenRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
   const { directory, logins, tokens } = ctx
 
   async function codeGrant (request: FastifyRequest, form: URLSearchParams): Promise<IssuedTokens> {
-    const client = authenticateClient(request, form, directory, { requireSecret: false, error: 'invalid_client' })
+    const client = await authenticateClient(request, form, directory, { issuer: ctx.issuer, requireCredentials: false, error: 'invalid_client' })
     const code = single(form, 'code')
     const redirectUri = single(form, 'redirect_uri')
     const verifier = single(form, 'code_verifier')

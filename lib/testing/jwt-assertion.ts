@@ -1,0 +1,64 @@
+import type { KeyObject } from 'node:crypto'
+import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
+
+/**
+ * zitadel/zitadel builds both of its assertion verifiers with
+ * `(…, time.Hour, time.Second)`: NewJWTProfileVerifier for the JWT-profile
+ * grant (token_jwt_profile.go) and NewJWTProfileVerifierKeySet for
+ * `private_key_jwt` at introspection (introspect.go).
+ */
+const MAX_AGE = 3600
+const OFFSET = 1
+
+export interface AssertionRules {
+  issuer: string
+  /** Who signs: named in the messages (`user` for service users, `client` for apps). */
+  signer: 'user' | 'client'
+  /** The public key with this key id registered for this signer (the assertion's `sub`), if any. */
+  keyOf: (sub: string, kid: string) => KeyObject | undefined
+  /** Throws the endpoint's own error with this description. */
+  fail: (description: string) => never
+}
+
+/**
+ * Checks a JWT assertion (RFC 7523 §3) as Zitadel does (zitadel/oidc
+ * op.VerifyJWTAssertion): `aud` contains the issuer, `exp` is in the future,
+ * `iat` is present, not in the future and at most an hour old, `iss` equals
+ * `sub`, and the RS256 signature verifies with the signer's key named by the
+ * header `kid`. The documented rule that an assertion lives at most an hour
+ * (`exp` − `iat` ≤ 3600) is enforced too. A `jti` is not required and a
+ * replay within the lifetime is not refused: Zitadel does neither.
+ * Returns the signer's id (`sub`).
+ */
+export async function verifyJwtAssertion (assertion: string, rules: AssertionRules): Promise<string> {
+  const { issuer, signer, keyOf } = rules
+  function fail (description: string): never {
+    return rules.fail(description)
+  }
+  let header: ReturnType<typeof decodeProtectedHeader>
+  let claims: JWTPayload
+  try {
+    header = decodeProtectedHeader(assertion)
+    claims = decodeJwt(assertion)
+  } catch {
+    fail('the assertion is not a signed JWT')
+  }
+  const { iss, sub, aud, exp, iat } = claims
+  const t = Date.now() / 1000
+  if (!(aud === issuer || (Array.isArray(aud) && aud.includes(issuer)))) fail('the assertion\'s aud must contain the issuer')
+  if (typeof exp !== 'number' || t + OFFSET >= exp) fail('the assertion has expired')
+  if (typeof iat !== 'number' || iat === 0) fail('the assertion has no iat')
+  if (iat > Math.round(t + OFFSET)) fail('the assertion\'s iat is in the future')
+  if (iat < Math.round(t - MAX_AGE)) fail('the assertion\'s iat is more than an hour old')
+  if (exp - iat > MAX_AGE) fail('the assertion must expire at most an hour after iat')
+  if (typeof sub !== 'string' || iss !== sub) fail(`the assertion's iss and sub must both be the ${signer} id`)
+  const key = typeof header.kid === 'string' ? keyOf(sub, header.kid) : undefined
+  if (key === undefined) fail(`no key with this kid for this ${signer}`)
+  try {
+    // zitadel/oidc CheckSignature without a list of algorithms: RS256 only.
+    await compactVerify(assertion, key, { algorithms: ['RS256'] })
+  } catch {
+    fail('the assertion\'s signature is invalid')
+  }
+  return sub
+}
