@@ -29,6 +29,8 @@ export interface MemoryCheckpoint {
 }
 
 export interface MemoryResult {
+  /** How many requests each token got, in a row: 1 (the issue's measure), or 2 (every token admitted to the cache). */
+  repeat: 1 | 2
   /** RSS and heap after warm-up and a full collection, before the first distinct token. */
   baselineRss: number
   baselineHeap: number
@@ -44,7 +46,7 @@ export interface ReportInput {
   variants: Variant[]
   samples: Map<string, Sample[]>
   jwksCooldown: number | undefined
-  memory: MemoryResult | undefined
+  memory: MemoryResult[] | undefined
   memoryTokens: number
   elapsedSeconds: number
 }
@@ -130,9 +132,10 @@ export function renderReport (input: ReportInput): string {
   out.push('', '</details>', '')
 
   out.push('## One check in isolation', '')
-  out.push('In the bench process, on one core, one check at a time (awaited where the API is async).', '')
-  out.push('| check | µs per check | checks/s |', '| --- | ---: | ---: |')
-  for (const m of input.micro) out.push(`| ${m.name} | ${m.micros.toFixed(1)} | ${fmt(1e6 / m.micros, 0)} |`)
+  out.push('In the bench process, one check at a time (awaited where the API is async): wall time, and CPU time of all the process\'s threads. ' +
+    'The plugin checks a new token\'s signature on libuv\'s thread pool: waking a pool thread and coming back costs CPU and, one check at a time, wall time; under load the hand-overs are batched and the event loop is free meanwhile.', '')
+  out.push('| check | wall µs per check | CPU µs per check | checks/s |', '| --- | ---: | ---: | ---: |')
+  for (const m of input.micro) out.push(`| ${m.name} | ${m.micros.toFixed(1)} | ${m.cpuMicros.toFixed(1)} | ${fmt(1e6 / m.micros, 0)} |`)
   out.push('')
 
   const floods = input.variants.filter((v) => v.countFetches === true && (stats.get(v.id)?.runs ?? 0) > 0)
@@ -149,7 +152,10 @@ export function renderReport (input: ReportInput): string {
     out.push('')
   }
 
-  if (input.memory !== undefined) out.push(...memorySection(input.memory, input.memoryTokens, settings.cacheAvailable))
+  if (input.memory !== undefined) {
+    out.push('## Memory', '')
+    for (const m of input.memory) out.push(...memorySection(m, input.memoryTokens, settings.cacheAvailable))
+  }
 
   out.push(...HOW_TO_READ)
 
@@ -211,13 +217,16 @@ function targetOf (v: Variant): Target {
       return {
         text: `≥ ${MISS_TO_FLOOR} × floor, and ahead of 5 and 6`,
         check: (s, stats) => {
-          const five = stats.get('5')?.rps ?? Infinity
-          const six = stats.get('6')?.rps ?? Infinity
           const rps = s.rps ?? 0
+          // A rival left out with --only cannot be judged against.
+          const behind = (id: string) => {
+            const other = stats.get(id)?.rps
+            return other === undefined ? `${id} not run` : rps <= other ? `behind ${id}` : ''
+          }
           const failed = [
             (s.toFloor ?? 0) < MISS_TO_FLOOR ? `${fmt(s.toFloor, 2)} × floor` : '',
-            rps <= five ? 'behind 5' : '',
-            rps <= six ? 'behind 6' : ''
+            behind('5'),
+            behind('6')
           ].filter((x) => x !== '')
           return { result: verdict(failed.length === 0), detail: failed.join(', ') }
         }
@@ -249,10 +258,14 @@ function targetOf (v: Variant): Target {
 }
 
 function memorySection (m: MemoryResult, tokens: number, cacheAvailable: boolean): string[] {
-  const out = ['## Memory', '']
-  out.push(`${tokens.toLocaleString('en')} distinct valid tokens, one request each, against a fresh server of this plugin with the default cache size. ` +
+  const out = m.repeat === 1
+    ? [`### ${tokens.toLocaleString('en')} distinct tokens, one request each (the target)`, '']
+    : [`### ${tokens.toLocaleString('en')} distinct tokens, two requests each in a row (every token enters the cache)`, '',
+        'Not the target\'s measure: once the cache is full, a token enters it on its second check, so here every token builds an entry and evicts one. ' +
+        'This is the most entry churn the cache can see.', '']
+  out.push(`${tokens.toLocaleString('en')} distinct valid tokens, ${m.repeat === 1 ? 'one request each' : 'two requests each'}, against a fresh server of this plugin with the default cache size. ` +
     'RSS is read at each checkpoint and sampled every 10 ms in between for the peak; the heap is read after a full collection. ' +
-    `Growth is measured from the RSS after warm-up and a collection (${mb(m.baselineRss)} MB).`, '')
+    `Growth is measured from the RSS after a warm-up that caches nothing (20 000 requests with one token, then 20 000 with bad signatures, which take the miss path up to the signature check) and a collection (${mb(m.baselineRss)} MB).`, '')
   out.push('| tokens sent | RSS MB | RSS growth MB | peak RSS growth MB | RSS after GC MB | heap after GC MB | req/s |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   out.push(`| 0 | ${mb(m.baselineRss)} | 0 | 0 | ${mb(m.baselineRss)} | ${mb(m.baselineHeap)} | |`)
   for (const c of m.checkpoints) {
@@ -267,9 +280,13 @@ function memorySection (m: MemoryResult, tokens: number, cacheAvailable: boolean
     const heapDrift = (last.heapAfterGc - first.heapAfterGc) / 2 ** 20
     const swing = (Math.max(...m.checkpoints.map((c) => c.rss)) - Math.min(...m.checkpoints.map((c) => c.rss))) / 2 ** 20
     const note = cacheAvailable ? '' : ' (no cache in the plugin yet: this is the baseline without one)'
-    out.push(`- Peak RSS growth: ${peak.toFixed(1)} MB; target below ${MEMORY_BUDGET_MB} MB: **${verdict(peak < MEMORY_BUDGET_MB)}**${note}.`)
-    out.push(`- Flat once full: from ${first.after.toLocaleString('en')} to ${last.after.toLocaleString('en')} tokens, RSS after a collection moved ${signed(drift, 0)} MB and the heap after a collection ${signed(heapDrift, 0)} MB ` +
-      `(flat: within ±${FLAT_MB} MB): **${verdict(Math.abs(drift) <= FLAT_MB)}**. Before collection, RSS swung over ${swing.toFixed(1)} MB between checkpoints: garbage waiting for the collector, not entries.`)
+    out.push(m.repeat === 1
+      ? `- Peak RSS growth: ${peak.toFixed(1)} MB; target below ${MEMORY_BUDGET_MB} MB: **${verdict(peak < MEMORY_BUDGET_MB)}**${note}.`
+      : `- Peak RSS growth: ${peak.toFixed(1)} MB (${MEMORY_BUDGET_MB} MB is the target's bound for the measure above).`)
+    // Judged on the live heap: RSS after a collection also moves with what V8 and
+    // the allocator keep committed, and that swings by tens of MB either way.
+    out.push(`- Flat once full: from ${first.after.toLocaleString('en')} to ${last.after.toLocaleString('en')} tokens, the heap after a collection moved ${signed(heapDrift, 0)} MB ` +
+      `(flat: within ±${FLAT_MB} MB): **${verdict(Math.abs(heapDrift) <= FLAT_MB)}**. RSS after a collection moved ${signed(drift, 0)} MB, and before collection RSS swung over ${swing.toFixed(1)} MB between checkpoints: memory V8 and the allocator keep committed, not entries.`)
     const bad = m.checkpoints.flatMap((c) => Object.keys(c.statuses).filter((s) => s !== '200'))
     if (bad.length > 0) out.push(`- Unexpected statuses during the memory step: ${[...new Set(bad)].join(', ')}.`)
     out.push('')

@@ -6,6 +6,7 @@
  */
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import { getHeapSpaceStatistics } from 'node:v8'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { ZitadelAuthOptions } from '../lib/index.js'
 import { cpuMicros, serve } from './ipc.js'
@@ -46,6 +47,8 @@ serve({
       result.rssAfterGc = after.rss
       result.heapAfterGc = after.heapUsed
       result.externalAfterGc = after.external
+      // Committed memory of each V8 heap space: where RSS beyond the live heap sits.
+      for (const space of getHeapSpaceStatistics()) result[`space:${space.space_name}`] = space.physical_space_size
     }
     return result
   },

@@ -1,5 +1,5 @@
 import createError from '@fastify/error'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply } from 'fastify'
 
 /**
  * Every error the plugin sends, with a stable code, its HTTP status and, for
@@ -108,20 +108,12 @@ export function setChallenge (reply: FastifyReply, err: unknown): void {
 }
 
 /**
- * Wraps a hook so that the headers of an error it throws (`WWW-Authenticate`,
- * `Retry-After`) are also set on the reply. Fastify's default error handler
- * applies `err.headers` itself; a custom `setErrorHandler` that sends its own
- * body keeps them this way, as RFC 6750 §3 requires for every 401.
+ * Ends a callback-style hook with `err`, after setting the headers it
+ * carries (`WWW-Authenticate`, `Retry-After`) on the reply. Fastify's default
+ * error handler applies `err.headers` itself; a custom `setErrorHandler` that
+ * sends its own body keeps them this way, as RFC 6750 §3 requires for every 401.
  */
-export function withChallenge (hook: (request: FastifyRequest, reply: FastifyReply) => Promise<void>) {
-  const wrapped = async function (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    try {
-      await hook(request, reply)
-    } catch (err) {
-      setChallenge(reply, err)
-      throw err
-    }
-  }
-  // Keep the hook's name for stack traces and route introspection.
-  return Object.defineProperty(wrapped, 'name', { value: hook.name })
+export function failHook (reply: FastifyReply, err: unknown, done: (err?: Error) => void): void {
+  setChallenge(reply, err)
+  done(err as Error)
 }

@@ -10,10 +10,13 @@ import type { ResolvedOptions } from './options.js'
 const MAX_JWKS_BYTES = 512 * 1024
 /**
  * Zitadel's legacy keys are created when a token is signed, so its JWKS can
- * lag a fresh `kid` by a moment (the Python library waits 1 s). An unknown
- * `kid` that a fetch did not find is looked up once more after this delay.
+ * lag a fresh `kid` by a moment (the Python library waits 1 s). With good keys
+ * at hand, the fetch for an unknown `kid` therefore starts this long after the
+ * `kid` is first seen: one fetch that finds a lagging key, where fetching at
+ * once and again later would cost two per cooldown in an unknown-kid flood
+ * (issue 4's target: at most one).
  */
-const FRESH_KEY_RETRY_MS = 1000
+const UNKNOWN_KID_DELAY_MS = 1000
 
 /**
  * The issuer's signing keys, fetched lazily and shared by all requests.
@@ -73,7 +76,7 @@ export class JwksCache {
   /** Fetches keys for a `kid` that is not at hand, unless the cooldown forbids; never rejects. */
   async refreshFor (kid: string): Promise<void> {
     if (this.#inflight === undefined && this.#cooldownLeft() === 0) {
-      this.#inflight = this.#fetchForKid(kid)
+      this.#inflight = this.#fetchForKid()
     }
     if (this.#inflight !== undefined) await this.#inflight
   }
@@ -121,11 +124,13 @@ export class JwksCache {
     return performance.now() >= this.#freshUntil ? 'replace' : 'merge'
   }
 
-  #fetchForKid (kid: string): Promise<void> {
+  #fetchForKid (): Promise<void> {
     return this.#run(async () => {
-      // Retry only a fetch that worked and lacked the kid: a failure starts the cooldown.
-      if (!await this.#fetch(this.#mode()) || this.#keys.has(kid)) return
-      await delay(Math.min(FRESH_KEY_RETRY_MS, this.#opts.jwksCooldown * 1000), this.#closing.signal)
+      // Only when the keys at hand are good: with none yet, past jwksMaxStale or
+      // after a failed fetch, waiting would only hold requests up.
+      if (this.#lastFailure === undefined && performance.now() < this.#usableUntil) {
+        await delay(Math.min(UNKNOWN_KID_DELAY_MS, this.#opts.jwksCooldown * 1000), this.#closing.signal)
+      }
       await this.#fetch(this.#mode())
     })
   }
