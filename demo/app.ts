@@ -1,13 +1,15 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
-import zitadelAuth from '../lib/index.js'
+import zitadelAuth, { type IntrospectionOptions } from '../lib/index.js'
 
 export interface DemoAppOptions {
   issuer: string
   projectId: string
   /** The User Agent app Swagger UI logs in with. */
   clientId: string
+  /** Set to check opaque tokens through Zitadel's introspection endpoint. */
+  introspection?: IntrospectionOptions
   logger?: boolean
 }
 
@@ -21,9 +23,9 @@ function caller (request: FastifyRequest) {
  * The demo API: one public route and two role-protected ones, documented in
  * Swagger UI at /docs with an Authorize button that logs in with PKCE.
  */
-export async function buildDemoApp ({ issuer, projectId, clientId, logger = false }: DemoAppOptions): Promise<FastifyInstance> {
+export async function buildDemoApp ({ issuer, projectId, clientId, introspection, logger = false }: DemoAppOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger })
-  await app.register(zitadelAuth, { issuer, projectId, clientId })
+  await app.register(zitadelAuth, { issuer, projectId, clientId, introspection })
   await app.register(swagger, app.zitadel.swaggerOptions({
     openapi: {
       info: { title: 'fastify-zitadel-auth demo', version: '1.0.0', description: 'Click Authorize, log in, then try the protected routes.' }

@@ -3,12 +3,15 @@
  *
  * With nothing configured it also starts the local Zitadel emulator on
  * http://localhost:8002 (users alice/alice and bob/bob, a service user whose
- * key file lands in demo/.dev-idp/service-user.json). With demo/.env (see
- * .env.example) it talks to your Zitadel instead and starts no emulator.
+ * key file lands in demo/.dev-idp/service-user.json). DEMO_TOKENS=opaque
+ * makes the emulator issue opaque tokens, which the API introspects. With
+ * demo/.env (see .env.example) it talks to your Zitadel instead and starts
+ * no emulator; INTROSPECTION_KEY_FILE there switches on introspection.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { IntrospectionOptions } from '../lib/index.js'
 import { startZitadelEmulator } from '../lib/testing/index.js'
 import { buildDemoApp } from './app.js'
 import { DEMO, seedDemo } from './dev-idp.js'
@@ -22,8 +25,9 @@ const idpPort = Number(process.env.IDP_PORT ?? 8002)
 const api = `http://localhost:${apiPort}`
 
 async function main (): Promise<void> {
-  const { ZITADEL_ISSUER, ZITADEL_PROJECT_ID, OAUTH_CLIENT_ID } = process.env
-  let config: { issuer: string, projectId: string, clientId: string }
+  const { ZITADEL_ISSUER, ZITADEL_PROJECT_ID, OAUTH_CLIENT_ID, INTROSPECTION_KEY_FILE, DEMO_TOKENS = 'jwt' } = process.env
+  if (DEMO_TOKENS !== 'jwt' && DEMO_TOKENS !== 'opaque') throw new Error('DEMO_TOKENS must be "jwt" or "opaque"')
+  let config: { issuer: string, projectId: string, clientId: string, introspection?: IntrospectionOptions }
   let closeIdp = async (): Promise<void> => {}
   const lines: string[] = []
 
@@ -33,16 +37,22 @@ async function main (): Promise<void> {
     }
     config = { issuer: ZITADEL_ISSUER, projectId: ZITADEL_PROJECT_ID, clientId: OAUTH_CLIENT_ID }
     lines.push(`Zitadel:     ${ZITADEL_ISSUER} (from demo/.env)`)
+    if (INTROSPECTION_KEY_FILE !== undefined && INTROSPECTION_KEY_FILE !== '') {
+      config.introspection = { keyFile: readFileSync(INTROSPECTION_KEY_FILE, 'utf8') }
+      lines.push(`             opaque tokens: introspected with ${INTROSPECTION_KEY_FILE}`)
+    }
   } else {
     const idp = await startZitadelEmulator({ host: 'localhost', port: idpPort, issuer: `http://localhost:${idpPort}` })
     const keyFile = join(here, '.dev-idp', 'service-user.json')
-    await seedDemo(idp, { apiOrigins: [api, `http://127.0.0.1:${apiPort}`], keyFile })
+    const seed = await seedDemo(idp, { apiOrigins: [api, `http://127.0.0.1:${apiPort}`], keyFile, tokens: DEMO_TOKENS })
     config = { issuer: idp.issuer, projectId: DEMO.projectId, clientId: DEMO.clientId }
+    if (seed.apiKeyFile !== undefined) config.introspection = { keyFile: seed.apiKeyFile }
     closeIdp = () => idp.close()
     lines.push(
       `Zitadel:     ${idp.issuer} (local emulator, for development only)`,
       '             logins: alice / alice (roles user, admin), bob / bob (role user)',
-      `             service user key: ${keyFile}`
+      `             service user key: ${keyFile}`,
+      `             access tokens: ${DEMO_TOKENS}${DEMO_TOKENS === 'opaque' ? ' (checked by introspection)' : ' (DEMO_TOKENS=opaque for opaque ones)'}`
     )
   }
 

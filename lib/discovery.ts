@@ -3,15 +3,23 @@ import { getJson, IdpFetchError, type GetJsonOptions } from './http.js'
 /** Discovery documents are a few KiB; Zitadel's is about 2 KiB. */
 const MAX_DISCOVERY_BYTES = 64 * 1024
 
+/** The endpoints the plugin uses, from the issuer's discovery document. */
+export interface Endpoints {
+  readonly jwksUri: string
+  /** Absent when the document names none; needed only with the `introspection` option. */
+  readonly introspectionEndpoint: string | undefined
+}
+
 /**
  * Fetches `{issuer}/.well-known/openid-configuration` and returns the
- * `jwks_uri` it names, after the checks that keep an impostor out:
+ * endpoints it names, after the checks that keep an impostor out:
  * - its `issuer` equals the configured issuer exactly (RFC 8414 §3.3,
  *   OpenID Connect Discovery §4.3);
- * - its `jwks_uri` is on the issuer's own origin, so a tampered document
- *   cannot point key discovery at a server someone else controls.
+ * - `jwks_uri` and `introspection_endpoint` are on the issuer's own origin, so
+ *   a tampered document can neither point key discovery at a server someone
+ *   else controls nor make the plugin send tokens there.
  */
-export async function discoverJwksUri (issuer: string, discoveryUrl: string, http: GetJsonOptions): Promise<string> {
+export async function discoverEndpoints (issuer: string, discoveryUrl: string, http: GetJsonOptions): Promise<Endpoints> {
   const { body } = await getJson(discoveryUrl, { ...http, maxBytes: MAX_DISCOVERY_BYTES })
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new IdpFetchError('discovery document is not a JSON object')
@@ -23,14 +31,48 @@ export async function discoverJwksUri (issuer: string, discoveryUrl: string, htt
   if (typeof doc.jwks_uri !== 'string') {
     throw new IdpFetchError('discovery document has no jwks_uri')
   }
-  let jwksUrl: URL
+  const origin = new URL(issuer).origin
+  return {
+    jwksUri: sameOrigin(doc.jwks_uri, origin, 'jwks_uri'),
+    introspectionEndpoint: doc.introspection_endpoint === undefined ? undefined : sameOrigin(doc.introspection_endpoint, origin, 'introspection_endpoint')
+  }
+}
+
+function sameOrigin (value: unknown, origin: string, name: string): string {
+  let url: URL
   try {
-    jwksUrl = new URL(doc.jwks_uri)
+    url = new URL(value as string)
   } catch {
-    throw new IdpFetchError('discovery document has an invalid jwks_uri')
+    throw new IdpFetchError(`discovery document has an invalid ${name}`)
   }
-  if (jwksUrl.origin !== new URL(issuer).origin) {
-    throw new IdpFetchError('discovery document puts jwks_uri on another origin than the issuer')
+  if (url.origin !== origin) {
+    throw new IdpFetchError(`discovery document puts ${name} on another origin than the issuer`)
   }
-  return jwksUrl.href
+  return url.href
+}
+
+/**
+ * The discovery document fetched once and shared (JWKS cache, introspection):
+ * a failed fetch is not remembered, so the next caller tries again.
+ */
+export class Discovery {
+  readonly #issuer: string
+  readonly #discoveryUrl: string
+  readonly #http: Omit<GetJsonOptions, 'maxBytes'>
+  #endpoints: Promise<Endpoints> | undefined
+
+  constructor (issuer: string, discoveryUrl: string, http: Omit<GetJsonOptions, 'maxBytes'>) {
+    this.#issuer = issuer
+    this.#discoveryUrl = discoveryUrl
+    this.#http = http
+  }
+
+  endpoints (): Promise<Endpoints> {
+    if (this.#endpoints === undefined) {
+      const pending = discoverEndpoints(this.#issuer, this.#discoveryUrl, { ...this.#http, maxBytes: MAX_DISCOVERY_BYTES })
+      this.#endpoints = pending
+      pending.catch(() => { if (this.#endpoints === pending) this.#endpoints = undefined })
+    }
+    return this.#endpoints
+  }
 }

@@ -1,13 +1,21 @@
 /**
- * The one way the plugin talks to the IdP: a bounded GET of a JSON document.
- * A timeout on every request, redirects not followed (a redirect could move
- * key discovery to another host), and a cap on the body so a broken or hostile
- * endpoint cannot exhaust memory.
+ * The two ways the plugin talks to the IdP: a bounded GET of a JSON document
+ * (discovery, JWKS) and a bounded form POST answered with JSON
+ * (introspection). A timeout on every request, redirects not followed (a
+ * redirect could move key discovery, or a token, to another host), and a cap
+ * on the body so a broken or hostile endpoint cannot exhaust memory.
  */
 
 /** Why a fetch failed, in fixed words: nothing the remote sent is repeated. */
 export class IdpFetchError extends Error {
   override name = 'IdpFetchError'
+  /** The HTTP status, when the IdP answered with one other than 200. */
+  readonly status: number | undefined
+
+  constructor (message: string, options?: { cause?: unknown, status?: number }) {
+    super(message, options)
+    this.status = options?.status
+  }
 }
 
 export interface JsonResponse {
@@ -22,26 +30,46 @@ export interface GetJsonOptions {
   signal: AbortSignal
 }
 
-export async function getJson (url: string, { timeoutMs, maxBytes, signal }: GetJsonOptions): Promise<JsonResponse> {
-  let res: Response
+export function getJson (url: string, http: GetJsonOptions): Promise<JsonResponse> {
+  return requestJson(url, { method: 'GET', headers: { accept: 'application/json' } }, http)
+}
+
+/** POSTs `form` as application/x-www-form-urlencoded; the answer must be a 200 with JSON. */
+export function postForm (url: string, form: URLSearchParams, headers: Record<string, string>, http: GetJsonOptions): Promise<JsonResponse> {
+  return requestJson(url, { method: 'POST', body: form, headers: { ...headers, accept: 'application/json' } }, http)
+}
+
+async function requestJson (url: string, init: RequestInit, { timeoutMs, maxBytes, signal }: GetJsonOptions): Promise<JsonResponse> {
+  // One controller, aborted by the timeout or by the plugin closing, covers the
+  // answer's headers and body. Not AbortSignal.any([signal, AbortSignal.timeout()]):
+  // on Node 20 the timeout signal it combines can be garbage-collected before it
+  // fires, and then a stalled IdP holds the request forever (seen under load).
+  const controller = new AbortController()
+  const timer = setTimeout(() => { controller.abort(new DOMException('timed out', 'TimeoutError')) }, timeoutMs)
+  timer.unref()
+  const close = () => { controller.abort(signal.reason) }
+  if (signal.aborted) close()
+  else signal.addEventListener('abort', close, { once: true })
   try {
-    res = await fetch(url, {
-      redirect: 'manual',
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
-    })
-  } catch (cause) {
-    throw new IdpFetchError(isTimeout(cause) ? `no answer within ${timeoutMs} ms` : `the request failed${systemCode(cause)}`, { cause })
-  }
-  if (res.status !== 200) {
-    await res.body?.cancel()
-    throw new IdpFetchError(`answered HTTP ${res.status}`)
-  }
-  const text = await readCapped(res, maxBytes, timeoutMs)
-  try {
-    return { body: JSON.parse(text), headers: res.headers }
-  } catch {
-    throw new IdpFetchError('answered with a body that is not JSON')
+    let res: Response
+    try {
+      res = await fetch(url, { ...init, redirect: 'manual', signal: controller.signal })
+    } catch (cause) {
+      throw new IdpFetchError(isTimeout(cause) ? `no answer within ${timeoutMs} ms` : `the request failed${systemCode(cause)}`, { cause })
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel()
+      throw new IdpFetchError(`answered HTTP ${res.status}`, { status: res.status })
+    }
+    const text = await readCapped(res, maxBytes, timeoutMs)
+    try {
+      return { body: JSON.parse(text), headers: res.headers }
+    } catch {
+      throw new IdpFetchError('answered with a body that is not JSON')
+    }
+  } finally {
+    clearTimeout(timer)
+    signal.removeEventListener('abort', close)
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * fastify-zitadel-auth: protect Fastify APIs with Zitadel.
  *
- * The data flows one way: options → bearer → verify (discovery, JWKS cache, token cache) → user → guards.
+ * The data flows one way: options → bearer → verify (discovery, JWKS cache, token cache;
+ * or introspection for opaque tokens) → user → guards.
  */
 import type { ZitadelAuth } from './plugin.js'
 import type { ZitadelUser } from './user.js'
@@ -12,6 +13,8 @@ export { plugin as fastifyZitadelAuth }
 export type { ZitadelAuth } from './plugin.js'
 export type { ZitadelAuthOptions, ResolvedOptions, Algorithm, OpenApiOptions } from './options.js'
 export { SUPPORTED_ALGORITHMS } from './options.js'
+export type { IntrospectionOptions, ResolvedIntrospection } from './introspection-options.js'
+export type { ApplicationKeyFile } from './client-assertion.js'
 export type { RequireRolesOptions, Guard, GuardRequirement } from './guards.js'
 export { ZitadelErrorResponse } from './openapi.js'
 export type {
@@ -23,7 +26,7 @@ export type { ZitadelClaims, ZitadelCustomClaims, ZitadelRoles } from './user.js
 export {
   TokenMissingError, BadRequestError, TokenMalformedError, TokenUnsupportedError, KeyUnknownError,
   SignatureInvalidError, TokenExpiredError, TokenNotYetValidError, IssuerInvalidError, AudienceInvalidError,
-  ClientNotAllowedError, ClaimsInvalidError, RoleRequiredError, ScopeRequiredError, IdpUnavailableError,
+  ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, RoleRequiredError, ScopeRequiredError, IdpUnavailableError,
   InvalidOptionError
 } from './errors.js'
 

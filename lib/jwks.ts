@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { discoverJwksUri } from './discovery.js'
+import type { Discovery } from './discovery.js'
 import type { ErrorFactory } from './errors.js'
 import { KeyUnknownError } from './errors.js'
 import { getJson, IdpFetchError } from './http.js'
@@ -39,8 +39,8 @@ export class JwksCache {
   readonly #errors: ErrorFactory
   readonly #closing = new AbortController()
 
+  readonly #discovery: Discovery
   #keys = new Map<string, VerificationKey>()
-  #jwksUri: string | undefined
   // Times are on the monotonic clock (ms, performance.now()): a wall clock stepped
   // back by NTP or a VM resume must not stretch the cooldown or a key's life.
   /** When the key set should be replaced; 0: nothing fetched yet. */
@@ -54,10 +54,11 @@ export class JwksCache {
   #lastFailure: string | undefined
   readonly #keysRemoved: Array<() => void> = []
 
-  constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory) {
+  constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory, discovery: Discovery) {
     this.#opts = opts
     this.#log = log
     this.#errors = errors
+    this.#discovery = discovery
   }
 
   /**
@@ -195,8 +196,8 @@ export class JwksCache {
 
   async #download (): Promise<{ keys: Map<string, VerificationKey>, maxAge: number | undefined }> {
     const http = { timeoutMs: this.#opts.httpTimeout * 1000, maxBytes: MAX_JWKS_BYTES, signal: this.#closing.signal }
-    this.#jwksUri ??= await discoverJwksUri(this.#opts.issuer, this.#opts.discoveryUrl, http)
-    const { body, headers } = await getJson(this.#jwksUri, http)
+    const { jwksUri } = await this.#discovery.endpoints()
+    const { body, headers } = await getJson(jwksUri, http)
     const list = (body as { keys?: unknown } | null)?.keys
     if (!Array.isArray(list)) throw new IdpFetchError('JWKS has no "keys" array')
     const keys = new Map<string, VerificationKey>()

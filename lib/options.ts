@@ -2,6 +2,7 @@ import { FormatRegistry, Type, KindGuard, type TSchema } from '@sinclair/typebox
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { Value } from '@sinclair/typebox/value'
 import { InvalidOptionError } from './errors.js'
+import { resolveIntrospection, type IntrospectionCredentials, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js'
 
 /**
  * Signature algorithms a token may use. Asymmetric only: `none` and the HS*
@@ -50,6 +51,8 @@ export interface ZitadelAuthOptions {
   allowInsecureIssuer?: boolean
   /** How the OpenAPI document names the Zitadel login (used by `fastify.zitadel.swaggerOptions()` and `swaggerUiOptions()`). */
   openapi?: OpenApiOptions
+  /** Accept opaque tokens (and, with `tokens: 'all'`, see revocations) by asking Zitadel's introspection endpoint. Default: off. */
+  introspection?: IntrospectionOptions
 }
 
 /** The `openapi` option. */
@@ -90,6 +93,8 @@ export interface ResolvedOptions {
     readonly securityScheme: string
     readonly scopes: Readonly<Record<string, string>>
   }
+  /** The `introspection` option without its secret or key; undefined when off. */
+  readonly introspection: ResolvedIntrospection | undefined
 }
 
 const NonEmptyString = Type.String({ minLength: 1, pattern: '^\\S+$' })
@@ -132,7 +137,9 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
   openapi: {
     schema: Type.Object({ securityScheme: Type.Optional(Type.Unknown()), scopes: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
     expected: 'an object with only "securityScheme" and "scopes"'
-  }
+  },
+  // Its fields are checked in resolveIntrospection, each with its own message.
+  introspection: { schema: Type.Any(), expected: 'an object' }
 }
 
 /** Options Fastify's `register` passes along with the plugin's own. */
@@ -173,8 +180,9 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   const projectId = opts.projectId as string
   const audience = opts.audience === undefined ? [projectId] : ([] as string[]).concat(opts.audience as string | string[])
   const allowedClientIds = opts.allowedClientIds as string[] | undefined
+  const introspection = resolveIntrospection(opts.introspection)
 
-  return Object.freeze({
+  const resolved: ResolvedOptions = Object.freeze({
     issuer,
     projectId,
     clientId: opts.clientId as string | undefined,
@@ -192,8 +200,18 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     allowInsecureIssuer,
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
     roleClaim: `urn:zitadel:iam:org:project:${projectId}:roles`,
-    openapi: resolveOpenApi(opts.openapi as OpenApiOptions | undefined, projectId)
+    openapi: resolveOpenApi(opts.openapi as OpenApiOptions | undefined, projectId),
+    introspection: introspection?.options
   })
+  if (introspection !== undefined) credentials.set(resolved, introspection.credentials)
+  return resolved
+}
+
+/** The introspection credentials of resolved options, kept off the options object itself. */
+const credentials = new WeakMap<ResolvedOptions, IntrospectionCredentials>()
+
+export function introspectionCredentials (opts: ResolvedOptions): IntrospectionCredentials | undefined {
+  return credentials.get(opts)
 }
 
 function resolveOpenApi (input: OpenApiOptions | undefined, projectId: string): ResolvedOptions['openapi'] {

@@ -1,12 +1,14 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { bearerCredential, isB64Token, NONE } from './bearer.js'
-import { BadRequestError, createErrorFactory, failHook, InvalidOptionError } from './errors.js'
+import { BadRequestError, createErrorFactory, failHook, InvalidOptionError, TokenMalformedError } from './errors.js'
 import { createGuards, guardsOf } from './guards.js'
+import { Discovery } from './discovery.js'
+import { createIntrospector } from './introspection.js'
 import { JwksCache } from './jwks.js'
 import { createOpenApiHelpers, type SwaggerOptionsBase, type ZitadelSwaggerOptions, type ZitadelSwaggerUiOptions } from './openapi.js'
-import { resolveOptions, type ResolvedOptions, type ZitadelAuthOptions } from './options.js'
-import type { ZitadelUser } from './user.js'
+import { introspectionCredentials, resolveOptions, type ResolvedOptions, type ZitadelAuthOptions } from './options.js'
+import { ZitadelUser } from './user.js'
 import { createTokenVerifier } from './verify.js'
 
 /** `fastify.zitadel` */
@@ -63,26 +65,54 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   const opts = resolveOptions(options)
   const log = fastify.log.child({ plugin: 'fastify-zitadel-auth' })
   const errors = createErrorFactory(opts.realm)
-  const jwks = new JwksCache(opts, log, errors)
+  // Aborts every request to the IdP when the app closes.
+  const closing = new AbortController()
+  const discovery = new Discovery(opts.issuer, opts.discoveryUrl, { timeoutMs: opts.httpTimeout * 1000, signal: closing.signal })
+  const jwks = new JwksCache(opts, log, errors, discovery)
   const verifier = createTokenVerifier(opts, jwks, errors)
+  const credentials = introspectionCredentials(opts)
+  const introspector = opts.introspection === undefined || credentials === undefined
+    ? undefined
+    : createIntrospector(opts, opts.introspection, credentials, discovery, log, errors, closing.signal)
 
   async function verify (token: string): Promise<ZitadelUser> {
-    return verifier.cached(token) ?? verifier.verify(token)
+    return check(token, false)
   }
 
   /**
-   * A token not in the cache: every check. The cache holds only tokens that
-   * passed every check, so a hit needs no syntax check. A compact JWS is a
-   * `b64token` too, so the `b64token` rule (400 rather than 401) is only
-   * looked at once the verifier refused the token: one scan of the token
-   * instead of two. The verifier refuses a token that is no compact JWS
-   * before anything else happens (no key lookup, no fetch).
+   * The user of a credential, at once when it is cached, otherwise through a
+   * promise; a synchronous throw for a credential refused outright. JWTs are
+   * looked up in the token cache first (only tokens that passed every check
+   * are there, so a hit needs no syntax check). With `introspection`, opaque
+   * tokens (and with `tokens: 'all'`, every token) go to Zitadel instead.
+   * `fromHeader`: the credential of an Authorization header, where a
+   * credential that is no `b64token` is a bad request (400) rather than a
+   * malformed token (401, what `verify()` says).
    */
-  function verifyCredential (credential: string): Promise<ZitadelUser> {
+  function check (credential: string, fromHeader: boolean): ZitadelUser | Promise<ZitadelUser> {
+    if (introspector === undefined) return verifier.cached(credential) ?? verifyCredential(credential, fromHeader)
+    if (!introspector.all) {
+      const user = verifier.cached(credential)
+      if (user !== undefined) return user
+    }
+    if (!introspector.applies(credential)) return verifyCredential(credential, fromHeader)
+    // RFC 6750 §2.1: what is not a b64token is not a token to ask Zitadel about.
+    if (!isB64Token(credential)) throw errors.auth(fromHeader ? BadRequestError : TokenMalformedError)
+    return introspector.check(credential)
+  }
+
+  /**
+   * A JWT not in the cache: every check. A compact JWS is a `b64token` too,
+   * so the `b64token` rule (400 rather than 401) is only looked at once the
+   * verifier refused the token: one scan of the token instead of two. The
+   * verifier refuses a token that is no compact JWS before anything else
+   * happens (no key lookup, no fetch).
+   */
+  function verifyCredential (credential: string, fromHeader: boolean): Promise<ZitadelUser> {
     try {
       return verifier.verify(credential)
     } catch (err) {
-      throw isB64Token(credential) ? err : errors.auth(BadRequestError)
+      throw !fromHeader || isB64Token(credential) ? err : errors.auth(BadRequestError)
     }
   }
 
@@ -96,23 +126,21 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
       done()
       return
     }
-    let user: ZitadelUser | undefined
-    let pending: Promise<ZitadelUser> | undefined
+    let result: ZitadelUser | Promise<ZitadelUser>
     try {
       if (typeof credential !== 'string') throw errors.auth(BadRequestError) // INVALID
-      user = verifier.cached(credential)
-      if (user === undefined) pending = verifyCredential(credential)
+      result = check(credential, true)
     } catch (err) {
       failHook(reply, err, done)
       return
     }
     // done() outside the try: an error thrown further down the chain must not end this hook twice.
-    if (pending === undefined) {
-      request.user = user as ZitadelUser
+    if (result instanceof ZitadelUser) {
+      request.user = result
       done()
       return
     }
-    pending.then((user) => {
+    result.then((user) => {
       request.user = user
       done()
     }, (err: unknown) => { failHook(reply, err, done) })
@@ -151,6 +179,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   })
   fastify.addHook('onClose', async function closeZitadelKeys () {
     jwks.close()
+    closing.abort()
   })
 }
 

@@ -1,4 +1,4 @@
-import type { Claims } from './verify.js'
+import type { Claims } from './claims.js'
 
 /**
  * Zitadel's role claim shape: `{ roleKey: { orgId: orgPrimaryDomain } }`,

@@ -1,22 +1,15 @@
-import {
-  AudienceInvalidError, ClaimsInvalidError, ClientNotAllowedError, IssuerInvalidError,
-  SignatureInvalidError, TokenExpiredError, TokenMalformedError, TokenNotYetValidError,
-  TokenUnsupportedError, type ErrorFactory
-} from './errors.js'
+import { createClaimsCheck, deepFreeze, type Claims } from './claims.js'
+import { SignatureInvalidError, TokenMalformedError, TokenUnsupportedError, type ErrorFactory } from './errors.js'
 import type { JwksCache } from './jwks.js'
 import { keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
-import { compileClaimsSchema, type Algorithm, type ResolvedOptions } from './options.js'
+import type { Algorithm, ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
 import { ZitadelUser } from './user.js'
 
-export type Claims = Record<string, unknown>
-
 /** Three base64url segments (RFC 7515 §7.1); anything else is not a JWS. */
-const COMPACT_JWS = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/
+export const COMPACT_JWS = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/
 /** RFC 9068 §4 names `at+jwt`; Zitadel sends `JWT` (zitadel/oidc pkg/op/signer.go). */
 const ACCESS_TOKEN_TYPE = /^(application\/)?(jwt|at\+jwt)$/i
-/** Claims only ID tokens carry: an ID token must not be usable as an access token. */
-const ID_TOKEN_CLAIMS = ['nonce', 'at_hash', 'c_hash'] as const
 
 /** A header that passed the header rules. */
 interface CheckedHeader {
@@ -40,9 +33,7 @@ const MAX_CHECKED_HEADERS = 64
  */
 export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, errors: ErrorFactory) {
   const algorithms = new Set<string>(opts.algorithms)
-  const audience = new Set(opts.audience)
-  const allowedClients = opts.allowedClientIds === undefined ? undefined : new Set(opts.allowedClientIds)
-  const claimsCheck = opts.claimsSchema === undefined ? undefined : compileClaimsSchema(opts.claimsSchema)
+  const checkClaims = createClaimsCheck(opts, errors)
   const tolerance = opts.clockTolerance
   const roleClaim = opts.roleClaim
   /**
@@ -142,60 +133,10 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     return user
   }
 
-  function checkClaims (claims: Claims, now: number): void {
-    const { exp, iat, nbf, sub } = claims
-    // Required and finite: JSON's 1e400 parses to Infinity and must not mean "forever".
-    if (!isNumericDate(exp) || !isNumericDate(iat) || typeof sub !== 'string' || sub === '') throw errors.auth(ClaimsInvalidError)
-    if (claims.iss !== opts.issuer) throw errors.auth(IssuerInvalidError)
-    if (!hasAudience(claims.aud, audience)) throw errors.auth(AudienceInvalidError)
-    // RFC 7519 §4.1.4: the token is expired at exp, not after it.
-    if (now - tolerance >= exp) throw errors.auth(TokenExpiredError)
-    if (nbf !== undefined && (!isNumericDate(nbf) || now + tolerance < nbf)) throw errors.auth(TokenNotYetValidError)
-    if (iat > now + tolerance) throw errors.auth(TokenNotYetValidError)
-    for (const name of ID_TOKEN_CLAIMS) {
-      if (claims[name] !== undefined) throw errors.auth(ClaimsInvalidError)
-    }
-    // Bound to client_id only: Zitadel access tokens carry it (zitadel/oidc v3.29.1+),
-    // while azp belongs to ID tokens and names the client an ID token was for.
-    if (allowedClients !== undefined && !(typeof claims.client_id === 'string' && allowedClients.has(claims.client_id))) {
-      throw errors.auth(ClientNotAllowedError)
-    }
-    if (claimsCheck !== undefined && !claimsCheck.Check(claims)) throw errors.auth(ClaimsInvalidError)
-  }
-
   return { cached, verify }
 }
 
 export type TokenVerifier = ReturnType<typeof createTokenVerifier>
-
-function isNumericDate (value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value)
-}
-
-function hasAudience (aud: unknown, accepted: Set<string>): boolean {
-  if (typeof aud === 'string') return accepted.has(aud)
-  if (!Array.isArray(aud)) return false
-  for (const a of aud) {
-    if (typeof a === 'string' && accepted.has(a)) return true
-  }
-  return false
-}
-
-/**
- * Freezes a parsed JSON value and everything in it. Iterative: JSON may nest
- * deeper than the call stack.
- */
-function deepFreeze<T extends object> (root: T): T {
-  const stack: object[] = [root]
-  for (let value = stack.pop(); value !== undefined; value = stack.pop()) {
-    Object.freeze(value)
-    for (const key of Object.keys(value)) {
-      const child: unknown = (value as Record<string, unknown>)[key]
-      if (typeof child === 'object' && child !== null) stack.push(child)
-    }
-  }
-  return root
-}
 
 /** A base64url segment holding a JSON object, or undefined. */
 function decodeJson (segment: string): Claims | undefined {

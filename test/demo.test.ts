@@ -55,6 +55,30 @@ t.test('the service user: key file in Zitadel\'s format, JWT-profile grant, role
   await t.rejects(serviceUserToken({ ...key, keyId: 'not-the-key' }, demo.idp.issuer, DEMO.projectId), /token endpoint answered 4\d\d/, 'a wrong kid is refused by the token endpoint')
 })
 
+t.test('the demo with opaque tokens (DEMO_TOKENS=opaque): logins and the service user pass through introspection', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fza-demo-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const keyFile = join(dir, 'service-user.json')
+  const demo = await startDemo({ keyFile, tokens: 'opaque' })
+  t.teardown(() => demo.close())
+  t.equal(demo.seed.apiKeyFile?.type, 'application', 'the API application\'s key file, in Zitadel\'s format')
+
+  const bob = await demo.idp.mintAccessToken({ userId: demo.seed.users.bob.id, clientId: DEMO.clientId })
+  t.notMatch(bob, /\./, 'bob\'s token is opaque')
+  const asBob = await fetch(`${demo.api}/api/protected`, { headers: { authorization: `Bearer ${bob}` } })
+  t.equal(asBob.status, 200)
+  t.match(await asBob.json(), { user: { sub: demo.seed.users.bob.id, roles: ['user'] } })
+  t.equal((await fetch(`${demo.api}/api/protected/admin`, { headers: { authorization: `Bearer ${bob}` } })).status, 403)
+  t.equal(demo.idp.requests.introspect, 1, 'one introspection call; the second request was answered from the cache')
+
+  const key = JSON.parse(readFileSync(keyFile, 'utf8')) as ServiceUserKey
+  const token = await serviceUserToken(key, demo.idp.issuer, DEMO.projectId)
+  t.notMatch(token, /\./, 'the service user\'s token is opaque')
+  const res = await callProtected(demo.api, token)
+  t.equal(res.status, 200)
+  t.match(res.body, { user: { sub: key.userId, roles: ['user'] } })
+})
+
 t.test('npm run demo:service-user against the emulator prints the protected answer', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fza-demo-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

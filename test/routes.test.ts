@@ -307,7 +307,8 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
         [`urn:zitadel:iam:org:project:id:${PROJECT_ID}:aud`]: 'Puts this API\'s project in the token audience',
         'urn:zitadel:iam:org:projects:roles': 'Adds the user\'s project roles to the token'
       }
-    }
+    },
+    introspection: undefined
   }, 'defaults filled in, trailing slash of the issuer dropped')
 
   for (const name of ['requireAuth', 'requireRoles', 'requireScopes', 'verify', 'authenticate'] as const) {

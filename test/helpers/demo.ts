@@ -1,3 +1,4 @@
+import { createServer } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { buildDemoApp } from '../../demo/app.js'
 import { DEMO, seedDemo } from '../../demo/dev-idp.js'
@@ -14,16 +15,25 @@ export interface RunningDemo {
 
 /**
  * The demo as `npm run demo` starts it, on ephemeral ports: the emulator
- * first (the API needs its issuer), then the API (the emulator needs the
- * API's origin for the redirect URI), then the demo's users and apps.
+ * first (the API needs its issuer), then a free port for the API (its origin
+ * goes into the redirect URIs), then the demo's users and apps, then the API
+ * (with opaque tokens it needs the key of the API application seeded).
  */
-export async function startDemo (opts: { keyFile?: string } = {}): Promise<RunningDemo> {
+export async function startDemo (opts: { keyFile?: string, tokens?: 'jwt' | 'opaque' } = {}): Promise<RunningDemo> {
   const idp = await startZitadelEmulator({ quiet: true })
-  const app = await buildDemoApp({ issuer: idp.issuer, projectId: DEMO.projectId, clientId: DEMO.clientId })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const address = app.server.address()
-  const api = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
-  const seed = await seedDemo(idp, { apiOrigins: [api], keyFile: opts.keyFile })
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const port = (probe.address() as { port: number }).port
+  await new Promise<void>((resolve) => probe.close(() => { resolve() }))
+  const api = `http://127.0.0.1:${port}`
+  const seed = await seedDemo(idp, { apiOrigins: [api], keyFile: opts.keyFile, tokens: opts.tokens })
+  const app = await buildDemoApp({
+    issuer: idp.issuer,
+    projectId: DEMO.projectId,
+    clientId: DEMO.clientId,
+    introspection: seed.apiKeyFile === undefined ? undefined : { keyFile: seed.apiKeyFile }
+  })
+  await app.listen({ port, host: '127.0.0.1' })
   return {
     idp,
     app,

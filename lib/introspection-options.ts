@@ -1,0 +1,96 @@
+import { readKeyFile, type ApplicationKeyFile, type ClientKey } from './client-assertion.js'
+import { InvalidOptionError } from './errors.js'
+
+/** The `introspection` option: how the API asks Zitadel about tokens it cannot verify itself (issue 5). */
+export interface IntrospectionOptions {
+  /**
+   * `private_key_jwt`: the API application's key file from the Zitadel
+   * console, as an object or as its JSON text. Give this, or `clientId` and
+   * `clientSecret`.
+   */
+  keyFile?: ApplicationKeyFile | string
+  /** Basic authentication: the API application's client id… */
+  clientId?: string
+  /** …and its client secret. */
+  clientSecret?: string
+  /**
+   * Which tokens are introspected: `'opaque'` (default: JWTs are still checked
+   * locally, anything else goes to Zitadel) or `'all'` (every token, for
+   * revocation that shows within `cacheMaxAge`).
+   */
+  tokens?: 'opaque' | 'all'
+  /** Seconds an `active` answer is reused, never past the token's `exp`; 0 to 3600, 0 asks every time. Default: 60. */
+  cacheMaxAge?: number
+  /** How many answers are kept, by a SHA-256 of the token; integer 0 to 1000000. Default: 10000. */
+  cacheSize?: number
+}
+
+/** What `fastify.zitadel.options.introspection` shows: no secret, no key. */
+export interface ResolvedIntrospection {
+  readonly clientId: string
+  readonly authMethod: 'private_key_jwt' | 'client_secret_basic'
+  /** The key file's `keyId`, with `private_key_jwt`. */
+  readonly keyId: string | undefined
+  readonly tokens: 'opaque' | 'all'
+  readonly cacheMaxAge: number
+  readonly cacheSize: number
+}
+
+/** The credentials, kept out of the options object that anyone may log. */
+export type IntrospectionCredentials =
+  | { readonly method: 'private_key_jwt', readonly key: ClientKey }
+  | { readonly method: 'client_secret_basic', readonly clientId: string, readonly clientSecret: string }
+
+const FIELDS = ['keyFile', 'clientId', 'clientSecret', 'tokens', 'cacheMaxAge', 'cacheSize']
+
+function fail (message: string): never {
+  throw new InvalidOptionError(message)
+}
+
+/**
+ * Checks the `introspection` option at registration; undefined when it is
+ * absent. Every message names the field and what it must be, and never
+ * repeats a secret or a key.
+ */
+export function resolveIntrospection (input: unknown): { options: ResolvedIntrospection, credentials: IntrospectionCredentials } | undefined {
+  if (input === undefined) return undefined
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    fail('option "introspection" must be an object with "keyFile", or "clientId" and "clientSecret"')
+  }
+  const o = input as Record<string, unknown>
+  for (const name of Object.keys(o)) {
+    if (!FIELDS.includes(name)) fail(`unknown option "introspection.${name}"; known fields are ${FIELDS.join(', ')}`)
+  }
+  const { keyFile, clientId, clientSecret, tokens = 'opaque', cacheMaxAge = 60, cacheSize = 10_000 } = o
+
+  let credentials: IntrospectionCredentials
+  if (keyFile !== undefined) {
+    if (clientId !== undefined || clientSecret !== undefined) {
+      fail('option "introspection" takes "keyFile" (private_key_jwt) or "clientId" and "clientSecret" (Basic), not both')
+    }
+    const key = readKeyFile(keyFile)
+    if (typeof key === 'string') fail(`option "introspection.keyFile" must be Zitadel's application key file (an object or its JSON text with type "application", keyId, key, clientId); got one ${key}`)
+    credentials = { method: 'private_key_jwt', key }
+  } else {
+    if (!isNonEmpty(clientId)) fail('option "introspection.clientId" must be a non-empty string (the API application\'s client id), or give "keyFile" instead')
+    if (!isNonEmpty(clientSecret)) fail('option "introspection.clientSecret" must be a non-empty string (the API application\'s client secret), or give "keyFile" instead')
+    credentials = { method: 'client_secret_basic', clientId, clientSecret }
+  }
+  if (tokens !== 'opaque' && tokens !== 'all') fail('option "introspection.tokens" must be "opaque" or "all"')
+  if (typeof cacheMaxAge !== 'number' || !(cacheMaxAge >= 0 && cacheMaxAge <= 3600)) fail('option "introspection.cacheMaxAge" must be a number of seconds from 0 to 3600')
+  if (!Number.isInteger(cacheSize) || !((cacheSize as number) >= 0 && (cacheSize as number) <= 1_000_000)) fail('option "introspection.cacheSize" must be an integer from 0 (no cache) to 1000000')
+
+  const options: ResolvedIntrospection = Object.freeze({
+    clientId: credentials.method === 'private_key_jwt' ? credentials.key.clientId : credentials.clientId,
+    authMethod: credentials.method,
+    keyId: credentials.method === 'private_key_jwt' ? credentials.key.keyId : undefined,
+    tokens,
+    cacheMaxAge,
+    cacheSize: cacheSize as number
+  })
+  return { options, credentials: Object.freeze(credentials) }
+}
+
+function isNonEmpty (value: unknown): value is string {
+  return typeof value === 'string' && value !== ''
+}

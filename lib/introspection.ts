@@ -1,0 +1,155 @@
+import { createHash } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import { createClaimsCheck, deepFreeze, type Claims } from './claims.js'
+import { CLIENT_ASSERTION_TYPE, ClientAssertion } from './client-assertion.js'
+import type { Discovery } from './discovery.js'
+import { TokenInactiveError, type ErrorFactory } from './errors.js'
+import { IdpFetchError, postForm } from './http.js'
+import type { IntrospectionCredentials, ResolvedIntrospection } from './introspection-options.js'
+import type { ResolvedOptions } from './options.js'
+import { TokenCache } from './token-cache.js'
+import { ZitadelUser } from './user.js'
+import { COMPACT_JWS } from './verify.js'
+
+/** An introspection answer is well under 4 KiB; 64 KiB bounds memory. */
+const MAX_ANSWER_BYTES = 64 * 1024
+
+/** A positive answer kept for reuse: its claims, and until when (seconds since the epoch). */
+interface Answer {
+  readonly claims: Claims
+  readonly until: number
+}
+
+/**
+ * Tokens the API cannot verify itself, checked by asking Zitadel (RFC 7662,
+ * zitadel/zitadel internal/api/oidc/introspect.go): opaque tokens, and with
+ * `tokens: 'all'` JWTs too.
+ *
+ * - The API authenticates as Zitadel documents for an API application:
+ *   `private_key_jwt` with its key file, or Basic with its client secret.
+ * - `active: true` answers are checked by the same claim rules as a JWT's
+ *   claims, then kept by a SHA-256 of the token (never the token itself)
+ *   until the earlier of the token's `exp` and `cacheMaxAge`. Nothing else is
+ *   kept: `active: false` and failures are asked again.
+ * - Requests with the same token that is not in the cache share one call.
+ * - When a call fails (the IdP is unreachable, answers 5xx or something that
+ *   is not JSON, or refuses the API's credentials), tokens not in the cache
+ *   get 503 with `Retry-After` for `jwksCooldown` seconds without a call, so
+ *   an outage is not met with a call per request.
+ */
+export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, signal: AbortSignal) {
+  const checkClaims = createClaimsCheck(opts, errors)
+  const all = settings.tokens === 'all'
+  const maxAge = settings.cacheMaxAge
+  const cache = settings.cacheSize === 0 || maxAge === 0 ? undefined : new TokenCache<Answer>(settings.cacheSize)
+  const inflight = new Map<string, Promise<Claims>>()
+  const http = { timeoutMs: opts.httpTimeout * 1000, maxBytes: MAX_ANSWER_BYTES, signal }
+  const assertion = credentials.method === 'private_key_jwt' ? new ClientAssertion(credentials.key, opts.issuer) : undefined
+  // RFC 6749 §2.3.1: each part form-urlencoded before base64.
+  const basic = credentials.method === 'client_secret_basic'
+    ? `Basic ${Buffer.from(`${formEncode(credentials.clientId)}:${formEncode(credentials.clientSecret)}`).toString('base64')}`
+    : undefined
+  const cooldownMs = opts.jwksCooldown * 1000
+  /** No call before this (performance.now()), after a failed one. */
+  let blockedUntil = -Infinity
+  /** Why calls fail, while they do: the first failure is logged loud, repeats at debug. */
+  let failure: string | undefined
+  let inactiveHinted = false
+
+  /** Is this token introspected (rather than verified as a JWT)? */
+  function applies (token: string): boolean {
+    return all || !COMPACT_JWS.test(token)
+  }
+
+  /** The user of an `active` token: from the cache when it may be, else from one shared call. */
+  function check (token: string): ZitadelUser | Promise<ZitadelUser> {
+    const key = createHash('sha256').update(token).digest('base64url')
+    const answer = cache?.get(key)
+    if (answer !== undefined && Date.now() / 1000 < answer.until) return userOf(token, answer.claims)
+    let pending = inflight.get(key)
+    if (pending === undefined) {
+      pending = introspect(token, key)
+      inflight.set(key, pending)
+      const settle = () => { inflight.delete(key) }
+      pending.then(settle, settle)
+    }
+    return pending.then((claims) => userOf(token, claims))
+  }
+
+  function userOf (token: string, claims: Claims): ZitadelUser {
+    const user = new ZitadelUser(token, claims, opts.roleClaim)
+    Object.freeze(user)
+    return user
+  }
+
+  async function introspect (token: string, key: string): Promise<Claims> {
+    const wait = blockedUntil - performance.now()
+    if (wait > 0) throw errors.unavailable(wait / 1000)
+    let body: unknown
+    try {
+      const { introspectionEndpoint } = await discovery.endpoints()
+      if (introspectionEndpoint === undefined) throw new IdpFetchError('discovery document has no introspection_endpoint')
+      const form = new URLSearchParams({ token, token_type_hint: 'access_token' })
+      const headers: Record<string, string> = {}
+      if (basic !== undefined) headers.authorization = basic
+      if (assertion !== undefined) {
+        form.set('client_assertion_type', CLIENT_ASSERTION_TYPE)
+        form.set('client_assertion', assertion.current())
+      }
+      ;({ body } = await postForm(introspectionEndpoint, form, headers, http))
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new IdpFetchError('introspection answered with something other than a JSON object')
+    } catch (err) {
+      // getJson and postForm throw only IdpFetchError, which says why in fixed words.
+      throw failed(err as IdpFetchError)
+    }
+    if (failure !== undefined) {
+      failure = undefined
+      log.info('zitadel: introspection works again')
+    }
+
+    const claims = body as Claims
+    if (claims.active !== true) {
+      hintInactive()
+      throw errors.auth(TokenInactiveError)
+    }
+    const now = Date.now() / 1000
+    checkClaims(claims, now)
+    deepFreeze(claims)
+    const exp = claims.exp as number
+    if (cache !== undefined && now < exp) cache.set(key, { claims, until: Math.min(exp, now + maxAge) })
+    return claims
+  }
+
+  /** Logs a failed call (loud the first time), starts the cooldown, and returns the 503. */
+  function failed (err: IdpFetchError): Error {
+    blockedUntil = performance.now() + cooldownMs
+    const { status, message: reason } = err
+    const first = failure !== reason
+    failure = reason
+    if (status === 401 || status === 403) {
+      // The API is misconfigured, not the caller: 503, and a line an operator can act on.
+      log[first ? 'error' : 'debug']({ issuer: opts.issuer, reason, clientId: settings.clientId, authMethod: settings.authMethod },
+        'zitadel: introspection refused this API\'s client authentication; check the introspection option (keyFile, or clientId and clientSecret, of the API application)')
+    } else {
+      log[first ? 'warn' : 'debug']({ issuer: opts.issuer, reason, retryInSeconds: opts.jwksCooldown }, 'zitadel: introspection failed; tokens not in the cache get 503 until it works')
+    }
+    return errors.unavailable(opts.jwksCooldown)
+  }
+
+  function hintInactive (): void {
+    if (inactiveHinted) return
+    inactiveHinted = true
+    log.warn({ projectId: opts.projectId },
+      'zitadel: introspection answered active:false (logged once). Zitadel does so for expired and revoked tokens, and also for tokens whose audience lacks this API\'s project: ' +
+      `clients must ask for the scope urn:zitadel:iam:org:project:id:${opts.projectId}:aud`)
+  }
+
+  return { all, applies, check }
+}
+
+export type Introspector = ReturnType<typeof createIntrospector>
+
+/** application/x-www-form-urlencoded, as RFC 6749 Appendix B asks for Basic credentials. */
+function formEncode (value: string): string {
+  return encodeURIComponent(value).replace(/%20/g, '+')
+}

@@ -1,0 +1,412 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
+import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
+import { FAST, bearer, type LogLine } from './helpers/app.js'
+import { CLIENT_ASSERTION_TYPE, addTenant, claimsOf, headerOf, startIdp } from './emulator/helpers.js'
+
+/**
+ * Introspection when the IdP misbehaves, and what the plugin sends it. The
+ * emulator's fault modes cover discovery, JWKS and token only, so the
+ * emulator runs behind a small HTTP front (a real server on 127.0.0.1, the
+ * issuer the tokens and discovery name) that passes everything through and
+ * can, on the introspection endpoint, drop the connection, answer slowly, with
+ * an error status, with something that is not a JSON object or with far too
+ * much, or change the answer; it can also change the discovery document. It
+ * records every introspection request it sees.
+ */
+
+type Mode = 'pass' | 'down' | 'slow' | 'not-json' | 'array' | 'null' | 'huge' | 'huge-chunked' | { status: number }
+
+interface Front {
+  readonly url: string
+  /** Where the emulator listens. */
+  target: string
+  /** What /oauth/v2/introspect does. */
+  mode: Mode
+  /** Rewrites a passed-through introspection answer. */
+  answer: ((body: Record<string, unknown>) => unknown) | undefined
+  /** Rewrites the discovery document. */
+  discovery: ((doc: Record<string, unknown>) => unknown) | undefined
+  /** The introspection requests seen, whatever the mode. */
+  readonly calls: Array<{ form: URLSearchParams, authorization: string | undefined }>
+  close (): Promise<void>
+}
+
+const FORWARDED_HEADERS = ['accept', 'authorization', 'content-type', 'origin']
+const HUGE = JSON.stringify({ active: true, padding: 'x'.repeat(100_000) })
+/** The answers of the modes that answer at once: status, body, and whether Content-Length says how long. */
+const CANNED: Record<string, readonly [number, string, boolean] | undefined> = {
+  'not-json': [200, '<html>Bad gateway</html>', true],
+  array: [200, '[{"active":true}]', true],
+  null: [200, 'null', true],
+  huge: [200, HUGE, true],
+  'huge-chunked': [200, HUGE, false]
+}
+const DROPPED_HEADERS = new Set(['connection', 'content-encoding', 'content-length', 'keep-alive', 'transfer-encoding'])
+
+async function listen (server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+async function stop (server: Server): Promise<void> {
+  server.closeAllConnections()
+  await new Promise((resolve) => server.close(resolve))
+}
+
+async function startFront (): Promise<Front> {
+  const closing = new AbortController()
+  const server = createServer((req, res) => { handle(req, res).catch(() => res.destroy()) })
+  const front: Front = {
+    url: await listen(server),
+    target: '',
+    mode: 'pass',
+    answer: undefined,
+    discovery: undefined,
+    calls: [],
+    close: async () => {
+      closing.abort()
+      await stop(server)
+    }
+  }
+
+  async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = []
+    for await (const chunk of req) chunks.push(chunk as Buffer)
+    const body = Buffer.concat(chunks)
+    const path = new URL(req.url as string, front.url).pathname
+    let rewrite: ((value: Record<string, unknown>) => unknown) | undefined
+    if (path === '/oauth/v2/introspect') {
+      front.calls.push({ form: new URLSearchParams(body.toString('utf8')), authorization: req.headers.authorization })
+      const { mode } = front
+      if (mode === 'down') {
+        req.socket.destroy()
+        return
+      }
+      if (mode === 'slow') await sleep(1500, undefined, { signal: closing.signal })
+      const canned = typeof mode === 'object'
+        ? [mode.status, '{"error":"unauthorized_client","error_description":"no"}', true] as const
+        : CANNED[mode]
+      if (canned !== undefined) {
+        const [status, text, declared] = canned
+        res.writeHead(status, { 'content-type': 'application/json', ...(declared ? { 'content-length': Buffer.byteLength(text) } : {}) }).end(text)
+        return
+      }
+      rewrite = front.answer
+    } else if (path === '/.well-known/openid-configuration') {
+      rewrite = front.discovery
+    }
+    const headers: Record<string, string> = {}
+    for (const name of FORWARDED_HEADERS) {
+      const value = req.headers[name]
+      if (typeof value === 'string') headers[name] = value
+    }
+    const upstream = await fetch(`${front.target}${req.url as string}`, {
+      method: req.method,
+      headers,
+      body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
+      redirect: 'manual'
+    })
+    let out = Buffer.from(await upstream.arrayBuffer())
+    if (rewrite !== undefined && upstream.status === 200) out = Buffer.from(JSON.stringify(rewrite(JSON.parse(out.toString('utf8')))))
+    const outHeaders: Record<string, string> = {}
+    upstream.headers.forEach((value, name) => { if (!DROPPED_HEADERS.has(name)) outHeaders[name] = value })
+    res.writeHead(upstream.status, outHeaders).end(out)
+  }
+
+  return front
+}
+
+const front = await startFront()
+const idp = await startIdp({ issuer: front.url })
+front.target = idp.url
+t.teardown(async () => {
+  await idp.close()
+  await front.close()
+})
+
+const tenant = addTenant(idp, { accessTokenType: 'opaque' })
+const keyApi = idp.addApiApp({ projectId: tenant.projectId, name: 'backend', authMethod: 'private_key_jwt' })
+const keyFile = await idp.addApiAppKey(keyApi.clientId)
+const SECRET = 'a secret: with+&%/=é chars'
+const basicApi = idp.addApiApp({ projectId: tenant.projectId, name: 'basic backend', clientSecret: SECRET })
+const BY_KEY = { keyFile } as const
+const BY_SECRET = { clientId: basicApi.clientId, clientSecret: SECRET } as const
+
+/** Each test starts with a front that passes everything and an emulator without faults. */
+function reset (t: Test): void {
+  const clean = () => {
+    front.mode = 'pass'
+    front.answer = undefined
+    front.discovery = undefined
+    idp.fault = 'none'
+  }
+  clean()
+  t.teardown(clean)
+}
+
+interface Api {
+  app: FastifyInstance
+  me: (token: string) => Promise<LightMyRequestResponse>
+  lines: string[]
+  /** The plugin's own log lines. */
+  logs: () => LogLine[]
+}
+
+async function apiFor (t: Test, introspection: ZitadelAuthOptions['introspection'], options: Partial<ZitadelAuthOptions> = {}): Promise<Api> {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(() => app.close())
+  await app.register(zitadelAuth, { issuer: idp.issuer, projectId: tenant.projectId, ...FAST, introspection, ...options })
+  app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => ({ sub: req.user?.sub }))
+  await app.ready()
+  return {
+    app,
+    lines,
+    logs: () => lines.map((line) => JSON.parse(line) as LogLine).filter((l) => l.plugin === 'fastify-zitadel-auth'),
+    me: (token) => app.inject({ method: 'GET', url: '/me', headers: bearer(token) })
+  }
+}
+
+function opaqueToken (): Promise<string> {
+  return idp.mintAccessToken({ userId: tenant.bob.id, clientId: tenant.clientId })
+}
+
+function refused (t: Test, res: LightMyRequestResponse, status: number, code: string, what = code): void {
+  t.equal(res.statusCode, status, what)
+  t.equal(res.json().code, code, what)
+}
+
+function unavailable (t: Test, res: LightMyRequestResponse, token: string, what = 'unavailable'): void {
+  refused(t, res, 503, 'ZITADEL_AUTH_IDP_UNAVAILABLE', what)
+  t.match(res.headers['retry-after'], /^[1-9]\d*$/, `${what}: Retry-After`)
+  t.notOk(res.body.includes(token), `${what}: the token is not in the body`)
+}
+
+/** Past the plugin's wait after a failed call (jwksCooldown). */
+const afterCooldown = () => sleep(FAST.jwksCooldown * 1000 + 60)
+
+t.test('the request: a form POST with the token and its hint, and a client assertion as Zitadel documents it, reused', async (t) => {
+  reset(t)
+  const api = await apiFor(t, BY_KEY)
+  const from = front.calls.length
+  const first = await opaqueToken()
+  const second = await opaqueToken()
+  t.equal((await api.me(first)).statusCode, 200)
+  t.equal((await api.me(second)).statusCode, 200)
+  const calls = front.calls.slice(from)
+  t.equal(calls.length, 2)
+  const [one, two] = calls as [typeof calls[0], typeof calls[0]]
+  t.equal(one.form.get('token'), first)
+  t.equal(one.form.get('token_type_hint'), 'access_token')
+  t.equal(one.form.get('client_assertion_type'), CLIENT_ASSERTION_TYPE)
+  t.equal(one.authorization, undefined, 'no Basic header')
+  t.equal(one.form.get('client_secret'), null)
+  const jwt = one.form.get('client_assertion') as string
+  t.match(headerOf(jwt), { alg: 'RS256', kid: keyFile.keyId })
+  const claims = claimsOf(jwt)
+  t.match(claims, { iss: keyApi.clientId, sub: keyApi.clientId, aud: idp.issuer })
+  const now = Date.now() / 1000
+  t.ok(typeof claims.iat === 'number' && claims.iat <= now + 1 && claims.iat > now - 60, 'iat is now')
+  t.ok(typeof claims.exp === 'number' && claims.exp > now && claims.exp - (claims.iat as number) <= 3600, 'a short lifetime, at most Zitadel\'s hour')
+  t.equal(two.form.get('client_assertion'), jwt, 'the assertion is reused')
+  t.equal(two.form.get('token'), second)
+})
+
+t.test('with Basic: the client id and secret form-encoded in the Authorization header, no assertion', async (t) => {
+  reset(t)
+  const api = await apiFor(t, BY_SECRET)
+  const from = front.calls.length
+  const token = await opaqueToken()
+  t.equal((await api.me(token)).statusCode, 200, 'the emulator accepts the encoded secret')
+  const [call] = front.calls.slice(from)
+  t.equal(call?.form.get('token'), token)
+  t.equal(call?.form.get('token_type_hint'), 'access_token')
+  t.equal(call?.form.get('client_assertion'), null)
+  t.equal(call?.form.get('client_secret'), null, 'the secret is not in the form')
+  const sent = Buffer.from((call?.authorization as string).replace(/^Basic /, ''), 'base64').toString('utf8')
+  const [id, secret] = sent.split(':').map((part) => decodeURIComponent(part.replace(/\+/g, ' ')))
+  t.equal(id, basicApi.clientId)
+  t.equal(secret, SECRET)
+  t.not(sent.split(':')[1], SECRET, 'encoded, not raw')
+})
+
+t.test('the introspection endpoint down, failing, slow or answering no JSON object: 503 with Retry-After, then 200 once it works', async (t) => {
+  const cases: Array<[string, Mode]> = [
+    ['connection dropped', 'down'],
+    ['HTTP 500', { status: 500 }],
+    ['HTTP 502', { status: 502 }],
+    ['HTTP 400', { status: 400 }],
+    ['slower than httpTimeout', 'slow'],
+    ['not JSON', 'not-json'],
+    ['a JSON array', 'array'],
+    ['JSON null', 'null'],
+    ['an answer of 100 kB', 'huge'],
+    ['an answer of 100 kB without Content-Length', 'huge-chunked']
+  ]
+  for (const [name, mode] of cases) {
+    reset(t)
+    const api = await apiFor(t, BY_SECRET, { httpTimeout: 0.3 })
+    const token = await opaqueToken()
+    front.mode = mode
+    const from = front.calls.length
+    unavailable(t, await api.me(token), token, name)
+    t.equal(front.calls.length, from + 1, `${name}: one call`)
+    t.ok(api.logs().some((l) => l.level >= 40 && /introspection/i.test(l.msg)), `${name}: logged`)
+    front.mode = 'pass'
+    await afterCooldown()
+    t.equal((await api.me(token)).statusCode, 200, `${name}: 200 once it works, the failure was not cached`)
+    t.notOk(api.lines.some((line) => line.includes(token)), `${name}: the token is in no log line`)
+  }
+})
+
+t.test('an outage is not met with a call per request: 503 without a call until jwksCooldown has passed; one warning, repeats at debug', async (t) => {
+  reset(t)
+  const api = await apiFor(t, BY_SECRET)
+  front.mode = { status: 500 }
+  const from = front.calls.length
+  const tokens = await Promise.all([opaqueToken(), opaqueToken(), opaqueToken()])
+  unavailable(t, await api.me(tokens[0]), tokens[0], 'the first')
+  unavailable(t, await api.me(tokens[1]), tokens[1], 'another token at once')
+  t.equal(front.calls.length, from + 1, 'no second call within the cooldown')
+  await afterCooldown()
+  unavailable(t, await api.me(tokens[2]), tokens[2], 'after the cooldown')
+  t.equal(front.calls.length, from + 2, 'asked again')
+  const failures = api.logs().filter((l) => /introspection/i.test(l.msg))
+  t.equal(failures.filter((l) => l.level === 40).length, 1, 'one warning')
+  t.ok(failures.some((l) => l.level === 20), 'the repeat at debug')
+  t.equal(failures.filter((l) => l.level >= 50).length, 0, 'a 500 is no configuration error')
+  front.mode = 'pass'
+  await afterCooldown()
+  t.equal((await api.me(tokens[0])).statusCode, 200)
+  t.ok(api.logs().some((l) => l.level === 30 && /introspection/i.test(l.msg)), 'that it works again is logged')
+})
+
+t.test('HTTP 401 or 403 from the introspection endpoint: 503, one error line about the client authentication until it works again', async (t) => {
+  for (const status of [401, 403]) {
+    reset(t)
+    const api = await apiFor(t, BY_KEY)
+    const token = await opaqueToken()
+    const errors = () => api.logs().filter((l) => l.level >= 50)
+    front.mode = { status }
+    unavailable(t, await api.me(token), token, `${status}`)
+    t.equal(errors().length, 1, `${status}: one error line`)
+    t.match(errors()[0]?.msg, /introspection/i)
+    t.match(errors()[0]?.msg, /client authentication/i)
+    await afterCooldown()
+    unavailable(t, await api.me(token), token, `${status}: again`)
+    t.equal(errors().length, 1, `${status}: the repeat is no error`)
+    t.ok(api.logs().some((l) => l.level === 20 && /client authentication/i.test(l.msg)), `${status}: but a debug line`)
+
+    front.mode = 'pass'
+    await afterCooldown()
+    t.equal((await api.me(token)).statusCode, 200, `${status}: works again`)
+    front.mode = { status }
+    const other = await opaqueToken()
+    unavailable(t, await api.me(other), other, `${status}: fails again`)
+    t.equal(errors().length, 2, `${status}: after it worked, a new failure is an error again`)
+    t.notOk(api.lines.some((line) => line.includes(token) || line.includes(other)), 'no token in the log')
+  }
+})
+
+t.test('the answer meets the claim rules of a JWT, and only active: true is active', async (t) => {
+  reset(t)
+  const api = await apiFor(t, BY_SECRET)
+  const now = Math.floor(Date.now() / 1000)
+  const cases: Array<[string, (body: Record<string, unknown>) => unknown, number, string]> = [
+    ['another issuer', (b) => ({ ...b, iss: 'https://elsewhere.example' }), 401, 'ZITADEL_AUTH_ISSUER_INVALID'],
+    ['no iss', (b) => ({ ...b, iss: undefined }), 401, 'ZITADEL_AUTH_ISSUER_INVALID'],
+    ['another audience', (b) => ({ ...b, aud: ['another-project'] }), 401, 'ZITADEL_AUTH_AUDIENCE_INVALID'],
+    ['aud a string', (b) => ({ ...b, aud: tenant.projectId }), 200, ''],
+    ['expired', (b) => ({ ...b, exp: now - 5 }), 401, 'ZITADEL_AUTH_TOKEN_EXPIRED'],
+    ['no exp', (b) => ({ ...b, exp: undefined }), 401, 'ZITADEL_AUTH_CLAIMS_INVALID'],
+    ['not yet valid', (b) => ({ ...b, nbf: now + 600 }), 401, 'ZITADEL_AUTH_TOKEN_NOT_YET_VALID'],
+    ['no sub', (b) => ({ ...b, sub: undefined }), 401, 'ZITADEL_AUTH_CLAIMS_INVALID'],
+    ['active "true"', (b) => ({ ...b, active: 'true' }), 401, 'ZITADEL_AUTH_TOKEN_INACTIVE'],
+    ['active 1', (b) => ({ ...b, active: 1 }), 401, 'ZITADEL_AUTH_TOKEN_INACTIVE'],
+    ['no active', (b) => ({ ...b, active: undefined }), 401, 'ZITADEL_AUTH_TOKEN_INACTIVE'],
+    ['an empty object', () => ({}), 401, 'ZITADEL_AUTH_TOKEN_INACTIVE']
+  ]
+  for (const [name, rewrite, status, code] of cases) {
+    front.answer = rewrite
+    const token = await opaqueToken()
+    const res = await api.me(token)
+    if (status === 200) t.equal(res.statusCode, 200, name)
+    else refused(t, res, status, code, name)
+    t.notOk(res.body.includes(token), `${name}: no token in the body`)
+  }
+})
+
+t.test('an active answer is reused until the token\'s exp, never past it', async (t) => {
+  reset(t)
+  const api = await apiFor(t, BY_KEY)
+  const exp = Math.floor(Date.now() / 1000) + 2
+  front.answer = (b) => ({ ...b, exp })
+  const token = await opaqueToken()
+  const from = front.calls.length
+  t.equal((await api.me(token)).statusCode, 200)
+  t.equal((await api.me(token)).statusCode, 200)
+  t.equal(front.calls.length, from + 1, 'cached (cacheMaxAge is 60)')
+  await sleep(exp * 1000 - Date.now() + 50)
+  front.answer = undefined
+  t.equal((await api.me(token)).statusCode, 200, 'the real answer: active')
+  t.equal(front.calls.length, from + 2, 'asked again once exp had passed')
+})
+
+t.test('active: false is not cached: the next request asks again', async (t) => {
+  reset(t)
+  const api = await apiFor(t, BY_KEY)
+  const token = await opaqueToken()
+  front.answer = () => ({ active: false })
+  const from = front.calls.length
+  refused(t, await api.me(token), 401, 'ZITADEL_AUTH_TOKEN_INACTIVE')
+  front.answer = undefined
+  t.equal((await api.me(token)).statusCode, 200)
+  t.equal(front.calls.length, from + 2)
+})
+
+t.test('a discovery document without introspection_endpoint: 503 and a warning for opaque tokens; JWTs still pass', async (t) => {
+  reset(t)
+  front.discovery = (doc) => ({ ...doc, introspection_endpoint: undefined })
+  const api = await apiFor(t, BY_KEY)
+  const token = await opaqueToken()
+  const from = front.calls.length
+  unavailable(t, await api.me(token), token)
+  t.equal(front.calls.length, from, 'nothing was sent')
+  t.ok(api.logs().some((l) => l.level === 40 && /introspection/i.test(l.msg)), 'a warning')
+  const jwt = await idp.mintAccessToken({ userId: tenant.bob.id, clientId: tenant.clientId, type: 'jwt' })
+  t.equal((await api.me(jwt)).statusCode, 200, 'a JWT is verified locally')
+})
+
+t.test('an introspection_endpoint on another origin is refused: the token is never sent there', async (t) => {
+  reset(t)
+  let stolen = 0
+  const elsewhere = createServer((_req, res) => { stolen++; res.writeHead(200, { 'content-type': 'application/json' }).end('{"active":true}') })
+  const url = await listen(elsewhere)
+  t.teardown(() => stop(elsewhere))
+  front.discovery = (doc) => ({ ...doc, introspection_endpoint: `${url}/oauth/v2/introspect` })
+  const api = await apiFor(t, BY_SECRET)
+  const token = await opaqueToken()
+  unavailable(t, await api.me(token), token)
+  t.equal(stolen, 0, 'no request reached the other origin')
+})
+
+t.test('the emulator\'s faults on discovery (down, error, slow): 503 with Retry-After, then 200 after recovery', async (t) => {
+  for (const fault of ['down', 'error', 'slow'] as const) {
+    reset(t)
+    idp.fault = fault
+    idp.slowMs = 1000
+    t.teardown(() => { idp.slowMs = 1000 })
+    const api = await apiFor(t, BY_SECRET, { httpTimeout: 0.2 })
+    const token = await opaqueToken()
+    const from = front.calls.length
+    unavailable(t, await api.me(token), token, fault)
+    t.equal(front.calls.length, from, `${fault}: introspection was not reached`)
+    idp.fault = 'none'
+    await afterCooldown()
+    t.equal((await api.me(token)).statusCode, 200, `${fault}: 200 after recovery`)
+  }
+})
