@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
-import { FAST, bearer, type LogLine } from './helpers/app.js'
-import { CLIENT_ASSERTION_TYPE, addTenant, claimsOf, headerOf, startIdp } from './emulator/helpers.js'
+import type { ZitadelAuthOptions } from '../lib/index.js'
+import { FAST } from './helpers/app.js'
+import { SECRET, introspectedApi, opaqueTenant, type IntrospectedApi } from './helpers/introspection.js'
+import { CLIENT_ASSERTION_TYPE, claimsOf, headerOf, startIdp } from './emulator/helpers.js'
 
 /**
  * Introspection when the IdP misbehaves, and what the plugin sends it. The
@@ -128,13 +129,7 @@ t.teardown(async () => {
   await front.close()
 })
 
-const tenant = addTenant(idp, { accessTokenType: 'opaque' })
-const keyApi = idp.addApiApp({ projectId: tenant.projectId, name: 'backend', authMethod: 'private_key_jwt' })
-const keyFile = await idp.addApiAppKey(keyApi.clientId)
-const SECRET = 'a secret: with+&%/=é chars'
-const basicApi = idp.addApiApp({ projectId: tenant.projectId, name: 'basic backend', clientSecret: SECRET })
-const BY_KEY = { keyFile } as const
-const BY_SECRET = { clientId: basicApi.clientId, clientSecret: SECRET } as const
+const { tenant, keyApi, keyFile, basicApi, byKey: BY_KEY, bySecret: BY_SECRET } = await opaqueTenant(idp)
 
 /** Each test starts with a front that passes everything and an emulator without faults. */
 function reset (t: Test): void {
@@ -148,27 +143,8 @@ function reset (t: Test): void {
   t.teardown(clean)
 }
 
-interface Api {
-  app: FastifyInstance
-  me: (token: string) => Promise<LightMyRequestResponse>
-  lines: string[]
-  /** The plugin's own log lines. */
-  logs: () => LogLine[]
-}
-
-async function apiFor (t: Test, introspection: ZitadelAuthOptions['introspection'], options: Partial<ZitadelAuthOptions> = {}): Promise<Api> {
-  const lines: string[] = []
-  const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
-  t.teardown(() => app.close())
-  await app.register(zitadelAuth, { issuer: idp.issuer, projectId: tenant.projectId, ...FAST, introspection, ...options })
-  app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => ({ sub: req.user?.sub }))
-  await app.ready()
-  return {
-    app,
-    lines,
-    logs: () => lines.map((line) => JSON.parse(line) as LogLine).filter((l) => l.plugin === 'fastify-zitadel-auth'),
-    me: (token) => app.inject({ method: 'GET', url: '/me', headers: bearer(token) })
-  }
+function apiFor (t: Test, introspection: ZitadelAuthOptions['introspection'], options: Partial<ZitadelAuthOptions> = {}): Promise<IntrospectedApi> {
+  return introspectedApi(t, { issuer: idp.issuer, projectId: tenant.projectId, rolesScope: 'urn:zitadel:iam:org:projects:roles' }, introspection, options)
 }
 
 function opaqueToken (): Promise<string> {
@@ -255,7 +231,7 @@ t.test('the introspection endpoint down, failing, slow or answering no JSON obje
     const from = front.calls.length
     unavailable(t, await api.me(token), token, name)
     t.equal(front.calls.length, from + 1, `${name}: one call`)
-    t.ok(api.logs().some((l) => l.level >= 40 && /introspection/i.test(l.msg)), `${name}: logged`)
+    t.ok(api.pluginLogs().some((l) => l.level >= 40 && /introspection/i.test(l.msg)), `${name}: logged`)
     front.mode = 'pass'
     await afterCooldown()
     t.equal((await api.me(token)).statusCode, 200, `${name}: 200 once it works, the failure was not cached`)
@@ -275,14 +251,14 @@ t.test('an outage is not met with a call per request: 503 without a call until j
   await afterCooldown()
   unavailable(t, await api.me(tokens[2]), tokens[2], 'after the cooldown')
   t.equal(front.calls.length, from + 2, 'asked again')
-  const failures = api.logs().filter((l) => /introspection/i.test(l.msg))
+  const failures = api.pluginLogs().filter((l) => /introspection/i.test(l.msg))
   t.equal(failures.filter((l) => l.level === 40).length, 1, 'one warning')
   t.ok(failures.some((l) => l.level === 20), 'the repeat at debug')
   t.equal(failures.filter((l) => l.level >= 50).length, 0, 'a 500 is no configuration error')
   front.mode = 'pass'
   await afterCooldown()
   t.equal((await api.me(tokens[0])).statusCode, 200)
-  t.ok(api.logs().some((l) => l.level === 30 && /introspection/i.test(l.msg)), 'that it works again is logged')
+  t.ok(api.pluginLogs().some((l) => l.level === 30 && /introspection/i.test(l.msg)), 'that it works again is logged')
 })
 
 t.test('HTTP 401 or 403 from the introspection endpoint: 503, one error line about the client authentication until it works again', async (t) => {
@@ -290,7 +266,7 @@ t.test('HTTP 401 or 403 from the introspection endpoint: 503, one error line abo
     reset(t)
     const api = await apiFor(t, BY_KEY)
     const token = await opaqueToken()
-    const errors = () => api.logs().filter((l) => l.level >= 50)
+    const errors = () => api.pluginLogs().filter((l) => l.level >= 50)
     front.mode = { status }
     unavailable(t, await api.me(token), token, `${status}`)
     t.equal(errors().length, 1, `${status}: one error line`)
@@ -299,7 +275,7 @@ t.test('HTTP 401 or 403 from the introspection endpoint: 503, one error line abo
     await afterCooldown()
     unavailable(t, await api.me(token), token, `${status}: again`)
     t.equal(errors().length, 1, `${status}: the repeat is no error`)
-    t.ok(api.logs().some((l) => l.level === 20 && /client authentication/i.test(l.msg)), `${status}: but a debug line`)
+    t.ok(api.pluginLogs().some((l) => l.level === 20 && /client authentication/i.test(l.msg)), `${status}: but a debug line`)
 
     front.mode = 'pass'
     await afterCooldown()
@@ -376,7 +352,7 @@ t.test('a discovery document without introspection_endpoint: 503 and a warning f
   const from = front.calls.length
   unavailable(t, await api.me(token), token)
   t.equal(front.calls.length, from, 'nothing was sent')
-  t.ok(api.logs().some((l) => l.level === 40 && /introspection/i.test(l.msg)), 'a warning')
+  t.ok(api.pluginLogs().some((l) => l.level === 40 && /introspection/i.test(l.msg)), 'a warning')
   const jwt = await idp.mintAccessToken({ userId: tenant.bob.id, clientId: tenant.clientId, type: 'jwt' })
   t.equal((await api.me(jwt)).statusCode, 200, 'a JWT is verified locally')
 })

@@ -1,11 +1,12 @@
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Type } from '@sinclair/typebox'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
+import type { ZitadelAuthOptions } from '../lib/index.js'
 import { projectRolesClaim } from '../lib/testing/index.js'
-import { FAST, bearer, type LogLine } from './helpers/app.js'
+import { FAST } from './helpers/app.js'
+import { SECRET, introspectedApi, opaqueTenant, type IntrospectedApi } from './helpers/introspection.js'
 import { ROLES_SCOPE, addTenant, assertion, audScope, codeFlow, jwtProfile, post, startIdp } from './emulator/helpers.js'
 
 /**
@@ -19,53 +20,17 @@ import { ROLES_SCOPE, addTenant, assertion, audScope, codeFlow, jwtProfile, post
 const idp = await startIdp()
 t.teardown(() => idp.close())
 
-// One tenant with opaque tokens, an API app per client authentication: the RSA keys are the slow part.
-const tenant = addTenant(idp, { accessTokenType: 'opaque' })
-const keyApi = idp.addApiApp({ projectId: tenant.projectId, name: 'backend', authMethod: 'private_key_jwt' })
-const keyFile = await idp.addApiAppKey(keyApi.clientId)
-/** Characters that Basic must form-encode (RFC 6749 §2.3.1). */
-const SECRET = 'a secret: with+&%/=é chars'
-const basicApi = idp.addApiApp({ projectId: tenant.projectId, name: 'basic backend', clientSecret: SECRET })
-const BY_KEY = { keyFile } as const
-const BY_SECRET = { clientId: basicApi.clientId, clientSecret: SECRET } as const
+const { tenant, keyApi, keyFile, basicApi, byKey: BY_KEY, bySecret: BY_SECRET } = await opaqueTenant(idp)
 const AUTHS = [['private_key_jwt', BY_KEY], ['Basic', BY_SECRET]] as const
 
 const INACTIVE = 'ZITADEL_AUTH_TOKEN_INACTIVE'
 const UNAVAILABLE = 'ZITADEL_AUTH_IDP_UNAVAILABLE'
 const orgRoles = (...roles: string[]) => Object.fromEntries(roles.map((r) => [r, { [tenant.orgId]: tenant.orgDomain }]))
 
-interface Api {
-  app: FastifyInstance
-  /** GET `url` with the token as Bearer. */
-  get: (url: string, token: string) => Promise<LightMyRequestResponse>
-  /** Every log line as written (debug level and up). */
-  lines: string[]
-  logs: () => LogLine[]
-}
+type Api = IntrospectedApi
 
-/**
- * The plugin with `introspection`, against the emulator, logging at debug
- * into `lines`; closed when the test ends. Routes: /public, /me (requireAuth,
- * answers request.user), /admin (requireRoles admin), /email and /roles-scope
- * (requireScopes).
- */
-async function apiFor (t: Test, introspection: ZitadelAuthOptions['introspection'], options: Partial<ZitadelAuthOptions> = {}): Promise<Api> {
-  const lines: string[] = []
-  const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
-  t.teardown(() => app.close())
-  await app.register(zitadelAuth, { issuer: idp.issuer, projectId: tenant.projectId, ...FAST, introspection, ...options })
-  app.get('/public', async (req) => ({ user: req.user?.sub ?? null }))
-  app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
-  app.get('/admin', { preHandler: app.zitadel.requireRoles(['admin']) }, async () => ({ admin: true }))
-  app.get('/email', { preHandler: app.zitadel.requireScopes(['email']) }, async () => ({ email: true }))
-  app.get('/roles-scope', { preHandler: app.zitadel.requireScopes([ROLES_SCOPE]) }, async () => ({ roles: true }))
-  await app.ready()
-  return {
-    app,
-    lines,
-    logs: () => lines.map((line) => JSON.parse(line) as LogLine),
-    get: (url, token) => app.inject({ method: 'GET', url, headers: bearer(token) })
-  }
+function apiFor (t: Test, introspection: ZitadelAuthOptions['introspection'], options: Partial<ZitadelAuthOptions> = {}): Promise<Api> {
+  return introspectedApi(t, { issuer: idp.issuer, projectId: tenant.projectId, rolesScope: ROLES_SCOPE }, introspection, options)
 }
 
 /** A fresh opaque token of the tenant's app, as the token endpoint issues it. */
