@@ -7,7 +7,11 @@ import { createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto'
  * an RS256 JWT with header `kid` = keyId, claims `iss` = `sub` = clientId,
  * `aud` = the issuer, `iat`, `exp`. Zitadel accepts an assertion for at most an
  * hour and does not refuse a reused one, so one is signed and then reused until
- * shortly before it expires: one signature per few minutes, not per request.
+ * shortly before it expires: one signature per few minutes, not per request
+ * (an RSA signature costs about a millisecond of the event loop). OpenID
+ * Connect Core §9 says a `jti` is to be used once; Zitadel does not enforce
+ * that (zitadel/oidc VerifyJWTAssertion), and a new signature per call would
+ * cost more than the call's own work.
  */
 
 /** Zitadel's application key file: `{"type":"application","keyId","key","clientId","appId"}`. */
@@ -26,6 +30,12 @@ export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-typ
 const LIFETIME_S = 300
 /** A new one is signed when less than this is left, so none expires in flight. */
 const RENEW_BEFORE_S = 60
+/**
+ * `iat` is set this far in the past: Zitadel refuses an `iat` more than a
+ * second ahead of its own clock (zitadel/oidc CheckIssuedAt), and the API's
+ * clock may run a little ahead of Zitadel's.
+ */
+const BACKDATE_S = 30
 
 /** A key file read and checked: the key imported once. */
 export interface ClientKey {
@@ -49,7 +59,10 @@ export function readKeyFile (value: unknown): ClientKey | string {
   }
   if (file === null || typeof file !== 'object' || Array.isArray(file)) return 'not an object'
   const { type, keyId, key, clientId } = file as Record<string, unknown>
-  if (type !== 'application') return `of type ${JSON.stringify(type) ?? 'undefined'}, not "application" (a service user's key file cannot introspect)`
+  if (type !== 'application') {
+    const named = typeof type === 'string' && /^[a-z]{1,20}$/.test(type) ? `"${type}"` : 'another value'
+    return `of type ${type === undefined ? 'undefined' : named}, not "application" (a service user's key file cannot introspect)`
+  }
   if (typeof keyId !== 'string' || keyId === '') return 'without a "keyId"'
   if (typeof clientId !== 'string' || clientId === '') return 'without a "clientId"'
   if (typeof key !== 'string') return 'without a "key"'
@@ -68,7 +81,8 @@ export class ClientAssertion {
   readonly #key: ClientKey
   readonly #audience: string
   #assertion = ''
-  #renewAt = 0
+  /** The `iat` of the current assertion; 0: none yet, or dropped. */
+  #iat = 0
 
   constructor (key: ClientKey, audience: string) {
     this.#key = key
@@ -78,18 +92,23 @@ export class ClientAssertion {
   /** A valid assertion for the next request. */
   current (): string {
     const now = Math.floor(Date.now() / 1000)
-    // `now < #renewAt - LIFETIME_S` catches a wall clock set back since signing.
-    if (now >= this.#renewAt || now < this.#renewAt - LIFETIME_S) {
-      this.#assertion = this.#sign(now)
-      this.#renewAt = now + LIFETIME_S - RENEW_BEFORE_S
+    // `now < #iat` catches a wall clock set back (further than the backdating) since signing.
+    if (now >= this.#iat + LIFETIME_S - RENEW_BEFORE_S || now < this.#iat) {
+      this.#iat = now - BACKDATE_S
+      this.#assertion = this.#sign(this.#iat)
     }
     return this.#assertion
   }
 
-  #sign (now: number): string {
+  /** Drops the current assertion (the IdP refused it): the next request gets a new one. */
+  drop (): void {
+    this.#iat = 0
+  }
+
+  #sign (iat: number): string {
     const { keyId, clientId, key } = this.#key
     const header = base64url({ alg: 'RS256', kid: keyId, typ: 'JWT' })
-    const claims = base64url({ iss: clientId, sub: clientId, aud: this.#audience, iat: now, exp: now + LIFETIME_S, jti: randomUUID() })
+    const claims = base64url({ iss: clientId, sub: clientId, aud: this.#audience, iat, exp: iat + LIFETIME_S, jti: randomUUID() })
     const input = `${header}.${claims}`
     return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`
   }

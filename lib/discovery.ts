@@ -6,8 +6,12 @@ const MAX_DISCOVERY_BYTES = 64 * 1024
 /** The endpoints the plugin uses, from the issuer's discovery document. */
 export interface Endpoints {
   readonly jwksUri: string
-  /** Absent when the document names none; needed only with the `introspection` option. */
-  readonly introspectionEndpoint: string | undefined
+  /**
+   * Needed only with the `introspection` option: the URL, or why there is
+   * none (absent, invalid, on another origin). A bad one must not take the
+   * JWKS down with it.
+   */
+  readonly introspectionEndpoint: string | IdpFetchError
 }
 
 /**
@@ -32,10 +36,15 @@ export async function discoverEndpoints (issuer: string, discoveryUrl: string, h
     throw new IdpFetchError('discovery document has no jwks_uri')
   }
   const origin = new URL(issuer).origin
-  return {
-    jwksUri: sameOrigin(doc.jwks_uri, origin, 'jwks_uri'),
-    introspectionEndpoint: doc.introspection_endpoint === undefined ? undefined : sameOrigin(doc.introspection_endpoint, origin, 'introspection_endpoint')
+  const jwksUri = sameOrigin(doc.jwks_uri, origin, 'jwks_uri')
+  let introspectionEndpoint: string | IdpFetchError
+  try {
+    if (doc.introspection_endpoint === undefined) throw new IdpFetchError('discovery document has no introspection_endpoint')
+    introspectionEndpoint = sameOrigin(doc.introspection_endpoint, origin, 'introspection_endpoint')
+  } catch (err) {
+    introspectionEndpoint = err as IdpFetchError
   }
+  return { jwksUri, introspectionEndpoint }
 }
 
 function sameOrigin (value: unknown, origin: string, name: string): string {

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler } from 'fastify'
-import { InvalidOptionError, RoleRequiredError, TokenMissingError, failHook, type ErrorFactory } from './errors.js'
+import { InvalidOptionError, RoleRequiredError, TokenMissingError, awaitable, failHook, type ErrorFactory } from './errors.js'
 import { SCOPE_TOKEN } from './options.js'
 import type { ZitadelUser } from './user.js'
 
@@ -86,6 +86,8 @@ export function createGuards (errors: ErrorFactory) {
  */
 function guard (requirement: GuardRequirement, check: (request: FastifyRequest) => void): Guard {
   const hook = function (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    // Called by hand like the async guard it once was: a promise, never a crash.
+    if (typeof done !== 'function') return awaitable(hook, request, reply) as unknown as undefined
     try {
       check(request)
     } catch (err) {

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { createClaimsCheck, deepFreeze, type Claims } from './claims.js'
 import { CLIENT_ASSERTION_TYPE, ClientAssertion } from './client-assertion.js'
 import type { Discovery } from './discovery.js'
-import { TokenInactiveError, type ErrorFactory } from './errors.js'
+import { TokenInactiveError, TokenMalformedError, type ErrorFactory } from './errors.js'
 import { IdpFetchError, postForm } from './http.js'
 import type { IntrospectionCredentials, ResolvedIntrospection } from './introspection-options.js'
 import type { ResolvedOptions } from './options.js'
@@ -13,11 +13,24 @@ import { COMPACT_JWS } from './verify.js'
 
 /** An introspection answer is well under 4 KiB; 64 KiB bounds memory. */
 const MAX_ANSWER_BYTES = 64 * 1024
+/**
+ * Zitadel's opaque tokens are about a hundred characters. A longer credential
+ * is refused before any call, so made-up tokens cannot make the API send
+ * Zitadel large requests.
+ */
+const MAX_OPAQUE_LENGTH = 4096
+/**
+ * Calls in flight at once, at most. Beyond that a new token gets 503 at once:
+ * a flood of made-up tokens must not open a socket each to Zitadel, with the
+ * API's credentials, until Zitadel rate-limits the API for everyone.
+ */
+const MAX_CALLS_IN_FLIGHT = 64
 
-/** A positive answer kept for reuse: its claims, and until when (seconds since the epoch). */
+/** A positive answer kept for reuse: its claims, the token's `exp` (wall clock) and the `cacheMaxAge` deadline (monotonic). */
 interface Answer {
   readonly claims: Claims
-  readonly until: number
+  readonly exp: number
+  readonly deadline: number
 }
 
 /**
@@ -29,19 +42,24 @@ interface Answer {
  *   `private_key_jwt` with its key file, or Basic with its client secret.
  * - `active: true` answers are checked by the same claim rules as a JWT's
  *   claims, then kept by a SHA-256 of the token (never the token itself)
- *   until the earlier of the token's `exp` and `cacheMaxAge`. Nothing else is
- *   kept: `active: false` and failures are asked again.
- * - Requests with the same token that is not in the cache share one call.
- * - When a call fails (the IdP is unreachable, answers 5xx or something that
- *   is not JSON, or refuses the API's credentials), tokens not in the cache
- *   get 503 with `Retry-After` for `jwksCooldown` seconds without a call, so
- *   an outage is not met with a call per request.
+ *   until the earlier of the token's `exp` and `cacheMaxAge` (on the
+ *   monotonic clock: a wall clock stepped back must not stretch the
+ *   revocation window). Every answer is kept at once, even when the cache is
+ *   full: a call costs far more than an entry. Nothing else is kept:
+ *   `active: false` and failures are asked again.
+ * - Requests with the same token that is not in the cache share one call, and
+ *   at most MAX_CALLS_IN_FLIGHT calls run at once.
+ * - When a call fails (the IdP is unreachable, rate-limits, answers 5xx or
+ *   something that is not JSON, or refuses the API's credentials), tokens not
+ *   in the cache get 503 with `Retry-After` for `jwksCooldown` seconds without
+ *   a call, so an outage is not met with a call per request. The first call
+ *   that works ends that.
  */
 export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, signal: AbortSignal) {
   const checkClaims = createClaimsCheck(opts, errors)
   const all = settings.tokens === 'all'
   const maxAge = settings.cacheMaxAge
-  const cache = settings.cacheSize === 0 || maxAge === 0 ? undefined : new TokenCache<Answer>(settings.cacheSize)
+  const cache = settings.cacheSize === 0 || maxAge === 0 ? undefined : new TokenCache<Answer>(settings.cacheSize, { admission: false })
   const inflight = new Map<string, Promise<Claims>>()
   const http = { timeoutMs: opts.httpTimeout * 1000, maxBytes: MAX_ANSWER_BYTES, signal }
   const assertion = credentials.method === 'private_key_jwt' ? new ClientAssertion(credentials.key, opts.issuer) : undefined
@@ -63,11 +81,13 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
 
   /** The user of an `active` token: from the cache when it may be, else from one shared call. */
   function check (token: string): ZitadelUser | Promise<ZitadelUser> {
+    if (token.length > MAX_OPAQUE_LENGTH) throw errors.auth(TokenMalformedError)
     const key = createHash('sha256').update(token).digest('base64url')
     const answer = cache?.get(key)
-    if (answer !== undefined && Date.now() / 1000 < answer.until) return userOf(token, answer.claims)
+    if (answer !== undefined && Date.now() / 1000 < answer.exp && performance.now() < answer.deadline) return userOf(token, answer.claims)
     let pending = inflight.get(key)
     if (pending === undefined) {
+      if (inflight.size >= MAX_CALLS_IN_FLIGHT) throw errors.unavailable(1)
       pending = introspect(token, key)
       inflight.set(key, pending)
       const settle = () => { inflight.delete(key) }
@@ -88,7 +108,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     let body: unknown
     try {
       const { introspectionEndpoint } = await discovery.endpoints()
-      if (introspectionEndpoint === undefined) throw new IdpFetchError('discovery document has no introspection_endpoint')
+      if (typeof introspectionEndpoint !== 'string') throw introspectionEndpoint
       const form = new URLSearchParams({ token, token_type_hint: 'access_token' })
       const headers: Record<string, string> = {}
       if (basic !== undefined) headers.authorization = basic
@@ -102,6 +122,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
       // getJson and postForm throw only IdpFetchError, which says why in fixed words.
       throw failed(err as IdpFetchError)
     }
+    blockedUntil = -Infinity
     if (failure !== undefined) {
       failure = undefined
       log.info('zitadel: introspection works again')
@@ -116,17 +137,22 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     checkClaims(claims, now)
     deepFreeze(claims)
     const exp = claims.exp as number
-    if (cache !== undefined && now < exp) cache.set(key, { claims, until: Math.min(exp, now + maxAge) })
+    if (cache !== undefined && now < exp) cache.set(key, { claims, exp, deadline: performance.now() + maxAge * 1000 })
     return claims
   }
 
   /** Logs a failed call (loud the first time), starts the cooldown, and returns the 503. */
   function failed (err: IdpFetchError): Error {
-    blockedUntil = performance.now() + cooldownMs
+    // Closing: the call was aborted on purpose, nothing to report.
+    if (signal.aborted) return errors.unavailable(opts.jwksCooldown)
     const { status, message: reason } = err
+    // A 400 is about this one request; anything else is about the IdP or the API's set-up.
+    if (status !== 400) blockedUntil = performance.now() + cooldownMs
     const first = failure !== reason
     failure = reason
     if (status === 401 || status === 403) {
+      // A refused assertion (a clock far off, a key removed) is not reused.
+      assertion?.drop()
       // The API is misconfigured, not the caller: 503, and a line an operator can act on.
       log[first ? 'error' : 'debug']({ issuer: opts.issuer, reason, clientId: settings.clientId, authMethod: settings.authMethod },
         'zitadel: introspection refused this API\'s client authentication; check the introspection option (keyFile, or clientId and clientSecret, of the API application)')

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
+import { setMaxListeners } from 'node:events'
 import fp from 'fastify-plugin'
 import { bearerCredential, isB64Token, NONE } from './bearer.js'
-import { BadRequestError, createErrorFactory, failHook, InvalidOptionError, TokenMalformedError } from './errors.js'
+import { awaitable, BadRequestError, createErrorFactory, failHook, InvalidOptionError, TokenMalformedError } from './errors.js'
 import { createGuards, guardsOf } from './guards.js'
 import { Discovery } from './discovery.js'
 import { createIntrospector } from './introspection.js'
@@ -67,6 +68,8 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   const errors = createErrorFactory(opts.realm)
   // Aborts every request to the IdP when the app closes.
   const closing = new AbortController()
+  // Every request to the IdP listens to it while in flight; dozens at once are normal.
+  setMaxListeners(0, closing.signal)
   const discovery = new Discovery(opts.issuer, opts.discoveryUrl, { timeoutMs: opts.httpTimeout * 1000, signal: closing.signal })
   const jwks = new JwksCache(opts, log, errors, discovery)
   const verifier = createTokenVerifier(opts, jwks, errors)
@@ -121,6 +124,8 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   // This runs on every request. Callback style, not async: a cache hit then
   // costs a lookup and two clock reads, and no promise (issue 4).
   function authenticate (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    // Called by hand like the async hook it once was (`await authenticate(req, reply)`): a promise, never a crash.
+    if (typeof done !== 'function') return awaitable(authenticate, request, reply) as unknown as undefined
     const credential = bearerCredential(request.headers.authorization)
     if (credential === NONE) {
       done()
@@ -175,7 +180,8 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   // Keys load in the background once the app is ready: start-up never waits on
   // (or fails because of) the IdP, and the first request usually finds keys.
   fastify.addHook('onReady', async function warmZitadelKeys () {
-    jwks.warm()
+    // With tokens: 'all', no key is ever used.
+    if (introspector?.all !== true) jwks.warm()
   })
   fastify.addHook('onClose', async function closeZitadelKeys () {
     jwks.close()

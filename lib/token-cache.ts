@@ -55,12 +55,16 @@ export class TokenCache<V> {
    */
   readonly #seen: Uint32Array
 
-  /** `maxEntries`: the most tokens held at any time, at least 1. */
-  constructor (maxEntries: number) {
+  /**
+   * `maxEntries`: the most tokens held at any time, at least 1.
+   * `admission: false` stores every new token at once, full or not: for
+   * values that cost far more to make again than an entry (a network call).
+   */
+  constructor (maxEntries: number, { admission = true }: { admission?: boolean } = {}) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('maxEntries must be an integer of at least 1')
     this.#max = maxEntries
     this.#used = new Uint8Array(maxEntries)
-    this.#seen = new Uint32Array(2 ** Math.ceil(Math.log2(maxEntries)))
+    this.#seen = new Uint32Array(admission ? 2 ** Math.ceil(Math.log2(maxEntries)) : 0)
   }
 
   /** How many tokens are held. */
@@ -113,6 +117,7 @@ export class TokenCache<V> {
 
   /** Has this token (by its ending) been noted before? If not, notes it. */
   #admit (key: string): boolean {
+    if (this.#seen.length === 0) return true
     const hash = fnv1a(key)
     const cell = hash & (this.#seen.length - 1)
     // The top bit set: never 0, which marks an empty cell (there are at most 2^20 cells).

@@ -368,6 +368,76 @@ t.test('an introspection_endpoint on another origin is refused: the token is nev
   const token = await opaqueToken()
   unavailable(t, await api.me(token), token)
   t.equal(stolen, 0, 'no request reached the other origin')
+  const jwt = await idp.mintAccessToken({ userId: tenant.bob.id, clientId: tenant.clientId, type: 'jwt' })
+  t.equal((await api.me(jwt)).statusCode, 200, 'JWTs still pass: a bad introspection_endpoint does not take the JWKS down')
+
+  const plain = await introspectedApi(t, { issuer: idp.issuer, projectId: tenant.projectId, rolesScope: 'x' }, undefined)
+  t.equal((await plain.me(jwt)).statusCode, 200, 'nor does it for an app without introspection')
+})
+
+t.test('a flood of new tokens: at most 64 calls in flight; beyond that 503 at once, without a call', async (t) => {
+  reset(t)
+  front.mode = 'slow'
+  const api = await apiFor(t, BY_SECRET, { httpTimeout: 5 })
+  const from = front.calls.length
+  const made = Array.from({ length: 70 }, (_, i) => `made-up-opaque-token-${i}-${'x'.repeat(40)}`)
+  const answers = made.map((token) => api.me(token))
+  await sleep(300)
+  t.equal(front.calls.length - from, 64, '64 calls reached the IdP')
+  front.mode = 'pass'
+  const results = await Promise.all(answers)
+  t.equal(results.filter((r) => r.statusCode === 503).length, 6, 'the other 6 got 503')
+  t.equal(results.filter((r) => r.statusCode === 401).length, 64, 'the 64 asked got their answer: not active')
+  t.equal(front.calls.length - from, 64, 'and no more calls were made')
+})
+
+t.test('a credential longer than 4096 characters is refused before any call', async (t) => {
+  reset(t)
+  const api = await apiFor(t, BY_SECRET)
+  const from = front.calls.length
+  refused(t, await api.me('a'.repeat(4097)), 401, 'ZITADEL_AUTH_TOKEN_MALFORMED')
+  t.equal(front.calls.length, from, 'nothing was sent')
+})
+
+t.test('a 400 from the introspection endpoint is about that request: 503, and no cooldown for the next one', async (t) => {
+  reset(t)
+  front.mode = { status: 400 }
+  const api = await apiFor(t, BY_SECRET, { jwksCooldown: 30 })
+  const token = await opaqueToken()
+  unavailable(t, await api.me(token), token)
+  front.mode = 'pass'
+  t.equal((await api.me(token)).statusCode, 200, 'the next request is asked at once')
+})
+
+t.test('a refused client assertion is not reused: the next call signs a new one', async (t) => {
+  reset(t)
+  front.mode = { status: 401 }
+  const api = await apiFor(t, BY_KEY)
+  const from = front.calls.length
+  const token = await opaqueToken()
+  unavailable(t, await api.me(token), token)
+  front.mode = 'pass'
+  await afterCooldown()
+  t.equal((await api.me(token)).statusCode, 200)
+  const [refusedCall, nextCall] = front.calls.slice(from)
+  t.not(nextCall?.form.get('client_assertion'), refusedCall?.form.get('client_assertion'), 'a new assertion after the 401')
+})
+
+t.test('cacheMaxAge is measured on the monotonic clock: a wall clock stepped back does not stretch it', async (t) => {
+  reset(t)
+  const realNow = Date.now
+  t.teardown(() => { Date.now = realNow })
+  const api = await apiFor(t, { ...BY_SECRET, cacheMaxAge: 0.3 })
+  const token = await opaqueToken()
+  t.equal((await api.me(token)).statusCode, 200)
+  const from = front.calls.length
+  t.equal((await api.me(token)).statusCode, 200)
+  t.equal(front.calls.length, from, 'within cacheMaxAge: from the cache')
+  Date.now = () => realNow() - 600_000
+  await sleep(350)
+  // What the answer then says (its iat is now in the future) does not matter here.
+  await api.me(token)
+  t.equal(front.calls.length, from + 1, 'past cacheMaxAge, the IdP is asked again although the wall clock went back ten minutes')
 })
 
 t.test('the emulator\'s faults on discovery (down, error, slow): 503 with Retry-After, then 200 after recovery', async (t) => {

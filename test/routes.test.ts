@@ -384,3 +384,29 @@ t.test('the plugin\'s exports and fastify-plugin metadata', async (t) => {
   t.equal(pluginDefault, zitadelAuth, 'lib/index re-exports lib/plugin')
   t.equal(zitadelAuth.name, 'fastifyZitadelAuth', 'a named function')
 })
+
+t.test('the hook and the guards also work awaited by hand, as the async functions they once were', async (t) => {
+  const issuer = await startIssuer()
+  t.teardown(() => issuer.close())
+  const app = await bareApp(t, issuer)
+  // A route that opts out of the automatic hook and runs it, and a guard, itself.
+  app.get('/by-hand', {
+    config: { zitadel: false },
+    onRequest: async (req, reply) => {
+      await (app.zitadel.authenticate as unknown as (req: unknown, reply: unknown) => Promise<void>)(req, reply)
+      await (app.zitadel.requireRoles(['admin']) as unknown as (req: unknown, reply: unknown) => Promise<void>)(req, reply)
+    }
+  }, async (req) => ({ sub: req.user?.sub }))
+  await app.ready()
+
+  const admin = await app.inject({ url: '/by-hand', headers: bearer(await issuer.token({ roles: ['admin'] })) })
+  t.equal(admin.statusCode, 200)
+  t.same(admin.json(), { sub: SUB }, 'the awaited hook set request.user')
+  const user = await app.inject({ url: '/by-hand', headers: bearer(await issuer.token({ roles: ['user'] })) })
+  t.equal(user.statusCode, 403, 'the awaited guard refused')
+  t.equal(user.json().code, 'ZITADEL_AUTH_ROLE_REQUIRED')
+  const bad = await app.inject({ url: '/by-hand', headers: bearer(BAD) })
+  t.equal(bad.statusCode, 401, 'the awaited hook refused')
+  t.match(bad.headers['www-authenticate'], /error="invalid_token"/, 'with its challenge')
+  t.equal((await app.inject({ url: '/by-hand' })).statusCode, 401, 'no token: the awaited guard refused')
+})

@@ -207,6 +207,17 @@ t.test('TokenCache: once full, a new token gets in the second time it is stored;
   t.equal(cache.set(again, 'a'), false, 'clear forgets what was noted too')
 })
 
+t.test('TokenCache with admission: false takes every new token at once, full or not', async (t) => {
+  const cache = new TokenCache<string>(2, { admission: false })
+  const [a, b, c] = [randomToken(64), randomToken(64), randomToken(64)]
+  cache.set(a, 'a')
+  cache.set(b, 'b')
+  t.equal(cache.set(c, 'c'), true, 'full, and a new token is stored the first time')
+  t.equal(cache.get(c), 'c')
+  t.equal(cache.size, 2, 'still bounded')
+  t.equal([a, b].filter((x) => cache.get(x) !== undefined).length, 1, 'one of the others made room')
+})
+
 t.test('TokenCache: clear forgets every token, and the cache fills again', async (t) => {
   const cache = new TokenCache<number>(3)
   const tokens = Array.from({ length: 5 }, () => randomToken(64))

@@ -538,3 +538,19 @@ t.test('verifySignature checks each algorithm with its own hash and padding', as
   const saltless = sign('sha256', Buffer.from(input), { key: rsa.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 0 })
   t.equal(await verifySignature('PS256', rsaKey, input, saltless), false, 'PS256 with an empty salt')
 })
+
+t.test('verifySignature waits on the thread pool for at most 4 x its size at once; beyond that it checks on the spot', async (t) => {
+  const { privateKey, publicKey } = RSA
+  const key: VerificationKey = { kid: 'k', alg: 'RS256', key: publicKey }
+  const input = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0'
+  const good = rawSignature('RS256', privateKey, Buffer.from(input))
+  const bad = Buffer.from(good)
+  bad[9] = (bad[9] as number) ^ 1
+  const cap = 4 * (Number(process.env.UV_THREADPOOL_SIZE) || 4)
+  const waiting = Array.from({ length: cap }, () => verifySignature('RS256', key, input, good))
+  t.ok(waiting.every((r) => r instanceof Promise), `the first ${cap} go to the pool`)
+  const onTheSpot = [verifySignature('RS256', key, input, good), verifySignature('RS256', key, input, bad)]
+  t.same(onTheSpot, [true, false], 'the next ones are answered at once, and right')
+  t.same(await Promise.all(waiting), Array(cap).fill(true), 'the pooled ones hold too')
+  t.type(verifySignature('RS256', key, input, good), Promise, 'once they are done, the pool is used again')
+})
