@@ -32,6 +32,20 @@ export function bearerCredential (header: string | undefined): string | typeof N
   return header.slice(7).trim()
 }
 
+/**
+ * Does the request carry at most one Authorization field? Node's
+ * `headers.authorization` keeps the first line only; `rawHeaders` has them
+ * all, as name/value pairs.
+ */
+export function hasOneAuthorization (rawHeaders: readonly string[]): boolean {
+  let seen = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string
+    if (name.length === 13 && name.toLowerCase() === 'authorization' && ++seen > 1) return false
+  }
+  return true
+}
+
 /** Is this credential a `b64token`? (An empty string is not.) */
 export function isB64Token (credential: string): boolean {
   return B64TOKEN.test(credential)

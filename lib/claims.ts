@@ -1,46 +1,100 @@
+import type { FastifyBaseLogger } from 'fastify'
 import {
   AudienceInvalidError, ClaimsInvalidError, ClientNotAllowedError, IssuerInvalidError,
-  TokenExpiredError, TokenNotYetValidError, type ErrorFactory
+  TokenExpiredError, TokenNotYetValidError, type ErrorConstructor, type ErrorFactory
 } from './errors.js'
-import { compileClaimsSchema, type ResolvedOptions } from './options.js'
+import { compileClaimsSchema, MIN_NOT_BEFORE_TOLERANCE, type ResolvedOptions } from './options.js'
 
 export type Claims = Record<string, unknown>
 
-/** Claims only ID tokens carry: an ID token must not be usable as an access token. */
-const ID_TOKEN_CLAIMS = ['nonce', 'at_hash', 'c_hash'] as const
+/**
+ * Claims that mark a JWT as an ID token. zitadel/oidc pkg/oidc/token.go
+ * NewIDTokenClaims always sets `azp` (the client), while NewAccessTokenClaims
+ * never does; token exchange can issue ID tokens without `nonce`, `at_hash`
+ * or `c_hash` (zitadel internal/api/oidc/token_exchange.go), but never
+ * without `azp`. The other three are checked too, for ID tokens of other
+ * shapes. An ID token must not be usable as an access token.
+ */
+const ID_TOKEN_CLAIMS = ['azp', 'nonce', 'at_hash', 'c_hash'] as const
+
+/** `act` nests one level per actor (RFC 8693 §4.1); a real chain is one or two deep. */
+const MAX_ACTOR_DEPTH = 8
+
+/** Longest `iss` repeated in a debug log line. */
+const MAX_LOGGED_ISS = 256
+
+export interface ClaimsCheckContext {
+  /** Where refusals that need a word are explained, at debug level. */
+  readonly log: FastifyBaseLogger
+  /** JWTs: refuse ID tokens. Introspection answers describe access tokens and may carry `auth_time`/`amr`. */
+  readonly refuseIdTokens: boolean
+}
 
 /**
  * The claim rules every accepted token meets, whether its claims come from a
  * verified JWT or from Zitadel's introspection answer: registered claims,
- * issuer, audience, time, no ID-token claims, `allowedClientIds`, then
- * `claimsSchema`. Built once per registration; throws the coded error.
+ * issuer, audience, time, no ID token, `scope` and `act` well formed,
+ * `allowedClientIds` and `allowedSubjects`, then `claimsSchema`. Built once
+ * per registration; throws the coded error.
  */
-export function createClaimsCheck (opts: ResolvedOptions, errors: ErrorFactory): (claims: Claims, now: number) => void {
+export function createClaimsCheck (opts: ResolvedOptions, errors: ErrorFactory, { log, refuseIdTokens }: ClaimsCheckContext): (claims: Claims, now: number) => void {
+  const issuers = new Set(opts.issuers)
   const audience = new Set(opts.audience)
   const allowedClients = opts.allowedClientIds === undefined ? undefined : new Set(opts.allowedClientIds)
+  const allowedSubjects = opts.allowedSubjects === undefined ? undefined : new Set(opts.allowedSubjects)
   const claimsCheck = opts.claimsSchema === undefined ? undefined : compileClaimsSchema(opts.claimsSchema)
   const tolerance = opts.clockTolerance
+  const notBeforeTolerance = notBeforeToleranceOf(opts)
+
+  function refuse (Err: ErrorConstructor, reason: string): never {
+    log.debug({ reason }, 'zitadel: token refused')
+    throw errors.auth(Err)
+  }
 
   return function checkClaims (claims: Claims, now: number): void {
-    const { exp, iat, nbf, sub } = claims
+    const { exp, iat, nbf, sub, iss } = claims
     // Required and finite: JSON's 1e400 parses to Infinity and must not mean "forever".
-    if (!isNumericDate(exp) || !isNumericDate(iat) || typeof sub !== 'string' || sub === '') throw errors.auth(ClaimsInvalidError)
-    if (claims.iss !== opts.issuer) throw errors.auth(IssuerInvalidError)
+    if (!isNumericDate(exp) || !isNumericDate(iat)) refuse(ClaimsInvalidError, 'exp or iat missing or not a number')
+    // Zitadel Cloud once issued tokens without sub (zitadel/zitadel#8591): nobody to authorise.
+    if (typeof sub !== 'string' || sub === '') refuse(ClaimsInvalidError, 'sub missing')
+    if (typeof iss !== 'string' || !issuers.has(iss)) {
+      // The token's iss (not the token) says which domain the client used: the usual cause is a custom domain not listed in `issuer`.
+      log.debug({ iss: typeof iss === 'string' ? iss.slice(0, MAX_LOGGED_ISS) : typeof iss, issuers: opts.issuers }, 'zitadel: token refused for its issuer')
+      throw errors.auth(IssuerInvalidError)
+    }
     if (!hasAudience(claims.aud, audience)) throw errors.auth(AudienceInvalidError)
     // RFC 7519 §4.1.4: the token is expired at exp, not after it.
     if (now - tolerance >= exp) throw errors.auth(TokenExpiredError)
-    if (nbf !== undefined && (!isNumericDate(nbf) || now + tolerance < nbf)) throw errors.auth(TokenNotYetValidError)
-    if (iat > now + tolerance) throw errors.auth(TokenNotYetValidError)
-    for (const name of ID_TOKEN_CLAIMS) {
-      if (claims[name] !== undefined) throw errors.auth(ClaimsInvalidError)
+    if (nbf !== undefined && (!isNumericDate(nbf) || now + notBeforeTolerance < nbf)) throw errors.auth(TokenNotYetValidError)
+    if (iat > now + notBeforeTolerance) throw errors.auth(TokenNotYetValidError)
+    if (refuseIdTokens) {
+      for (const name of ID_TOKEN_CLAIMS) {
+        if (claims[name] !== undefined) refuse(ClaimsInvalidError, `an ID token (it carries ${name}), not an access token`)
+      }
     }
+    // RFC 8693 §4.2 and RFC 7662 §2.2: a space-separated string. Anything else is a malformed token, not "no scopes".
+    if (claims.scope !== undefined && typeof claims.scope !== 'string') refuse(ClaimsInvalidError, 'scope is not a string')
+    if (claims.act !== undefined && !isActor(claims.act, MAX_ACTOR_DEPTH)) refuse(ClaimsInvalidError, 'act is not an actor claim')
     // Bound to client_id only: Zitadel access tokens carry it (zitadel/oidc v3.29.1+),
     // while azp belongs to ID tokens and names the client an ID token was for.
     if (allowedClients !== undefined && !(typeof claims.client_id === 'string' && allowedClients.has(claims.client_id))) {
       throw errors.auth(ClientNotAllowedError)
     }
+    if (allowedSubjects !== undefined && !allowedSubjects.has(sub)) throw errors.auth(ClientNotAllowedError)
     if (claimsCheck !== undefined && !claimsCheck.Check(claims)) throw errors.auth(ClaimsInvalidError)
   }
+}
+
+/** The tolerance on `nbf` and `iat`: `clockTolerance`, and at least MIN_NOT_BEFORE_TOLERANCE. */
+export function notBeforeToleranceOf (opts: ResolvedOptions): number {
+  return Math.max(opts.clockTolerance, MIN_NOT_BEFORE_TOLERANCE)
+}
+
+/** RFC 8693 §4.1: `{ sub, iss?, act? }`, nested once per actor. */
+function isActor (value: unknown, depth: number): boolean {
+  if (depth === 0 || value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  const { sub, iss, act } = value as Claims
+  return typeof sub === 'string' && sub !== '' && (iss === undefined || typeof iss === 'string') && (act === undefined || isActor(act, depth - 1))
 }
 
 function isNumericDate (value: unknown): value is number {

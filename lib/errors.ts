@@ -31,6 +31,7 @@ export const ClaimsInvalidError = request('ZITADEL_AUTH_CLAIMS_INVALID', 'The ac
 export const TokenInactiveError = request('ZITADEL_AUTH_TOKEN_INACTIVE', 'The access token is not active', 401)
 export const RoleRequiredError = request('ZITADEL_AUTH_ROLE_REQUIRED', 'The access token lacks a required role', 403)
 export const ScopeRequiredError = request('ZITADEL_AUTH_SCOPE_REQUIRED', 'The access token lacks a required scope', 403)
+export const DelegationRefusedError = request('ZITADEL_AUTH_DELEGATION_REFUSED', 'The access token was issued to someone acting for the user', 403)
 export const IdpUnavailableError = request('ZITADEL_AUTH_IDP_UNAVAILABLE', 'The identity provider cannot be reached; try again later', 503)
 
 /** Thrown at registration (never at request time) when an option is wrong. */
@@ -54,7 +55,9 @@ const bearerCodes = new Map<ErrorConstructor, BearerErrorCode>([
   [ClaimsInvalidError, 'invalid_token'],
   [TokenInactiveError, 'invalid_token'],
   [RoleRequiredError, 'insufficient_scope'],
-  [ScopeRequiredError, 'insufficient_scope']
+  [ScopeRequiredError, 'insufficient_scope'],
+  // RFC 6750 §3.1: the request needs more than the token grants (the user in person).
+  [DelegationRefusedError, 'insufficient_scope']
 ])
 
 export type AuthError = InstanceType<ErrorConstructor> & { headers?: Record<string, string> }

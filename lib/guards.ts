@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler } from 'fastify'
-import { InvalidOptionError, RoleRequiredError, TokenMissingError, awaitable, failHook, type ErrorFactory } from './errors.js'
+import { DelegationRefusedError, InvalidOptionError, RoleRequiredError, TokenMissingError, awaitable, failHook, type ErrorFactory } from './errors.js'
 import { SCOPE_TOKEN } from './options.js'
 import type { ZitadelUser } from './user.js'
 
@@ -13,7 +13,18 @@ export const kGuard = Symbol.for('fastify-zitadel-auth.guard')
 
 export type Guard = preHandlerHookHandler & { readonly [kGuard]: GuardRequirement }
 
-export interface RequireRolesOptions {
+/** What every guard takes. */
+export interface GuardOptions {
+  /**
+   * `false`: refuse (403 `ZITADEL_AUTH_DELEGATION_REFUSED`) a token that
+   * someone else holds for the user (`act`: token exchange with
+   * impersonation or delegation), for routes the user must call in person.
+   * Default: true.
+   */
+  allowDelegated?: boolean
+}
+
+export interface RequireRolesOptions extends GuardOptions {
   /**
    * The organisation the role must be held in: a fixed id, or read from the
    * request (e.g. `(req) => req.params.orgId`). When the function returns
@@ -34,20 +45,33 @@ export type OrgIdResolver = (request: FastifyRequest<{ Params: Record<string, st
  * one gets its 401 before any route learns what role it wants.
  */
 export function createGuards (errors: ErrorFactory) {
-  function authenticated (request: FastifyRequest): ZitadelUser {
-    if (request.user === null) throw errors.auth(TokenMissingError)
-    return request.user
+  /** The user of the request; `inPerson`: only when nobody acts for them. */
+  function authenticated (request: FastifyRequest, inPerson: boolean): ZitadelUser {
+    const { user } = request
+    if (user === null) throw errors.auth(TokenMissingError)
+    if (inPerson && user.actor !== undefined) throw errors.auth(DelegationRefusedError)
+    return user
   }
 
-  function requireAuth (): Guard {
+  /**
+   * A guard that lets through any verified token (401 `ZITADEL_AUTH_TOKEN_MISSING` without one).
+   * @example app.get('/me', { preHandler: app.zitadel.requireAuth() }, handler)
+   */
+  function requireAuth (options: GuardOptions = {}): Guard {
+    const inPerson = readInPerson('requireAuth', options)
     return guard({ kind: 'auth' }, function requireAuth (request: FastifyRequest) {
-      authenticated(request)
+      authenticated(request, inPerson)
     })
   }
 
+  /**
+   * A guard that requires project roles: all of them, or with `any` one of
+   * them; in the organisation `orgId` when given (403 `ZITADEL_AUTH_ROLE_REQUIRED`).
+   * @example app.get('/admin', { preHandler: app.zitadel.requireRoles(['admin']) }, handler)
+   */
   function requireRoles (roles: readonly string[], options: RequireRolesOptions = {}): Guard {
     const list = checkList('requireRoles', 'roles', roles, /^\S+$/)
-    if (options === null || typeof options !== 'object') invalid('requireRoles: options must be an object')
+    const inPerson = readInPerson('requireRoles', options)
     const { orgId, any = false } = options
     if (typeof any !== 'boolean') invalid('requireRoles: option "any" must be a boolean')
     if (orgId !== undefined && !(typeof orgId === 'function' || (typeof orgId === 'string' && orgId !== ''))) {
@@ -56,7 +80,7 @@ export function createGuards (errors: ErrorFactory) {
     const orgOf = (typeof orgId === 'function' ? orgId : () => orgId) as (request: FastifyRequest) => string | undefined
 
     return guard({ kind: 'roles', roles: list, any }, function requireRoles (request: FastifyRequest) {
-      const user = authenticated(request)
+      const user = authenticated(request, inPerson)
       const org = orgOf(request)
       if (orgId !== undefined && (typeof org !== 'string' || org === '')) throw errors.auth(RoleRequiredError)
       const granted = any
@@ -66,10 +90,17 @@ export function createGuards (errors: ErrorFactory) {
     })
   }
 
-  function requireScopes (scopes: readonly string[]): Guard {
+  /**
+   * A guard that requires every one of these scopes in the token's `scope`
+   * (403 `ZITADEL_AUTH_SCOPE_REQUIRED`). Zitadel's JWT access tokens carry no
+   * `scope`; introspection answers do.
+   * @example app.get('/read', { preHandler: app.zitadel.requireScopes(['read']) }, handler)
+   */
+  function requireScopes (scopes: readonly string[], options: GuardOptions = {}): Guard {
     const list = checkList('requireScopes', 'scopes', scopes, SCOPE_TOKEN)
+    const inPerson = readInPerson('requireScopes', options)
     return guard({ kind: 'scopes', scopes: list }, function requireScopes (request: FastifyRequest) {
-      const user = authenticated(request)
+      const user = authenticated(request, inPerson)
       for (const scope of list) {
         if (!user.scopes.includes(scope)) throw errors.scope(list)
       }
@@ -108,6 +139,14 @@ function checkList (fn: string, what: string, value: unknown, pattern: RegExp): 
     invalid(`${fn}: ${what} must be a non-empty array of non-empty strings without spaces`)
   }
   return Object.freeze([...new Set(value as string[])])
+}
+
+/** Checks a guard's options object and reads `allowDelegated`: true when the user must act in person. */
+function readInPerson (fn: string, options: unknown): boolean {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) invalid(`${fn}: options must be an object`)
+  const { allowDelegated = true } = options as GuardOptions
+  if (typeof allowDelegated !== 'boolean') invalid(`${fn}: option "allowDelegated" must be a boolean`)
+  return !allowDelegated
 }
 
 function invalid (message: string): never {

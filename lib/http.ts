@@ -11,12 +11,22 @@ export class IdpFetchError extends Error {
   override name = 'IdpFetchError'
   /** The HTTP status, when the IdP answered with one other than 200. */
   readonly status: number | undefined
+  /**
+   * The OAuth `error` code of a 4xx answer with an RFC 6749 §5.2 body, such
+   * as `unauthorized_client`; only a short lower-case word is kept, never free text.
+   */
+  readonly oauthError: string | undefined
 
-  constructor (message: string, options?: { cause?: unknown, status?: number }) {
+  constructor (message: string, options?: { cause?: unknown, status?: number, oauthError?: string | undefined }) {
     super(message, options)
     this.status = options?.status
+    this.oauthError = options?.oauthError
   }
 }
+
+/** An OAuth error body (`{"error":"…","error_description":"…"}`) is a few hundred bytes. */
+const MAX_ERROR_BYTES = 4096
+const OAUTH_ERROR_CODE = /^[a-z_]{1,64}$/
 
 export interface JsonResponse {
   body: unknown
@@ -58,8 +68,9 @@ async function requestJson (url: string, init: RequestInit, { timeoutMs, maxByte
       throw new IdpFetchError(isTimeout(cause) ? `no answer within ${timeoutMs} ms` : `the request failed${systemCode(cause)}`, { cause })
     }
     if (res.status !== 200) {
+      const oauthError = res.status >= 400 && res.status < 500 ? await readOAuthError(res, timeoutMs) : undefined
       await res.body?.cancel()
-      throw new IdpFetchError(`answered HTTP ${res.status}`, { status: res.status })
+      throw new IdpFetchError(`answered HTTP ${res.status}${oauthError === undefined ? '' : ` ${oauthError}`}`, { status: res.status, oauthError })
     }
     const text = await readCapped(res, maxBytes, timeoutMs)
     try {
@@ -70,6 +81,20 @@ async function requestJson (url: string, init: RequestInit, { timeoutMs, maxByte
   } finally {
     clearTimeout(timer)
     signal.removeEventListener('abort', close)
+  }
+}
+
+/**
+ * The `error` code of an OAuth error answer (RFC 6749 §5.2), when the body is
+ * one; undefined for any other body. zitadel/oidc `WriteError` answers 400
+ * with such a body for a refused client authentication.
+ */
+async function readOAuthError (res: Response, timeoutMs: number): Promise<string | undefined> {
+  try {
+    const code = (JSON.parse(await readCapped(res, MAX_ERROR_BYTES, timeoutMs)) as { error?: unknown } | null)?.error
+    return typeof code === 'string' && OAUTH_ERROR_CODE.test(code) ? code : undefined
+  } catch {
+    return undefined
   }
 }
 

@@ -12,21 +12,21 @@ export default plugin
 export { plugin as fastifyZitadelAuth }
 export type { ZitadelAuth } from './plugin.js'
 export type { ZitadelAuthOptions, ResolvedOptions, Algorithm, OpenApiOptions } from './options.js'
-export { SUPPORTED_ALGORITHMS } from './options.js'
+export { SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from './options.js'
 export type { IntrospectionOptions, ResolvedIntrospection } from './introspection-options.js'
 export type { ApplicationKeyFile } from './client-assertion.js'
-export type { RequireRolesOptions, Guard, GuardRequirement } from './guards.js'
+export type { GuardOptions, RequireRolesOptions, Guard, GuardRequirement } from './guards.js'
 export { ZitadelErrorResponse } from './openapi.js'
 export type {
   ZitadelSecurityScheme, ZitadelSwaggerOptions, ZitadelSwaggerUiOptions, ZitadelInitOAuth,
   SwaggerOptionsBase, SwaggerTransform, SwaggerTransformInput
 } from './openapi.js'
 export { ZitadelUser } from './user.js'
-export type { ZitadelClaims, ZitadelCustomClaims, ZitadelRoles } from './user.js'
+export type { ZitadelActor, ZitadelClaims, ZitadelCustomClaims, ZitadelRoles } from './user.js'
 export {
   TokenMissingError, BadRequestError, TokenMalformedError, TokenUnsupportedError, KeyUnknownError,
   SignatureInvalidError, TokenExpiredError, TokenNotYetValidError, IssuerInvalidError, AudienceInvalidError,
-  ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, RoleRequiredError, ScopeRequiredError, IdpUnavailableError,
+  ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, RoleRequiredError, ScopeRequiredError, DelegationRefusedError, IdpUnavailableError,
   InvalidOptionError
 } from './errors.js'
 

@@ -56,7 +56,7 @@ interface Answer {
  *   that works ends that.
  */
 export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, signal: AbortSignal) {
-  const checkClaims = createClaimsCheck(opts, errors)
+  const checkClaims = createClaimsCheck(opts, errors, { log, refuseIdTokens: false })
   const all = settings.tokens === 'all'
   const maxAge = settings.cacheMaxAge
   const cache = settings.cacheSize === 0 || maxAge === 0 ? undefined : new TokenCache<Answer>(settings.cacheSize, { admission: false })
@@ -146,11 +146,13 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     // Closing: the call was aborted on purpose, nothing to report.
     if (signal.aborted) return errors.unavailable(opts.jwksCooldown)
     const { status, message: reason } = err
-    // A 400 is about this one request; anything else is about the IdP or the API's set-up.
-    if (status !== 400) blockedUntil = performance.now() + cooldownMs
+    const refused = isRefusedClient(err)
+    // A 400 is about this one request, unless it refuses the API's credentials;
+    // anything else is about the IdP or the API's set-up.
+    if (status !== 400 || refused) blockedUntil = performance.now() + cooldownMs
     const first = failure !== reason
     failure = reason
-    if (status === 401 || status === 403) {
+    if (refused) {
       // A refused assertion (a clock far off, a key removed) is not reused.
       assertion?.drop()
       // The API is misconfigured, not the caller: 503, and a line an operator can act on.
@@ -174,6 +176,17 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
 }
 
 export type Introspector = ReturnType<typeof createIntrospector>
+
+/**
+ * Did Zitadel refuse the API's own client authentication? zitadel/oidc
+ * `WriteError` answers HTTP 400 with `unauthorized_client` (wrong
+ * credentials) or `invalid_client` (none it could read), not 401; a proxy in
+ * front may answer 401 or 403.
+ */
+function isRefusedClient ({ status, oauthError }: IdpFetchError): boolean {
+  if (status === 401 || status === 403) return true
+  return status === 400 && (oauthError === 'unauthorized_client' || oauthError === 'invalid_client')
+}
 
 /** application/x-www-form-urlencoded, as RFC 6749 Appendix B asks for Basic credentials. */
 function formEncode (value: string): string {

@@ -25,10 +25,15 @@ const UNKNOWN_KID_DELAY_MS = 1000
  * - A key set is fresh for `jwksCacheTtl` (or the IdP's shorter
  *   `Cache-Control: max-age`, but never less than the cooldown). A timer
  *   replaces it when that time is up, so keys the IdP stopped publishing stop
- *   being accepted.
- * - An unknown `kid` triggers a fetch, at most once per `jwksCooldown`, that
- *   only adds keys: it cannot be used to keep a removed key alive, nor to make
- *   one vanish early. Failed fetches start the cooldown too.
+ *   being accepted. `no-store` and `no-cache` (Zitadel's legacy keys, or web
+ *   keys with the cache setting at 0) do not shorten it: new keys are found
+ *   through their unknown `kid` instead, not by refetching every few seconds
+ *   on every instance of the API.
+ * - An unknown `kid` triggers a fetch that only adds keys: it cannot be used
+ *   to keep a removed key alive, nor to make one vanish early. Such fetches,
+ *   and failed fetches, are spaced by `jwksCooldown`; a successful scheduled
+ *   refresh does not start the cooldown, so a key created just after it is
+ *   found on its first token.
  * - Stale-if-error: when a refresh fails or returns no usable key, the last
  *   good keys stay in use for at most `jwksMaxStale` more seconds (logged).
  *   Past that, or when no key was ever fetched, requests get 503.
@@ -47,8 +52,8 @@ export class JwksCache {
   #freshUntil = 0
   /** After this, the keys may no longer be used, refreshed or not. */
   #usableUntil = 0
-  /** When the last fetch started, for the cooldown. */
-  #lastFetchAt = -Infinity
+  /** When the last fetch for an unknown kid, or the last failed fetch, started: the cooldown runs from here. */
+  #cooldownFrom = -Infinity
   #inflight: Promise<void> | undefined
   #timer: NodeJS.Timeout | undefined
   #lastFailure: string | undefined
@@ -74,8 +79,20 @@ export class JwksCache {
     return performance.now() < this.#usableUntil
   }
 
-  /** Fetches keys for a `kid` that is not at hand, unless the cooldown forbids; never rejects. */
+  /**
+   * Fetches keys for a `kid` that is not at hand, unless the cooldown
+   * forbids; never rejects. A fetch already in flight is awaited first: it
+   * may bring the key, and every request with the new `kid` then waits for
+   * that one fetch instead of being refused. When it did not bring the key
+   * (a scheduled refresh that started before the key was published), one
+   * fetch for the `kid` follows, cooldown permitting; after a failed one, none.
+   */
   async refreshFor (kid: string): Promise<void> {
+    if (this.#inflight !== undefined) {
+      await this.#inflight
+      // A failed fetch says nothing about the kid; the caller gets the failure's 503.
+      if (this.#lastFailure !== undefined || this.keyAtHand(kid) !== undefined) return
+    }
     if (this.#inflight === undefined && this.#cooldownLeft() === 0) {
       this.#inflight = this.#fetchForKid()
     }
@@ -117,7 +134,7 @@ export class JwksCache {
   }
 
   #cooldownLeft (): number {
-    return Math.max(0, this.#lastFetchAt + this.#opts.jwksCooldown * 1000 - performance.now())
+    return Math.max(0, this.#cooldownFrom + this.#opts.jwksCooldown * 1000 - performance.now())
   }
 
   /** A due (or first) fetch replaces the set; one inside the freshness window only adds keys. */
@@ -126,12 +143,15 @@ export class JwksCache {
   }
 
   #fetchForKid (): Promise<void> {
+    // Held in the cooldown from the start, and again from the fetch itself after the delay.
+    this.#cooldownFrom = performance.now()
     return this.#run(async () => {
       // Only when the keys at hand are good: with none yet, past jwksMaxStale or
       // after a failed fetch, waiting would only hold requests up.
       if (this.#lastFailure === undefined && performance.now() < this.#usableUntil) {
         await delay(Math.min(UNKNOWN_KID_DELAY_MS, this.#opts.jwksCooldown * 1000), this.#closing.signal)
       }
+      this.#cooldownFrom = performance.now()
       await this.#fetch(this.#mode())
     })
   }
@@ -148,12 +168,13 @@ export class JwksCache {
   /** One fetch of discovery (the first time) and the JWKS; true when it worked. */
   async #fetch (mode: 'replace' | 'merge'): Promise<boolean> {
     if (this.#closing.signal.aborted) return false
-    this.#lastFetchAt = performance.now()
+    const startedAt = performance.now()
     let keys: Map<string, VerificationKey>
     let maxAge: number | undefined
     try {
       ({ keys, maxAge } = await this.#download())
     } catch (err) {
+      this.#cooldownFrom = Math.max(this.#cooldownFrom, startedAt)
       this.#failed(err, mode)
       return false
     }
@@ -264,11 +285,15 @@ function sameKey (a: VerificationKey, b: VerificationKey): boolean {
   return a.alg === b.alg && a.key.equals(b.key)
 }
 
-/** `Cache-Control: max-age=N` in seconds; `no-store`/`no-cache` count as 0 (then the cooldown bounds the refresh rate). */
+/**
+ * `Cache-Control: max-age=N` in seconds, or undefined. `no-store` and
+ * `no-cache` are not read as 0: they say "do not keep this response", and
+ * honouring them would mean a fetch per cooldown forever; keys are refreshed
+ * every `jwksCacheTtl` and found by their unknown `kid` in between.
+ */
 export function parseMaxAge (header: string | null): number | undefined {
   if (header === null) return undefined
   const directives = header.toLowerCase().split(',').map((d) => d.trim())
-  if (directives.includes('no-store') || directives.includes('no-cache')) return 0
   for (const d of directives) {
     const m = /^max-age\s*=\s*"?(\d+)"?$/.exec(d)
     if (m !== null) return Number(m[1])

@@ -85,6 +85,22 @@ export function importVerificationKey (jwk: unknown): VerificationKey | string {
   return Object.freeze({ kid: k.kid, alg: k.alg as string | undefined, key })
 }
 
+/**
+ * Is this base64url text (characters already checked) the one encoding of
+ * its bytes? RFC 4648 §3.5: the bits past the last whole byte must be zero,
+ * and a length of 4n + 1 encodes no whole byte.
+ */
+export function isCanonicalBase64url (segment: string): boolean {
+  const rest = segment.length & 3
+  if (rest === 0) return true
+  if (rest === 1) return false
+  const code = segment.charCodeAt(segment.length - 1)
+  // The character's 6-bit value (A-Z, a-z, 0-9, '-', '_').
+  const value = code === 95 ? 63 : code >= 97 ? code - 71 : code >= 65 ? code - 65 : code >= 48 ? code + 4 : 62
+  // 2 chars: 12 bits for 8 (4 unused); 3 chars: 18 bits for 16 (2 unused).
+  return (value & (rest === 2 ? 0x0f : 0x03)) === 0
+}
+
 /** Does `key` suit `alg`? Algorithm confusion is stopped here, before any signature math. */
 export function keyFitsAlgorithm (key: VerificationKey, alg: Algorithm): boolean {
   if (key.alg !== undefined && key.alg !== alg) return false

@@ -17,21 +17,60 @@ export const SUPPORTED_ALGORITHMS = [
 
 export type Algorithm = typeof SUPPORTED_ALGORITHMS[number]
 
+/**
+ * The algorithms of Zitadel's web keys (docs: guides/integrate/login/oidc/webkeys):
+ * the default of `algorithms`. An administrator can activate a key of any of
+ * them at any time, and from then on every token is signed with it. Each is
+ * only ever used with a key of its own type and curve, and with a key whose
+ * JWK names it (lib/jws.ts), so accepting all seven opens no algorithm
+ * confusion.
+ */
+export const ZITADEL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const satisfies readonly Algorithm[]
+
+/**
+ * Seconds a host's clock may run behind Zitadel's before a fresh token is
+ * refused: Zitadel sets `iat` and `nbf` to its own "now" (zitadel/oidc
+ * pkg/oidc/token.go NewAccessTokenClaims), so without this the first request
+ * after a login fails on a host whose clock is a little behind. Only `iat`
+ * and `nbf` get it: `exp` is never extended by default.
+ */
+export const MIN_NOT_BEFORE_TOLERANCE = 5
+
 /** What `app.register(zitadelAuth, options)` takes. Durations are in seconds and may be fractional. */
 export interface ZitadelAuthOptions {
-  /** The Zitadel instance URL, e.g. `https://my-instance.zitadel.cloud`. A trailing slash is ignored. */
-  issuer: string
+  /**
+   * The Zitadel instance URL, e.g. `https://my-instance.zitadel.cloud`. A
+   * trailing slash is ignored. Several URLs of one instance (its custom
+   * domains, which share its keys): tokens may carry any of them in `iss`;
+   * discovery and keys come from the first.
+   */
+  issuer: string | string[]
   /** The id of the Zitadel project that owns this API; roles are read from this project's role claim. */
   projectId: string
   /** The client id of the User Agent app used to log in (Swagger UI, docs). Not used to check tokens. */
   clientId?: string
   /** The token's `aud` must contain one of these. Default: `[projectId]`. */
   audience?: string | string[]
-  /** When set, the token's `client_id` must be one of these apps or service users. */
+  /**
+   * When set, the token's `client_id` must be one of these: the client ids of
+   * apps, or the usernames of service users (Zitadel puts the username there
+   * for the JWT-profile and client-credentials grants). To pin service users,
+   * prefer `allowedSubjects`: usernames can change.
+   */
   allowedClientIds?: string[]
-  /** Signature algorithms accepted. Default: `['RS256']`, what Zitadel signs with by default. */
+  /** When set, the token's `sub` must be one of these user ids: the way to pin service users. */
+  allowedSubjects?: string[]
+  /**
+   * Signature algorithms accepted. Default: the seven of Zitadel's web keys
+   * (RS256, RS384, RS512, ES256, ES384, ES512, EdDSA), each only with a key of
+   * its type and curve. A list narrows this; `none` and HS* are never accepted.
+   */
   algorithms?: Algorithm[]
-  /** Seconds of clock skew allowed on `exp`, `nbf` and `iat`, 0 to 30. Default: 0. */
+  /**
+   * Seconds of clock skew allowed on `exp`, `nbf` and `iat`, 0 to 30.
+   * Default: 0. `nbf` and `iat` always get at least 5 s, so a host whose
+   * clock is a little behind Zitadel's accepts fresh tokens.
+   */
   clockTolerance?: number
   /** Seconds a fetched key set is used before it is replaced; the IdP's `Cache-Control: max-age` may shorten it. Default: 600. */
   jwksCacheTtl?: number
@@ -69,11 +108,15 @@ export interface OpenApiOptions {
 
 /** The options after validation and defaults: what `fastify.zitadel.options` shows. Frozen. */
 export interface ResolvedOptions {
+  /** The first issuer: discovery, keys and introspection come from it. */
   readonly issuer: string
+  /** Every issuer a token's `iss` may name, `issuer` first. */
+  readonly issuers: readonly string[]
   readonly projectId: string
   readonly clientId: string | undefined
   readonly audience: readonly string[]
   readonly allowedClientIds: readonly string[] | undefined
+  readonly allowedSubjects: readonly string[] | undefined
   readonly algorithms: readonly Algorithm[]
   readonly clockTolerance: number
   readonly jwksCacheTtl: number
@@ -113,12 +156,16 @@ const seconds = (exclusiveMinimum: number | undefined, maximum: number) =>
  * `option "name" must be …` in the registration error.
  */
 const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: string }> = {
-  issuer: { schema: Type.String(), expected: 'an absolute http(s) URL string, such as "https://my-instance.zitadel.cloud"' },
+  issuer: {
+    schema: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]),
+    expected: 'an absolute http(s) URL string, such as "https://my-instance.zitadel.cloud", or a non-empty array of them'
+  },
   // Becomes part of a claim name (urn:zitadel:iam:org:project:{id}:roles): no colons, no spaces.
   projectId: { schema: Type.String({ pattern: '^[^\\s:]+$' }), expected: 'a non-empty string without spaces or colons (the Zitadel project id)' },
   clientId: { schema: NonEmptyString, expected: 'a non-empty string without spaces' },
   audience: { schema: Type.Union([NonEmptyString, NonEmptyList]), expected: 'a non-empty string or a non-empty array of non-empty strings' },
   allowedClientIds: { schema: NonEmptyList, expected: 'a non-empty array of non-empty strings' },
+  allowedSubjects: { schema: NonEmptyList, expected: 'a non-empty array of non-empty strings (Zitadel user ids)' },
   algorithms: {
     schema: Type.Array(Type.Union(SUPPORTED_ALGORITHMS.map((a) => Type.Literal(a))), { minItems: 1 }),
     expected: `a non-empty array of ${SUPPORTED_ALGORITHMS.join(', ')}`
@@ -176,19 +223,24 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   }
 
   const allowInsecureIssuer = (opts.allowInsecureIssuer as boolean | undefined) ?? false
-  const issuer = normaliseIssuer(opts.issuer as string, allowInsecureIssuer)
+  const issuers = [...new Set(([] as string[]).concat(opts.issuer as string | string[]).map((value, i) =>
+    normaliseIssuer(value, allowInsecureIssuer, Array.isArray(opts.issuer) ? `issuer[${i}]` : 'issuer')))]
+  const issuer = issuers[0] as string
   const projectId = opts.projectId as string
   const audience = opts.audience === undefined ? [projectId] : ([] as string[]).concat(opts.audience as string | string[])
   const allowedClientIds = opts.allowedClientIds as string[] | undefined
+  const allowedSubjects = opts.allowedSubjects as string[] | undefined
   const introspection = resolveIntrospection(opts.introspection)
 
   const resolved: ResolvedOptions = Object.freeze({
     issuer,
+    issuers: Object.freeze(issuers),
     projectId,
     clientId: opts.clientId as string | undefined,
     audience: Object.freeze([...new Set(audience)]),
     allowedClientIds: allowedClientIds === undefined ? undefined : Object.freeze([...new Set(allowedClientIds)]),
-    algorithms: Object.freeze([...new Set((opts.algorithms as Algorithm[] | undefined) ?? ['RS256'])]) as readonly Algorithm[],
+    allowedSubjects: allowedSubjects === undefined ? undefined : Object.freeze([...new Set(allowedSubjects)]),
+    algorithms: Object.freeze([...new Set((opts.algorithms as Algorithm[] | undefined) ?? ZITADEL_ALGORITHMS)]) as readonly Algorithm[],
     clockTolerance: (opts.clockTolerance as number | undefined) ?? 0,
     jwksCacheTtl: (opts.jwksCacheTtl as number | undefined) ?? 600,
     jwksCooldown: (opts.jwksCooldown as number | undefined) ?? 10,
@@ -249,20 +301,20 @@ function isScopeMap (value: unknown): value is Record<string, string> {
  * no trailing slash. Plain http only on loopback unless explicitly allowed:
  * keys fetched over plain http from another host can be swapped in transit.
  */
-function normaliseIssuer (value: string, allowInsecure: boolean): string {
-  const expected = rules.issuer.expected
+function normaliseIssuer (value: string, allowInsecure: boolean, name: string): string {
+  const expected = 'an absolute http(s) URL string, such as "https://my-instance.zitadel.cloud"'
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    fail(`option "issuer" must be ${expected}`)
+    fail(`option "${name}" must be ${expected}`)
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`option "issuer" must be ${expected}`)
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`option "${name}" must be ${expected}`)
   if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
-    fail('option "issuer" must be a URL without credentials, query or fragment')
+    fail(`option "${name}" must be a URL without credentials, query or fragment`)
   }
   if (url.protocol === 'http:' && !allowInsecure && !isLoopback(url.hostname)) {
-    fail('option "issuer" must use https unless it is on loopback (localhost, 127.0.0.1, [::1]); set allowInsecureIssuer: true to accept plain http')
+    fail(`option "${name}" must use https unless it is on loopback (localhost, 127.0.0.1, [::1]); set allowInsecureIssuer: true to accept plain http`)
   }
   return url.origin + url.pathname.replace(/\/+$/, '')
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
 import { setMaxListeners } from 'node:events'
 import fp from 'fastify-plugin'
-import { bearerCredential, isB64Token, NONE } from './bearer.js'
+import { bearerCredential, hasOneAuthorization, isB64Token, NONE } from './bearer.js'
 import { awaitable, BadRequestError, createErrorFactory, failHook, InvalidOptionError, TokenMalformedError } from './errors.js'
 import { createGuards, guardsOf } from './guards.js'
 import { Discovery } from './discovery.js'
@@ -72,13 +72,15 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   setMaxListeners(0, closing.signal)
   const discovery = new Discovery(opts.issuer, opts.discoveryUrl, { timeoutMs: opts.httpTimeout * 1000, signal: closing.signal })
   const jwks = new JwksCache(opts, log, errors, discovery)
-  const verifier = createTokenVerifier(opts, jwks, errors)
+  const verifier = createTokenVerifier(opts, jwks, errors, log)
   const credentials = introspectionCredentials(opts)
   const introspector = opts.introspection === undefined || credentials === undefined
     ? undefined
     : createIntrospector(opts, opts.introspection, credentials, discovery, log, errors, closing.signal)
 
   async function verify (token: string): Promise<ZitadelUser> {
+    // Plain JavaScript may pass anything: a coded 401, never a TypeError (a 500 in a handler).
+    if (typeof token !== 'string') throw errors.auth(TokenMalformedError)
     return check(token, false)
   }
 
@@ -126,7 +128,19 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   function authenticate (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     // Called by hand like the async hook it once was (`await authenticate(req, reply)`): a promise, never a crash.
     if (typeof done !== 'function') return awaitable(authenticate, request, reply) as unknown as undefined
-    const credential = bearerCredential(request.headers.authorization)
+    const header = request.headers.authorization
+    if (header === undefined) {
+      done()
+      return
+    }
+    // Node keeps the first of two Authorization lines; a proxy or service that
+    // reads the last would see another caller than the one authorised here
+    // (RFC 9110 §5.3: Authorization is not a list; RFC 6750 §3.1).
+    if (!hasOneAuthorization(request.raw.rawHeaders)) {
+      failHook(reply, errors.auth(BadRequestError), done)
+      return
+    }
+    const credential = bearerCredential(header)
     if (credential === NONE) {
       done()
       return
@@ -163,7 +177,9 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   // opts a route out. Fastify's own HEAD routes are built from the GET's options
   // after this runs, so they carry the same hook.
   fastify.addHook('onRoute', (route) => {
-    const setting = (route.config as { zitadel?: unknown } | undefined)?.zitadel
+    // An own property only: after a prototype pollution, Object.prototype.zitadel = false must not switch verification off.
+    const config = route.config as Record<string, unknown> | undefined
+    const setting = config !== undefined && Object.hasOwn(config, 'zitadel') ? config.zitadel : undefined
     if (setting === false) {
       // Guards belong in preHandler, but one placed in any earlier hook would refuse every request just the same.
       if ([route.onRequest, route.preParsing, route.preValidation, route.preHandler].some((hooks) => guardsOf(hooks).length > 0)) {

@@ -21,8 +21,22 @@ export interface ZitadelClaims {
   jti?: string
   client_id?: string
   scope?: string
+  act?: { sub: string, iss?: string, act?: unknown }
   'urn:zitadel:iam:user:resourceowner:id'?: string
+  'urn:zitadel:iam:user:metadata'?: Record<string, string>
   [claim: string]: unknown
+}
+
+/**
+ * Who acts for the subject (RFC 8693 §4.1 `act`): Zitadel sets it on tokens
+ * from token exchange with impersonation or delegation
+ * (zitadel/oidc pkg/oidc/token.go ActorClaims). `actor` is the next one
+ * up the chain, when the actor itself acts for someone.
+ */
+export interface ZitadelActor {
+  readonly sub: string
+  readonly iss: string | undefined
+  readonly actor: ZitadelActor | undefined
 }
 
 /**
@@ -47,6 +61,18 @@ export class ZitadelUser {
   readonly roles: ZitadelRoles
   /** The `scope` claim split on spaces; Zitadel JWT access tokens carry none, so usually empty. */
   readonly scopes: readonly string[]
+  /**
+   * Who acts for the user, when the token came from token exchange with
+   * impersonation or delegation (`act`); undefined when the user acts in person.
+   */
+  readonly actor: ZitadelActor | undefined
+  /**
+   * The user's metadata (`urn:zitadel:iam:user:metadata`, asked for with the
+   * scope of that name), each value decoded from base64 to a UTF-8 string.
+   * Empty when the token carries none. Binary values: decode
+   * `claims['urn:zitadel:iam:user:metadata'][key]` yourself. Null-prototype object.
+   */
+  readonly metadata: Readonly<Record<string, string>>
   /** All claims of the verified token. */
   readonly claims: ZitadelClaims & ZitadelCustomClaims
   // A private field, not a property: the raw token must not end up in a
@@ -59,6 +85,8 @@ export class ZitadelUser {
     this.orgId = stringOrUndefined(claims['urn:zitadel:iam:user:resourceowner:id'])
     this.roles = readRoles(claims[roleClaim])
     this.scopes = typeof claims.scope === 'string' ? Object.freeze(claims.scope.split(' ').filter((s) => s !== '')) : EMPTY
+    this.actor = claims.act === undefined ? undefined : readActor(claims.act)
+    this.metadata = readMetadata(claims[METADATA_CLAIM])
     this.claims = claims as ZitadelClaims & ZitadelCustomClaims
     this.#token = token
   }
@@ -78,6 +106,30 @@ export class ZitadelUser {
 
 const EMPTY: readonly string[] = Object.freeze([])
 const NO_ROLES: ZitadelRoles = Object.freeze(Object.create(null))
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze(Object.create(null))
+const METADATA_CLAIM = 'urn:zitadel:iam:user:metadata'
+
+/** The `act` chain; the claims check has made sure of its shape. */
+function readActor (act: unknown): ZitadelActor {
+  const { sub, iss, act: next } = act as { sub: string, iss?: string, act?: unknown }
+  return Object.freeze({ sub, iss, actor: next === undefined ? undefined : readActor(next) })
+}
+
+/**
+ * Zitadel writes each metadata value base64-encoded (zitadel
+ * internal/api/oidc/userinfo.go); Buffer's base64url decoder reads both
+ * alphabets, with or without padding. Entries that are not strings are
+ * left out, as role entries of the wrong shape are.
+ */
+function readMetadata (claim: unknown): Readonly<Record<string, string>> {
+  if (!isPlainObject(claim)) return NO_METADATA
+  const metadata: Record<string, string> = Object.create(null)
+  for (const key of Object.keys(claim)) {
+    const value = claim[key]
+    if (typeof value === 'string') metadata[key] = Buffer.from(value, 'base64url').toString('utf8')
+  }
+  return Object.freeze(metadata)
+}
 
 /**
  * Copies the role claim into fresh null-prototype objects, keeping only

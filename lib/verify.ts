@@ -1,14 +1,20 @@
-import { createClaimsCheck, deepFreeze, type Claims } from './claims.js'
+import { isUtf8 } from 'node:buffer'
+import type { FastifyBaseLogger } from 'fastify'
+import { createClaimsCheck, deepFreeze, notBeforeToleranceOf, type Claims } from './claims.js'
 import { SignatureInvalidError, TokenMalformedError, TokenUnsupportedError, type ErrorFactory } from './errors.js'
 import type { JwksCache } from './jwks.js'
-import { keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
+import { isCanonicalBase64url, keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
 import type { Algorithm, ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
 import { ZitadelUser } from './user.js'
 
 /** Three base64url segments (RFC 7515 §7.1); anything else is not a JWS. */
 export const COMPACT_JWS = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/
-/** RFC 9068 §4 names `at+jwt`; Zitadel sends `JWT` (zitadel/oidc pkg/op/signer.go). */
+/**
+ * RFC 9068 §4 names `at+jwt`; Zitadel sends `JWT` (zitadel/oidc pkg/op/signer.go),
+ * and servers built on zitadel/oidc before v2.9.0 send no `typ` at all. It
+ * cannot tell access tokens from ID tokens (both are `JWT`): the claims do.
+ */
 const ACCESS_TOKEN_TYPE = /^(application\/)?(jwt|at\+jwt)$/i
 
 /** A header that passed the header rules. */
@@ -31,10 +37,10 @@ const MAX_CHECKED_HEADERS = 64
  * is still usable. The cache is emptied whenever a key goes away or changes
  * (JwksCache reports it). Failures are never kept.
  */
-export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, errors: ErrorFactory) {
+export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, errors: ErrorFactory, log: FastifyBaseLogger) {
   const algorithms = new Set<string>(opts.algorithms)
-  const checkClaims = createClaimsCheck(opts, errors)
-  const tolerance = opts.clockTolerance
+  const checkClaims = createClaimsCheck(opts, errors, { log, refuseIdTokens: true })
+  const notBeforeTolerance = notBeforeToleranceOf(opts)
   const roleClaim = opts.roleClaim
   /**
    * Headers that passed, by their base64url segment: all tokens of one key
@@ -53,7 +59,7 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
 
   /**
    * The user of a token that passed every check before, if that still holds:
-   * before `exp` (no tolerance), not before `iat`/`nbf` (with the tolerance,
+   * before `exp` (no tolerance), not before `iat`/`nbf` (with their tolerance,
    * as on a first check), and with the key set still usable. Otherwise
    * undefined, and `verify` decides. Only exact tokens that passed every
    * check are cached, so a hit needs no syntax check either.
@@ -63,7 +69,7 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     if (user === undefined) return undefined
     const { exp, iat, nbf } = user.claims
     const now = Date.now() / 1000
-    return now < exp && now + tolerance >= iat && (nbf === undefined || now + tolerance >= nbf) && jwks.usable() ? user : undefined
+    return now < exp && now + notBeforeTolerance >= iat && (nbf === undefined || now + notBeforeTolerance >= nbf) && jwks.usable() ? user : undefined
   }
 
   /**
@@ -75,6 +81,10 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     const parts = COMPACT_JWS.exec(token)
     if (parts === null) throw errors.auth(TokenMalformedError)
     const [, headerB64, payloadB64, signatureB64] = parts as unknown as [string, string, string, string]
+    // One encoding per token: a signature's unused trailing bits would otherwise
+    // give each token 3 or 15 other spellings that verify (RFC 7515 §2, RFC 4648 §3.5),
+    // defeating anything keyed on the token string.
+    if (!isCanonicalBase64url(payloadB64) || !isCanonicalBase64url(signatureB64)) throw errors.auth(TokenMalformedError)
 
     let header = checkedHeaders.get(headerB64)
     if (header === undefined) {
@@ -90,11 +100,11 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
 
   /** The header rules; what they depend on is fixed at registration, so a header that passed once always passes. */
   function checkHeader (headerB64: string): CheckedHeader {
-    const header = decodeJson(headerB64)
+    const header = isCanonicalBase64url(headerB64) ? decodeJson(headerB64) : undefined
     if (header === undefined) throw errors.auth(TokenMalformedError)
     const { alg, kid, typ } = header
     if (typeof alg !== 'string' || !algorithms.has(alg)) throw errors.auth(TokenUnsupportedError)
-    if (typeof typ !== 'string' || !ACCESS_TOKEN_TYPE.test(typ)) throw errors.auth(TokenUnsupportedError)
+    if (typ !== undefined && !(typeof typ === 'string' && ACCESS_TOKEN_TYPE.test(typ))) throw errors.auth(TokenUnsupportedError)
     // RFC 7515 §4.1.11: extensions we do not understand must be refused. `jku`, `x5u`,
     // `jwk` and `x5c` are never read: keys come from the issuer's JWKS only.
     if (header.crit !== undefined) throw errors.auth(TokenUnsupportedError)
@@ -137,10 +147,13 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
 
 export type TokenVerifier = ReturnType<typeof createTokenVerifier>
 
-/** A base64url segment holding a JSON object, or undefined. */
+/** A base64url segment holding a JSON object in valid UTF-8 (RFC 7519 §7.2), or undefined. */
 function decodeJson (segment: string): Claims | undefined {
+  const bytes = Buffer.from(segment, 'base64url')
+  // toString would turn invalid bytes into U+FFFD, and two readers could then disagree on a claim.
+  if (!isUtf8(bytes)) return undefined
   try {
-    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+    const value: unknown = JSON.parse(bytes.toString('utf8'))
     return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as Claims : undefined
   } catch {
     return undefined

@@ -19,7 +19,8 @@ import { CLIENT_ASSERTION_TYPE, claimsOf, headerOf, startIdp } from './emulator/
  * records every introspection request it sees.
  */
 
-type Mode = 'pass' | 'down' | 'slow' | 'not-json' | 'array' | 'null' | 'huge' | 'huge-chunked' | { status: number }
+/** `{ status, body }`: answers at once; the body defaults to Zitadel's refusal of the client, `{"error":"unauthorized_client"}`. */
+type Mode = 'pass' | 'down' | 'slow' | 'not-json' | 'array' | 'null' | 'huge' | 'huge-chunked' | { status: number, body?: string }
 
 interface Front {
   readonly url: string
@@ -89,7 +90,7 @@ async function startFront (): Promise<Front> {
       }
       if (mode === 'slow') await sleep(1500, undefined, { signal: closing.signal })
       const canned = typeof mode === 'object'
-        ? [mode.status, '{"error":"unauthorized_client","error_description":"no"}', true] as const
+        ? [mode.status, mode.body ?? '{"error":"unauthorized_client","error_description":"no"}', true] as const
         : CANNED[mode]
       if (canned !== undefined) {
         const [status, text, declared] = canned
@@ -261,13 +262,20 @@ t.test('an outage is not met with a call per request: 503 without a call until j
   t.ok(api.pluginLogs().some((l) => l.level === 30 && /introspection/i.test(l.msg)), 'that it works again is logged')
 })
 
-t.test('HTTP 401 or 403 from the introspection endpoint: 503, one error line about the client authentication until it works again', async (t) => {
-  for (const status of [401, 403]) {
+t.test('the API\'s credentials refused (Zitadel: HTTP 400 unauthorized_client or invalid_client; a proxy: 401 or 403): 503, one error line about the client authentication until it works again', async (t) => {
+  // zitadel/oidc WriteError answers 400 for every OAuth error but server_error.
+  const refusals: Array<[string, Mode]> = [
+    ['400 unauthorized_client', { status: 400, body: '{"error":"unauthorized_client","error_description":"client authentication failed"}' }],
+    ['400 invalid_client', { status: 400, body: '{"error":"invalid_client"}' }],
+    ['401', { status: 401 }],
+    ['403', { status: 403, body: '' }]
+  ]
+  for (const [status, refusal] of refusals) {
     reset(t)
     const api = await apiFor(t, BY_KEY)
     const token = await opaqueToken()
     const errors = () => api.pluginLogs().filter((l) => l.level >= 50)
-    front.mode = { status }
+    front.mode = refusal
     unavailable(t, await api.me(token), token, `${status}`)
     t.equal(errors().length, 1, `${status}: one error line`)
     t.match(errors()[0]?.msg, /introspection/i)
@@ -278,9 +286,10 @@ t.test('HTTP 401 or 403 from the introspection endpoint: 503, one error line abo
     t.ok(api.pluginLogs().some((l) => l.level === 20 && /client authentication/i.test(l.msg)), `${status}: but a debug line`)
 
     front.mode = 'pass'
+    t.equal((await api.me(token)).statusCode, 503, `${status}: no call within the cooldown`)
     await afterCooldown()
     t.equal((await api.me(token)).statusCode, 200, `${status}: works again`)
-    front.mode = { status }
+    front.mode = refusal
     const other = await opaqueToken()
     unavailable(t, await api.me(other), other, `${status}: fails again`)
     t.equal(errors().length, 2, `${status}: after it worked, a new failure is an error again`)
@@ -399,14 +408,23 @@ t.test('a credential longer than 4096 characters is refused before any call', as
   t.equal(front.calls.length, from, 'nothing was sent')
 })
 
-t.test('a 400 from the introspection endpoint is about that request: 503, and no cooldown for the next one', async (t) => {
-  reset(t)
-  front.mode = { status: 400 }
-  const api = await apiFor(t, BY_SECRET, { jwksCooldown: 30 })
-  const token = await opaqueToken()
-  unavailable(t, await api.me(token), token)
-  front.mode = 'pass'
-  t.equal((await api.me(token)).statusCode, 200, 'the next request is asked at once')
+t.test('any other 400 from the introspection endpoint is about that request: 503 (never 401 or 500), and no cooldown for the next one', async (t) => {
+  for (const [name, body] of [
+    ['invalid_request', '{"error":"invalid_request","error_description":"token missing"}'],
+    ['no JSON', '<html>Bad Request</html>'],
+    ['no body', ''],
+    ['an error code that is no OAuth word', '{"error":"Unauthorized Client <script>"}'],
+    ['JSON null', 'null']
+  ]) {
+    reset(t)
+    front.mode = { status: 400, body }
+    const api = await apiFor(t, BY_SECRET, { jwksCooldown: 30 })
+    const token = await opaqueToken()
+    unavailable(t, await api.me(token), token, name)
+    t.notOk(api.pluginLogs().some((l) => l.level >= 50), `${name}: no error line (nothing says the credentials are wrong)`)
+    front.mode = 'pass'
+    t.equal((await api.me(token)).statusCode, 200, `${name}: the next request is asked at once`)
+  }
 })
 
 t.test('a refused client assertion is not reused: the next call signs a new one', async (t) => {

@@ -57,9 +57,9 @@ t.test('parseMaxAge reads Cache-Control', async (t) => {
   t.equal(parseMaxAge('MAX-AGE=5'), 5, 'directives are case-insensitive')
   t.equal(parseMaxAge('max-age="60"'), 60, 'a quoted value')
   t.equal(parseMaxAge('max-age=0'), 0)
-  t.equal(parseMaxAge('no-store'), 0, 'no-store: refresh as often as the cooldown allows')
-  t.equal(parseMaxAge('no-cache'), 0)
-  t.equal(parseMaxAge('max-age=300, no-cache'), 0, 'no-cache wins over max-age')
+  t.equal(parseMaxAge('no-store'), undefined, 'no-store (Zitadel\'s legacy keys): refresh at jwksCacheTtl, not every cooldown')
+  t.equal(parseMaxAge('no-cache'), undefined)
+  t.equal(parseMaxAge('max-age=300, no-cache'), 300, 'no-cache does not hide max-age')
   t.equal(parseMaxAge('s-maxage=300'), undefined, 's-maxage is for shared caches')
   t.equal(parseMaxAge('max-age=-1'), undefined)
   t.equal(parseMaxAge('max-age=soon'), undefined)
@@ -379,7 +379,8 @@ t.test('Cache-Control on the JWKS shortens the refresh, down to the cooldown, ne
   const cases: Array<{ name: string, header: string | undefined, options?: Partial<ZitadelAuthOptions>, check: (n: number) => boolean, expected: string }> = [
     { name: 'no header', header: undefined, check: (n) => n === 1, expected: 'exactly 1 (the 600 s ttl)' },
     { name: 'max-age=0', header: 'max-age=0', check: (n) => n >= 3 && n <= 8, expected: 'about one per 0.2 s cooldown' },
-    { name: 'no-store', header: 'no-store', check: (n) => n >= 3 && n <= 8, expected: 'about one per 0.2 s cooldown' },
+    { name: 'no-store', header: 'no-store', check: (n) => n === 1, expected: 'exactly 1 (the 600 s ttl, not the 0.2 s cooldown)' },
+    { name: 'no-cache', header: 'no-cache, no-store, must-revalidate', check: (n) => n === 1, expected: 'exactly 1 (the 600 s ttl)' },
     { name: 'max-age=1', header: 'public, max-age=1, must-revalidate', check: (n) => n >= 2 && n <= 3, expected: 'about one per second' },
     { name: 'max-age=3600 with a 0.3 s ttl', header: 'max-age=3600', options: { jwksCacheTtl: 0.3 }, check: (n) => n >= 3, expected: 'about one per 0.3 s ttl' }
   ]

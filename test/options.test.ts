@@ -2,7 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
-import { resolveOptions, SUPPORTED_ALGORITHMS } from '../lib/options.js'
+import { resolveOptions, SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from '../lib/options.js'
 
 const ISSUER = 'https://my-instance.zitadel.cloud'
 const PROJECT = '263783958406348951'
@@ -42,7 +42,10 @@ t.test('defaults', async (t) => {
   t.equal(o.clientId, undefined)
   t.same(o.audience, [PROJECT])
   t.equal(o.allowedClientIds, undefined)
-  t.same(o.algorithms, ['RS256'])
+  t.equal(o.allowedSubjects, undefined)
+  t.same(o.issuers, [ISSUER], 'one issuer')
+  t.same(o.algorithms, ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA'], 'every algorithm of Zitadel\'s web keys')
+  t.same(o.algorithms, ZITADEL_ALGORITHMS)
   t.equal(o.clockTolerance, 0)
   t.equal(o.jwksCacheTtl, 600)
   t.equal(o.jwksCooldown, 10)
@@ -62,6 +65,7 @@ t.test('every option given is carried through', async (t) => {
     clientId: '263784183128768663@demo',
     audience: ['a', 'b'],
     allowedClientIds: ['c1', 'c2'],
+    allowedSubjects: ['s1', 's2', 's1'],
     algorithms: ['ES256', 'RS256'],
     clockTolerance: 5,
     jwksCacheTtl: 120,
@@ -75,6 +79,8 @@ t.test('every option given is carried through', async (t) => {
   t.equal(o.clientId, '263784183128768663@demo')
   t.same(o.audience, ['a', 'b'])
   t.same(o.allowedClientIds, ['c1', 'c2'])
+  t.same(o.allowedSubjects, ['s1', 's2'], 'repeats dropped')
+  t.ok(Object.isFrozen(o.allowedSubjects))
   t.same(o.algorithms, ['ES256', 'RS256'])
   t.equal(o.clockTolerance, 5)
   t.equal(o.jwksCacheTtl, 120)
@@ -168,6 +174,23 @@ t.test('issuer: http on a non-loopback host is refused unless allowInsecureIssue
   assertRefused(t, { ...BASE, issuer: 'http://my-instance.zitadel.cloud', allowInsecureIssuer: false }, 'issuer', 'explicit false')
 })
 
+t.test('issuer: a list of one instance\'s domains; the first is where keys come from', async (t) => {
+  const o = resolveOptions({ ...BASE, issuer: [`${ISSUER}/`, 'https://auth.example.com', ISSUER, 'https://AUTH.example.com/'] })
+  t.equal(o.issuer, ISSUER, 'the first, normalised')
+  t.same(o.issuers, [ISSUER, 'https://auth.example.com'], 'every one normalised, repeats dropped')
+  t.ok(Object.isFrozen(o.issuers))
+  t.equal(o.discoveryUrl, `${ISSUER}/.well-known/openid-configuration`, 'discovery from the first')
+  for (const [issuer, name, why] of [
+    [[ISSUER, 'http://auth.example.com'], 'issuer[1]', /must use https/],
+    [[ISSUER, 'https://u:p@auth.example.com'], 'issuer[1]', /must be a URL without credentials/],
+    [['not a url'], 'issuer[0]', /must be an absolute/],
+    [[ISSUER, 'ftp://auth.example.com'], 'issuer[1]', /must be an absolute/]
+  ] as const) {
+    assertRefused(t, { ...BASE, issuer }, name, JSON.stringify(issuer))
+    t.match(optionError({ ...BASE, issuer }).message, why)
+  }
+})
+
 t.test('issuer: http on loopback is accepted', async (t) => {
   for (const [issuer, expected] of [
     ['http://localhost:8080', 'http://localhost:8080'],
@@ -201,6 +224,12 @@ t.test('each other option with a wrong value is refused, naming the option', asy
     ['allowedClientIds', 'client'],
     ['allowedClientIds', []],
     ['allowedClientIds', ['']],
+    ['allowedSubjects', 'sub'],
+    ['allowedSubjects', []],
+    ['allowedSubjects', ['']],
+    ['allowedSubjects', ['a b']],
+    ['issuer', []],
+    ['issuer', [42]],
     ['algorithms', 'RS256'],
     ['algorithms', ['rs256']],
     ['clockTolerance', -1],

@@ -282,11 +282,13 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
   t.ok(Object.isFrozen(zitadel.options.algorithms))
   t.strictSame({ ...zitadel.options }, {
     issuer: issuer.url,
+    issuers: [issuer.url],
     projectId: PROJECT_ID,
     clientId: undefined,
     audience: [PROJECT_ID],
     allowedClientIds: undefined,
-    algorithms: ['RS256'],
+    allowedSubjects: undefined,
+    algorithms: ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
     clockTolerance: 0,
     jwksCacheTtl: 600,
     jwksCooldown: FAST.jwksCooldown,

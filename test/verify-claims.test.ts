@@ -13,7 +13,7 @@ import { CLIENT_ID, ORG_ID, SUB, type IssuerKey, type TestIssuer } from './helpe
  */
 
 /** ES256: key generation is instant, and the claim rules do not depend on the algorithm. */
-const { issuerFor, testAppFor: appFor, testSetup: setup } = withAlgorithm('ES256')
+const { issuerFor, testAppFor: appFor, testSetup: setup, loggedAppFor } = withAlgorithm('ES256')
 
 const now = (): number => Math.floor(Date.now() / 1000)
 const b64 = (value: string): string => Buffer.from(value).toString('base64url')
@@ -65,6 +65,29 @@ t.test('a trailing slash on the issuer option does not change the iss expected',
   const { me } = await appFor(t, issuer, { issuer: `${issuer.url}/` })
   accepted(t, await me(await issuer.token()), 'iss without slash')
   refused(t, await me(await issuer.token({ claims: { iss: `${issuer.url}/` } })), 'ISSUER_INVALID', 'iss with slash')
+})
+
+t.test('several issuers of one instance (custom domains): iss may be any of them; keys come from the first', async (t) => {
+  const issuer = await issuerFor(t)
+  const port = new URL(issuer.url).port
+  const custom = 'https://auth.example.com'
+  const { app, logs } = await loggedAppFor(t, issuer, { issuer: [issuer.url, `${custom}/`, `http://localhost:${port}`] })
+  const me = async (token: string) => app.inject({ url: '/me', headers: { authorization: `Bearer ${token}` } })
+  accepted(t, await me(await issuer.token()), 'the first issuer')
+  accepted(t, await me(await issuer.token({ claims: { iss: custom } })), 'a custom domain')
+  accepted(t, await me(await issuer.token({ claims: { iss: `http://localhost:${port}` } })), 'another host of the same server')
+  t.equal(issuer.requests.discovery, 1, 'one discovery, from the first issuer')
+  refused(t, await me(await issuer.token({ claims: { iss: 'https://other.example.com' } })), 'ISSUER_INVALID', 'an issuer not listed')
+  refused(t, await me(await issuer.token({ claims: { iss: `${custom}/` } })), 'ISSUER_INVALID', 'a listed issuer with a trailing slash')
+  refused(t, await me(await issuer.token({ claims: { iss: 'https://auth.example.com:8443' } })), 'ISSUER_INVALID', 'a listed issuer on another port')
+  const line = logs().find((l) => l.msg === 'zitadel: token refused for its issuer' && l.iss === 'https://other.example.com')
+  t.ok(line, 'the refused iss is logged at debug, so a domain missing from `issuer` can be found')
+  t.equal(line?.level, 20)
+  t.same(line?.issuers, [issuer.url, custom, `http://localhost:${port}`], 'with the issuers expected')
+  refused(t, await me(await issuer.token({ claims: { iss: 'x'.repeat(5000) } })), 'ISSUER_INVALID', 'a long iss')
+  t.ok(logs().some((l) => l.iss === 'x'.repeat(256)), 'a long iss is cut in the log')
+  refused(t, await me(await issuer.token({ claims: { iss: 42 } })), 'ISSUER_INVALID', 'an iss that is no string')
+  t.ok(logs().some((l) => l.msg === 'zitadel: token refused for its issuer' && l.iss === 'number'), 'only its type is logged')
 })
 
 // ---------------------------------------------------------------------------
@@ -171,6 +194,15 @@ t.test('nbf that is not a finite number is refused as not valid yet', async (t) 
   refused(t, await me(rawToken(issuer, payloadWith(issuer, 'nbf', '-1e400'))), 'TOKEN_NOT_YET_VALID', 'nbf -1e400')
 })
 
+t.test('a host whose clock is a few seconds behind Zitadel\'s accepts fresh tokens by default; exp is not extended', async (t) => {
+  const { issuer, me } = await setup(t)
+  // Zitadel sets iat = nbf = its own now (zitadel/oidc NewAccessTokenClaims).
+  accepted(t, await me(await issuer.token({ claims: { iat: now() + 4, nbf: now() + 4 } })), 'iat and nbf 4 s ahead')
+  refused(t, await me(await issuer.token({ claims: { iat: now() + 7, nbf: now() + 7 } })), 'TOKEN_NOT_YET_VALID', 'iat and nbf 7 s ahead')
+  refused(t, await me(await issuer.token({ claims: { exp: now() } })), 'TOKEN_EXPIRED', 'exp now: expired, no tolerance on exp')
+  refused(t, await me(await issuer.token({ claims: { iat: now() - 60, exp: now() - 2 } })), 'TOKEN_EXPIRED', 'expired 2 s ago')
+})
+
 t.test('clockTolerance lets a small clock skew on iat and nbf pass', async (t) => {
   const issuer = await issuerFor(t)
   const strict = await appFor(t, issuer)
@@ -192,10 +224,44 @@ t.test('sub must be a non-empty string', async (t) => {
   }
 })
 
-t.test('an ID token (nonce, at_hash or c_hash) is not an access token', async (t) => {
+t.test('an ID token (azp, nonce, at_hash or c_hash) is not an access token', async (t) => {
   const { issuer, me } = await setup(t)
-  for (const [name, value] of [['nonce', 'n-0S6_WzA2Mj'], ['at_hash', '77QmUPtjPfzWtF2AnpK9RQ'], ['c_hash', 'LDktKdoQak3Pk0cnXxCltA'], ['nonce', ''], ['nonce', null]] as const) {
+  for (const [name, value] of [['azp', CLIENT_ID], ['nonce', 'n-0S6_WzA2Mj'], ['at_hash', '77QmUPtjPfzWtF2AnpK9RQ'], ['c_hash', 'LDktKdoQak3Pk0cnXxCltA'], ['nonce', ''], ['nonce', null], ['azp', '']] as const) {
     refused(t, await me(await issuer.token({ claims: { [name]: value } })), 'CLAIMS_INVALID', `${name} ${JSON.stringify(value)}`)
+  }
+  // zitadel internal/api/oidc/token_exchange.go: an ID token from token exchange has
+  // no nonce, at_hash or c_hash, and no jti; zitadel/oidc NewIDTokenClaims always sets azp.
+  const exchanged = { jti: undefined, nbf: undefined, azp: CLIENT_ID, aud: [CLIENT_ID, issuer.projectId], act: { sub: '263785222222222222', iss: issuer.url } }
+  refused(t, await me(await issuer.token({ claims: exchanged })), 'CLAIMS_INVALID', 'the ID token of token exchange')
+  accepted(t, await me(await issuer.token({ claims: { ...exchanged, azp: undefined, jti: 'V2_1-at_2' } })), 'the access token of the same exchange')
+})
+
+t.test('scope: a string, or absent; any other type makes the token malformed', async (t) => {
+  const { issuer, me } = await setup(t)
+  accepted(t, await me(await issuer.token({ claims: { scope: 'openid profile' } })), 'a string')
+  accepted(t, await me(await issuer.token({ claims: { scope: '' } })), 'an empty string')
+  for (const scope of [null, 42, true, ['openid'], { openid: true }]) {
+    refused(t, await me(await issuer.token({ claims: { scope } })), 'CLAIMS_INVALID', `scope ${JSON.stringify(scope)}`)
+  }
+})
+
+t.test('act: an actor claim (RFC 8693 §4.1) or absent', async (t) => {
+  const { issuer, me } = await setup(t)
+  accepted(t, await me(await issuer.token({ claims: { act: { sub: 'svc-1' } } })), 'sub only')
+  accepted(t, await me(await issuer.token({ claims: { act: { sub: 'svc-1', iss: issuer.url, act: { sub: 'svc-0' } } } })), 'a chain of two')
+  let deep: Record<string, unknown> = { sub: 'a0' }
+  for (let i = 1; i < 9; i++) deep = { sub: `a${i}`, act: deep }
+  for (const [name, act] of Object.entries({
+    null: null,
+    'a string': 'svc-1',
+    'an array': [{ sub: 'svc-1' }],
+    'no sub': { iss: issuer.url },
+    'an empty sub': { sub: '' },
+    'a number iss': { sub: 'svc-1', iss: 1 },
+    'a malformed inner actor': { sub: 'svc-1', act: { sub: 2 } },
+    'nine deep': deep
+  })) {
+    refused(t, await me(await issuer.token({ claims: { act } })), 'CLAIMS_INVALID', `act ${name}`)
   }
 })
 
@@ -208,13 +274,29 @@ t.test('allowedClientIds: client_id must be listed; azp (an ID-token claim) neve
   accepted(t, await me(await issuer.token()), 'client_id listed')
   accepted(t, await me(await issuer.token({ claims: { client_id: 'service-user-1' } })), 'client_id the second listed')
   refused(t, await me(await issuer.token({ claims: { client_id: 'other@demo' } })), 'CLIENT_NOT_ALLOWED', 'client_id not listed')
-  refused(t, await me(await issuer.token({ claims: { client_id: undefined, azp: CLIENT_ID } })), 'CLIENT_NOT_ALLOWED', 'no client_id, azp listed')
-  refused(t, await me(await issuer.token({ claims: { client_id: null, azp: CLIENT_ID } })), 'CLIENT_NOT_ALLOWED', 'client_id null, azp listed')
-  refused(t, await me(await issuer.token({ claims: { client_id: undefined, azp: 'other@demo' } })), 'CLIENT_NOT_ALLOWED', 'no client_id, azp not listed')
-  refused(t, await me(await issuer.token({ claims: { client_id: undefined } })), 'CLIENT_NOT_ALLOWED', 'neither client_id nor azp')
-  refused(t, await me(await issuer.token({ claims: { client_id: 'other@demo', azp: CLIENT_ID } })), 'CLIENT_NOT_ALLOWED', 'client_id not listed wins over azp listed')
+  // A token with azp is an ID token, refused before the client is looked at.
+  refused(t, await me(await issuer.token({ claims: { client_id: undefined, azp: CLIENT_ID } })), 'CLAIMS_INVALID', 'no client_id, azp listed')
+  refused(t, await me(await issuer.token({ claims: { client_id: null, azp: CLIENT_ID } })), 'CLAIMS_INVALID', 'client_id null, azp listed')
+  refused(t, await me(await issuer.token({ claims: { client_id: undefined } })), 'CLIENT_NOT_ALLOWED', 'no client_id')
+  refused(t, await me(await issuer.token({ claims: { client_id: null } })), 'CLIENT_NOT_ALLOWED', 'client_id null')
   refused(t, await me(await issuer.token({ claims: { client_id: [CLIENT_ID] } })), 'CLIENT_NOT_ALLOWED', 'client_id an array')
   refused(t, await me(await issuer.token({ claims: { client_id: CLIENT_ID.toUpperCase() } })), 'CLIENT_NOT_ALLOWED', 'client_id in other case')
+})
+
+t.test('allowedSubjects: sub must be listed (how service users are pinned: client_id is their username)', async (t) => {
+  const issuer = await issuerFor(t)
+  const { me } = await appFor(t, issuer, { allowedSubjects: ['263785222222222222', SUB] })
+  accepted(t, await me(await issuer.token()), 'sub listed')
+  const service = await me(await issuer.token({ claims: { sub: '263785222222222222', client_id: 'reporting-sa' } }))
+  t.equal(service.statusCode, 200, 'the second listed, whatever its client_id (username)')
+  t.equal(service.json().sub, '263785222222222222')
+  refused(t, await me(await issuer.token({ claims: { sub: '263785333333333333' } })), 'CLIENT_NOT_ALLOWED', 'sub not listed')
+  refused(t, await me(await issuer.token({ claims: { sub: '263785333333333333', client_id: SUB } })), 'CLIENT_NOT_ALLOWED', 'sub not listed, client_id equal to a listed sub')
+
+  const both = await appFor(t, issuer, { allowedSubjects: [SUB], allowedClientIds: [CLIENT_ID] })
+  accepted(t, await both.me(await issuer.token()), 'both lists: both must hold')
+  refused(t, await both.me(await issuer.token({ claims: { client_id: 'other@demo' } })), 'CLIENT_NOT_ALLOWED', 'both lists: the client is not listed')
+  refused(t, await both.me(await issuer.token({ claims: { sub: '263785333333333333' } })), 'CLIENT_NOT_ALLOWED', 'both lists: the subject is not listed')
 })
 
 t.test('without allowedClientIds any client is accepted, even none', async (t) => {
