@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { SignJWT, exportJWK, type JWK } from 'jose'
+import { CompactSign, SignJWT, exportJWK, type JWK } from 'jose'
 
 /**
  * A real OpenID issuer on 127.0.0.1 for the tests: discovery, JWKS and a
@@ -82,6 +82,8 @@ export interface TestIssuer {
   rotate (alg?: Alg): Promise<IssuerKey>
   /** Signs exactly this header and payload with the given key (default: the first). */
   sign (payload: Record<string, unknown>, opts?: { key?: IssuerKey, header?: Record<string, unknown> }): Promise<string>
+  /** Signs exactly these payload bytes (which need not be JSON or UTF-8). */
+  signBytes (payload: Uint8Array, opts?: { key?: IssuerKey | undefined, header?: Record<string, unknown> }): Promise<string>
   /**
    * A Zitadel-shaped access token (zitadel/oidc NewAccessTokenClaims) for a
    * user with `roles` in ORG_ID. `claims` override or, with undefined, remove
@@ -126,6 +128,12 @@ export async function startIssuer (opts: { alg?: Alg } = {}): Promise<TestIssuer
     async sign (payload, { key = issuer.keys[0], header = {} } = {}) {
       if (key === undefined) throw new Error('the test issuer has no key')
       return new SignJWT(payload)
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header } as never)
+        .sign(key.privateKey)
+    },
+    async signBytes (payload, { key = issuer.keys[0], header = {} } = {}) {
+      if (key === undefined) throw new Error('the test issuer has no key')
+      return new CompactSign(payload)
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header } as never)
         .sign(key.privateKey)
     },
