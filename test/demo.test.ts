@@ -50,7 +50,8 @@ t.test('the service user: key file in Zitadel\'s format, JWT-profile grant, role
   const token = await serviceUserToken(key, demo.idp.issuer, DEMO.projectId)
   const res = await callProtected(demo.api, token)
   t.equal(res.status, 200, 'the service user holds the role "user"')
-  t.match(res.body, { user: { sub: key.userId, clientId: key.userId, roles: ['user'] } })
+  // zitadel token_jwt_profile.go: a service user's client_id is its username.
+  t.match(res.body, { user: { sub: key.userId, clientId: 'demo-service', roles: ['user'] } })
 
   await t.rejects(serviceUserToken({ ...key, keyId: 'not-the-key' }, demo.idp.issuer, DEMO.projectId), /token endpoint answered 4\d\d/, 'a wrong kid is refused by the token endpoint')
 })

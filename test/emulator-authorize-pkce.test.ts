@@ -188,7 +188,7 @@ t.test('redirect_uri must equal a registered URI exactly: no prefix, normalisati
   }
 })
 
-t.test('PKCE is required, with S256 only', async (t) => {
+t.test('PKCE is required of a public app, with S256 only', async (t) => {
   const tenant = addTenant(idp)
   const { challenge } = pkcePair()
   const cases: Array<[Record<string, string | undefined>, string, RegExp]> = [
@@ -215,7 +215,6 @@ t.test('other request errors go back to the client with error and state (RFC 674
     [{ response_type: undefined }, 'unsupported_response_type'],
     [{ response_mode: 'fragment' }, 'invalid_request'],
     [{ scope: undefined }, 'invalid_request'],
-    [{ scope: 'profile email' }, 'invalid_scope'],
     [{ prompt: 'none' }, 'login_required'],
     [{ request: 'eyJ.x.y' }, 'request_not_supported']
   ]
@@ -224,8 +223,8 @@ t.test('other request errors go back to the client with error and state (RFC 674
     t.equal(params.get('error'), error, JSON.stringify(overrides))
     t.equal(params.get('state'), 'st-123')
   }
-  const noState = errorRedirect(t, await authorize(authorizeParams(tenant.clientId, challenge, { scope: 'email', state: undefined })))
-  t.equal(noState.get('error'), 'invalid_scope')
+  const noState = errorRedirect(t, await authorize(authorizeParams(tenant.clientId, challenge, { response_type: 'token', state: undefined })))
+  t.equal(noState.get('error'), 'unsupported_response_type')
   t.notOk(noState.has('state'))
   const twice = errorRedirect(t, await fetch(`${authorizeUrl(idp, authorizeParams(tenant.clientId, challenge))}&scope=openid`, { redirect: 'manual' }))
   t.equal(twice.get('error'), 'invalid_request')
@@ -269,8 +268,8 @@ t.test('the code is checked against its verifier, client and redirect URI, and i
     [(c) => ({ code: c.code, client_id: tenant.clientId }), 400, 'invalid_request'],
     [(c) => ({ code: c.code, code_verifier: 'short', client_id: tenant.clientId }), 400, 'invalid_grant'],
     [(c) => ({ code_verifier: c.verifier, client_id: tenant.clientId }), 400, 'invalid_request'],
-    [(c) => ({ code: c.code, code_verifier: c.verifier }), 401, 'invalid_client'],
-    [(c) => ({ code: c.code, code_verifier: c.verifier, client_id: 'nobody' }), 401, 'invalid_client']
+    [(c) => ({ code: c.code, code_verifier: c.verifier }), 400, 'invalid_request'],
+    [(c) => ({ code: c.code, code_verifier: c.verifier, client_id: 'nobody' }), 400, 'invalid_client']
   ]
   for (const [fields, status, error] of cases) {
     const c = await login(idp, tenant.clientId, tenant.bob.username, 'bob-pw')
@@ -280,7 +279,7 @@ t.test('the code is checked against its verifier, client and redirect URI, and i
     t.equal(body.error, error)
     t.type(body.error_description, 'string')
     t.equal(res.headers.get('cache-control'), 'no-store')
-    if (status === 401) t.equal(res.headers.get('www-authenticate'), 'Basic realm="zitadel-emulator"')
+    t.equal(res.headers.get('www-authenticate'), null, 'no challenge: Zitadel answers 400 without one')
   }
 })
 
@@ -295,30 +294,66 @@ t.test('a code expires after 60 seconds', async (t) => {
   t.equal((await res.json() as { error: string }).error, 'invalid_grant')
 })
 
-t.test('an app with a secret must authenticate with HTTP Basic', async (t) => {
+t.test('an app with a secret authenticates with it, by HTTP Basic or in the form; failures are 400 without a challenge', async (t) => {
   const tenant = addTenant(idp, { clientSecret: 'app-secret-1' })
   const run = async (headers: Record<string, string>, extra: Record<string, string> = {}) => {
     const c = await login(idp, tenant.clientId, tenant.bob.username, 'bob-pw')
     return exchange(idp, { code: c.code, code_verifier: c.verifier, ...extra }, headers)
   }
-  t.equal((await run({}, { client_id: tenant.clientId })).status, 401, 'client_id alone is not enough')
-  t.equal((await run({ authorization: basic(tenant.clientId, 'wrong-secret') })).status, 401)
-  t.equal((await run({ authorization: basic('nobody', 'app-secret-1') })).status, 401)
-  t.equal((await run({ authorization: 'Basic !!!' })).status, 401, 'malformed Basic')
-  t.equal((await run({ authorization: 'Basic ' + Buffer.from('no-colon').toString('base64') })).status, 401)
-  t.equal((await run({ authorization: 'Basic ' + Buffer.from('%E0%A4%A:x').toString('base64') })).status, 401, 'bad percent-encoding')
-  const mismatch = await run({ authorization: basic(tenant.clientId, 'app-secret-1') }, { client_id: 'someone-else' })
-  t.equal(mismatch.status, 400)
-  t.equal((await mismatch.json() as { error: string }).error, 'invalid_request')
-  const ok = await run({ authorization: basic(tenant.clientId, 'app-secret-1') }, { client_id: tenant.clientId })
-  t.equal(ok.status, 200)
-  // A public app cannot present a secret it does not have.
+  const refused: Array<[string, Record<string, string>, Record<string, string>, string, RegExp]> = [
+    ['client_id alone', {}, { client_id: tenant.clientId }, 'invalid_client', /empty client secret/],
+    ['a wrong secret', { authorization: basic(tenant.clientId, 'wrong-secret') }, {}, 'invalid_client', /invalid secret/],
+    ['a wrong secret in the form', {}, { client_id: tenant.clientId, client_secret: 'wrong-secret' }, 'invalid_client', /invalid secret/],
+    ['an unknown client', { authorization: basic('nobody', 'app-secret-1') }, {}, 'invalid_client', /no active client/],
+    ['malformed Basic', { authorization: 'Basic !!!' }, {}, 'invalid_client', /basic auth header/],
+    ['Basic without a colon', { authorization: 'Basic ' + Buffer.from('no-colon').toString('base64') }, {}, 'invalid_client', /basic auth header/],
+    ['bad percent-encoding', { authorization: 'Basic ' + Buffer.from('%E0%A4%A:x').toString('base64') }, {}, 'invalid_client', /basic auth header/],
+    ['Basic and a form secret', { authorization: basic(tenant.clientId, 'app-secret-1') }, { client_id: tenant.clientId, client_secret: 'app-secret-1' }, 'invalid_request', /more than one method/],
+    ['Basic and another client_id', { authorization: basic(tenant.clientId, 'app-secret-1') }, { client_id: 'someone-else' }, 'invalid_request', /does not match/]
+  ]
+  for (const [name, headers, extra, error, description] of refused) {
+    const res = await run(headers, extra)
+    t.equal(res.status, 400, `${name}: 400, not 401`)
+    t.equal(res.headers.get('www-authenticate'), null, `${name}: no challenge`)
+    const body = await res.json() as { error: string, error_description: string }
+    t.equal(body.error, error, name)
+    t.match(body.error_description, description, name)
+  }
+  t.equal((await run({ authorization: basic(tenant.clientId, 'app-secret-1') }, { client_id: tenant.clientId })).status, 200, 'client_secret_basic')
+  t.equal((await run({}, { client_id: tenant.clientId, client_secret: 'app-secret-1' })).status, 200, 'client_secret_post')
+  // A public app needs nothing but its client_id: a secret it does not have is ignored, as by Zitadel.
   const pub = addTenant(idp)
   const c = await login(idp, pub.clientId, pub.bob.username, 'bob-pw')
-  t.equal((await exchange(idp, { code: c.code, code_verifier: c.verifier }, { authorization: basic(pub.clientId, 'anything') })).status, 401)
+  t.equal((await exchange(idp, { code: c.code, code_verifier: c.verifier }, { authorization: basic(pub.clientId, 'anything') })).status, 200)
   // Another scheme in Authorization is not client authentication.
   const d = await login(idp, pub.clientId, pub.bob.username, 'bob-pw')
   t.equal((await exchange(idp, { code: d.code, code_verifier: d.verifier, client_id: pub.clientId }, { authorization: 'Bearer abc' })).status, 200)
+})
+
+t.test('a confidential app may skip PKCE; a challenge it sends must be S256 and is checked', async (t) => {
+  const tenant = addTenant(idp, { clientSecret: 'app-secret-2' })
+  const auth = { authorization: basic(tenant.clientId, 'app-secret-2') }
+  const codeFor = async (overrides: Record<string, string | undefined>): Promise<string> => {
+    const { authRequestId } = await openLogin(idp, authorizeParams(tenant.clientId, 'unused', overrides))
+    const res = await submitLogin(idp, authRequestId, tenant.bob.username, 'bob-pw')
+    return new URL(res.headers.get('location') as string).searchParams.get('code') as string
+  }
+  const noPkce = { code_challenge: undefined, code_challenge_method: undefined }
+  t.equal((await exchange(idp, { code: await codeFor(noPkce) }, auth)).status, 200, 'no challenge, no verifier')
+  const unexpected = await exchange(idp, { code: await codeFor(noPkce), code_verifier: pkcePair().verifier }, auth)
+  t.equal(unexpected.status, 400)
+  t.same(await unexpected.json(), { error: 'invalid_request', error_description: 'code_verifier unexpectedly provided' })
+
+  const { verifier, challenge } = pkcePair()
+  const withPkce = { code_challenge: challenge }
+  t.equal((await exchange(idp, { code: await codeFor(withPkce), code_verifier: verifier }, auth)).status, 200, 'a verified challenge')
+  const missing = await exchange(idp, { code: await codeFor(withPkce) }, auth)
+  t.equal(missing.status, 400)
+  t.equal((await missing.json() as { error: string }).error, 'invalid_request', 'a challenge wants its verifier')
+  const wrong = await exchange(idp, { code: await codeFor(withPkce), code_verifier: pkcePair().verifier }, auth)
+  t.equal((await wrong.json() as { error: string }).error, 'invalid_grant')
+  const plain = errorRedirect(t, await authorize(authorizeParams(tenant.clientId, challenge, { code_challenge_method: 'plain' })))
+  t.equal(plain.get('error'), 'invalid_request', 'plain is refused for confidential apps too')
 })
 
 t.test('CORS on the token endpoint: registered redirect origins only, never *', async (t) => {

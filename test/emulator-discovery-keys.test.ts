@@ -24,15 +24,17 @@ t.test('the discovery document lists Zitadel\'s endpoints under the issuer, and 
   t.equal(doc.revocation_endpoint, `${idp.issuer}/oauth/v2/revoke`)
   t.same(doc.response_types_supported, ['code'])
   t.same(doc.code_challenge_methods_supported, ['S256'])
-  t.same(doc.grant_types_supported, ['authorization_code', 'urn:ietf:params:oauth:grant-type:jwt-bearer'])
-  t.same(doc.token_endpoint_auth_methods_supported, ['none', 'client_secret_basic', 'private_key_jwt'])
-  t.same(doc.revocation_endpoint_auth_methods_supported, ['none', 'client_secret_basic', 'private_key_jwt'])
-  t.same(doc.introspection_endpoint_auth_methods_supported, ['client_secret_basic', 'private_key_jwt'])
+  t.same(doc.grant_types_supported, ['authorization_code', 'client_credentials', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'urn:ietf:params:oauth:grant-type:token-exchange'])
+  t.same(doc.token_endpoint_auth_methods_supported, ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'])
+  t.same(doc.revocation_endpoint_auth_methods_supported, ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'])
+  t.same(doc.introspection_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'private_key_jwt'])
   for (const endpoint of ['token', 'revocation', 'introspection']) {
     t.same(doc[`${endpoint}_endpoint_auth_signing_alg_values_supported`], ['RS256'], `${endpoint}: client assertions are RS256, as Zitadel checks them`)
   }
   t.same(doc.id_token_signing_alg_values_supported, [...EMULATOR_ALGORITHMS])
   t.ok((doc.scopes_supported as string[]).includes('openid'))
+  t.ok((doc.scopes_supported as string[]).includes('urn:zitadel:iam:user:metadata'))
+  t.ok((doc.claims_supported as string[]).includes('act'))
   // There is no RFC 8414 document, as with Zitadel.
   t.equal((await fetch(`${idp.issuer}/.well-known/oauth-authorization-server`)).status, 404)
 })

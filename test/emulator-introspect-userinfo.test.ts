@@ -33,8 +33,10 @@ t.test('introspection by the project\'s API app: active, with the token\'s scope
     token_type: 'Bearer',
     exp: claims.exp,
     iat: claims.iat,
+    auth_time: body.auth_time,
     nbf: claims.nbf,
     aud: claims.aud,
+    amr: ['pwd'],
     iss: idp.issuer,
     jti: claims.jti,
     sub: tenant.alice.id,
@@ -50,6 +52,9 @@ t.test('introspection by the project\'s API app: active, with the token\'s scope
     [projectRolesClaim(tenant.projectId)]: roles
   })
   t.ok((claims.aud as string[]).includes(api.clientId), 'aud names every client id of the project, the API app\'s too')
+  t.type(body.auth_time, 'number', 'auth_time: when the user logged in (zitadel introspect.go)')
+  t.ok((body.auth_time as number) <= (claims.iat as number))
+  t.notOk('auth_time' in claims, 'the access token itself carries no auth_time')
 })
 
 t.test('introspection answers active:false for anything it does not vouch for', async (t) => {
@@ -73,7 +78,7 @@ t.test('introspection answers active:false for anything it does not vouch for', 
   const textExp = await idp.mintAccessToken({ userId: tenant.bob.id, clientId: tenant.clientId, claims: { exp: '9999999999' } })
   t.ok(payload)
 
-  for (const [name, token] of Object.entries({ foreign, expired, idToken, fromElsewhere, tampered, wrongIss, noJti, noExp, textExp, garbage: 'not.a.token', missing: undefined })) {
+  for (const [name, token] of Object.entries({ foreign, expired, idToken, fromElsewhere, tampered, wrongIss, noJti, noExp, textExp, garbage: 'not.a.token' })) {
     const res = await introspect(token, auth)
     t.equal(res.status, 200, name)
     t.same(await res.json(), { active: false }, name)
@@ -97,26 +102,37 @@ t.test('audience is not authorization: an audience scope makes another project\'
   t.equal(body.scope, `openid profile email ${audScope(other.projectId)}`)
 })
 
-t.test('introspection needs an app with a secret over HTTP Basic: otherwise 401 unauthorized_client', async (t) => {
+t.test('introspection needs an app with a secret (Basic or form): otherwise 400 with Zitadel\'s error codes, no challenge', async (t) => {
   const tenant = addTenant(idp)
   const api = idp.addApiApp({ projectId: tenant.projectId, name: 'backend', clientSecret: 'backend-secret' })
   const token = await idp.mintAccessToken({ userId: tenant.bob.id, clientId: tenant.clientId })
-  const attempts: Array<[string, string | undefined, Record<string, string>?]> = [
-    ['no credentials', undefined],
-    ['client_id and secret in the form', undefined, { client_id: api.clientId, client_secret: 'backend-secret' }],
-    ['wrong secret', basic(api.clientId, 'nope-nope')],
-    ['unknown client', basic('nobody', 'backend-secret')],
-    ['a public app', basic(tenant.clientId, 'backend-secret')],
-    ['malformed Basic', 'Basic']
+  // zitadel/oidc server_http.go introspectionHandler, then zitadel introspect.go introspectionClientAuth.
+  const attempts: Array<[string, string | undefined, Record<string, string>, string, RegExp]> = [
+    ['no credentials', undefined, {}, 'invalid_request', /client_id or client_assertion must be provided/],
+    ['client_id alone', undefined, { client_id: api.clientId }, 'invalid_client', /client must be authenticated/],
+    ['wrong secret', basic(api.clientId, 'nope-nope'), {}, 'unauthorized_client', /invalid secret/],
+    ['wrong secret in the form', undefined, { client_id: api.clientId, client_secret: 'nope-nope' }, 'unauthorized_client', /invalid secret/],
+    ['unknown client', basic('nobody', 'backend-secret'), {}, 'unauthorized_client', /no active client/],
+    ['a public app', basic(tenant.clientId, 'backend-secret'), {}, 'unauthorized_client', /no configured secret/],
+    ['malformed Basic', 'Basic', {}, 'invalid_client', /basic auth header/]
   ]
-  for (const [name, authorization, extra] of attempts) {
+  for (const [name, authorization, extra, error, description] of attempts) {
     const res = await introspect(token, authorization, extra)
-    t.equal(res.status, 401, name)
-    t.equal(res.headers.get('www-authenticate'), 'Basic realm="zitadel-emulator"')
-    t.equal((await res.json() as { error: string }).error, 'unauthorized_client')
+    t.equal(res.status, 400, name)
+    t.equal(res.headers.get('www-authenticate'), null, `${name}: no challenge`)
+    const body = await res.json() as { error: string, error_description: string }
+    t.equal(body.error, error, name)
+    t.match(body.error_description, description, name)
   }
   const ok = await introspect(token, `basic   ${Buffer.from(`${encodeURIComponent(api.clientId)}:backend-secret`).toString('base64')}`)
   t.equal(ok.status, 200, 'the scheme is case-insensitive')
+  const byForm = await introspect(token, undefined, { client_id: api.clientId, client_secret: 'backend-secret' })
+  t.equal((await byForm.json() as { active: boolean }).active, true, 'client_secret_post')
+  const noToken = await introspect(undefined, basic(api.clientId, 'backend-secret'))
+  t.equal(noToken.status, 400)
+  t.same(await noToken.json(), { error: 'invalid_request', error_description: 'token missing' })
+  const noTokenWrongSecret = await introspect(undefined, basic(api.clientId, 'nope-nope'))
+  t.equal((await noTokenWrongSecret.json() as { error: string }).error, 'invalid_request', 'the token is asked for before the secret is checked')
 })
 
 t.test('userinfo: sub, profile and e-mail by scope, and the reserved claims', async (t) => {

@@ -26,7 +26,17 @@ t.test('options are checked once, and a wrong one is named', async (t) => {
     [{ issuer: 'ftp://localhost' }, /"issuer" must be an absolute/],
     [{ issuer: 42 }, /"issuer" must be an absolute/],
     [{ issuer: 'http://localhost:8002?x=1' }, /without credentials, query or fragment/],
-    [{ issuer: 'http://user:pw@localhost:8002' }, /without credentials/]
+    [{ issuer: 'http://user:pw@localhost:8002' }, /without credentials/],
+    [{ typHeader: 'no' }, /"typHeader" must be a boolean/],
+    [{ jwksCacheControl: '' }, /"jwksCacheControl" must be a non-empty header value/],
+    [{ jwksCacheControl: 5 }, /"jwksCacheControl"/],
+    [{ jwksCacheControl: 'no-store\r\nx-evil: 1' }, /"jwksCacheControl"/],
+    [{ domains: 'localhost' }, /"domains" must be an array/],
+    [{ domains: [7] }, /"domains" must list origins/],
+    [{ domains: ['not a host'] }, /"domains" must list origins/],
+    [{ domains: ['ftp://id.example'] }, /"domains" must list origins/],
+    [{ domains: ['https://id.example/path'] }, /"domains" must list origins/],
+    [{ domains: ['https://user@id.example'] }, /"domains" must list origins/]
   ]
   for (const [options, message] of bad) {
     t.throws(() => resolveEmulatorOptions(options as never), { name: 'TypeError', message }, JSON.stringify(options))
@@ -34,10 +44,11 @@ t.test('options are checked once, and a wrong one is named', async (t) => {
   await t.rejects(startZitadelEmulator({ host: '0.0.0.0' }), /loopback/, 'start refuses before listening')
 
   const opts = resolveEmulatorOptions()
-  t.same(opts, { port: 0, host: '127.0.0.1', issuer: undefined, algorithm: 'RS256', accessTokenLifetime: 43200, idTokenLifetime: 43200, logger: false, quiet: false })
+  t.same(opts, { port: 0, host: '127.0.0.1', issuer: undefined, algorithm: 'RS256', accessTokenLifetime: 43200, idTokenLifetime: 43200, logger: false, quiet: false, typHeader: true, jwksCacheControl: 'max-age=300, must-revalidate', domains: [] })
   t.ok(Object.isFrozen(opts))
   t.equal(resolveEmulatorOptions({ host: '0.0.0.0', allowNonLoopback: true }).host, '0.0.0.0')
   t.equal(resolveEmulatorOptions({ issuer: 'https://idp.example//' }).issuer, 'https://idp.example')
+  t.same(resolveEmulatorOptions({ domains: ['LocalHost', 'https://id.example/', 'http://auth.example:8080'] }).domains, ['localhost', 'https://id.example', 'http://auth.example:8080'])
 })
 
 t.test('loopback hosts and origins', async (t) => {

@@ -196,8 +196,8 @@ t.test('mintAccessToken defaults: the first app for a person, the JWT-profile sh
 
   const service = await fresh.addServiceUser({ username: 'svc', grants: [{ projectId: tenant.projectId, roles: ['admin'] }] })
   const bare = claimsOf(await fresh.mintAccessToken({ userId: service.user.id }))
-  t.same(bare.aud, [service.user.id])
-  t.equal(bare.client_id, service.user.id)
+  t.same(bare.aud, ['svc'], 'the username, as the JWT-profile grant writes it')
+  t.equal(bare.client_id, 'svc')
   t.notOk(Object.keys(bare).some((k) => k.endsWith(':roles')))
   const withRoles = claimsOf(await fresh.mintAccessToken({ userId: service.user.id, projectIds: [tenant.projectId], roles: true }))
   t.same(withRoles.aud, [tenant.projectId])

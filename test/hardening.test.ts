@@ -1,6 +1,7 @@
 import { connect, type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
+import { isCanonicalBase64url } from '../lib/jws.js'
 import { appFor as appWithRoutesFor, bearer, withAlgorithm } from './helpers/app.js'
 import { accepted, refused } from './helpers/assertions.js'
 import { SUB, type TestIssuer } from './helpers/issuer.js'
@@ -129,5 +130,14 @@ t.test('verify() from plain JavaScript: anything but a string rejects with the c
   const verify = app.zitadel.verify as (token: unknown) => Promise<unknown>
   for (const value of [null, undefined, 42, {}, ['a.b.c'], Buffer.from('a.b.c')]) {
     await t.rejects(verify(value), { code: 'ZITADEL_AUTH_TOKEN_MALFORMED', statusCode: 401 }, `verify(${String(value)})`)
+  }
+})
+
+t.test('isCanonicalBase64url: every length class and every kind of last character', async (t) => {
+  // Each string below is the base64url of some bytes exactly when it is canonical.
+  const cases = ['', 'QQ', 'QR', 'Qw', 'Q_', 'Q-', 'Q0', 'QUE', 'QUF', 'QUa', 'QU4', 'QU-', 'QU_', 'QUJD', 'Q', 'QUJDR']
+  for (const segment of cases) {
+    const canonical = segment.length % 4 !== 1 && Buffer.from(segment, 'base64url').toString('base64url') === segment
+    t.equal(isCanonicalBase64url(segment), canonical, `${JSON.stringify(segment)}: ${canonical ? 'canonical' : 'not canonical'}`)
   }
 })

@@ -103,7 +103,7 @@ t.test('an opaque token from the service-user grant passes, with private_key_jwt
     t.equal(me.statusCode, 200, name)
     const body = me.json()
     t.equal(body.sub, user.id, `${name}: sub`)
-    t.equal(body.clientId, user.id, `${name}: client_id is the service user`)
+    t.equal(body.clientId, user.username, `${name}: client_id is the service user's username (zitadel token_jwt_profile.go)`)
     t.same(body.roles, orgRoles('user'), `${name}: roles`)
     t.same(body.scopes, scope.split(' '), `${name}: scopes`)
     refused(t, await api.get('/admin', token), 403, 'ZITADEL_AUTH_ROLE_REQUIRED', `${name}: not an admin`)

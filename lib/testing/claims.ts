@@ -5,6 +5,8 @@ import { SCOPES, addOnce, audienceFromScopes, requestedRoles } from './scopes.js
 export type RoleClaim = Record<string, Record<string, string>>
 
 export const PROJECT_ROLES_CLAIM = 'urn:zitadel:iam:org:project:roles'
+/** `{ key: base64url(value) }`, without padding (zitadel internal/api/oidc/userinfo.go setUserInfoMetadata: base64.RawURLEncoding). */
+export const METADATA_CLAIM = 'urn:zitadel:iam:user:metadata'
 export const projectRolesClaim = (projectId: string): string => `urn:zitadel:iam:org:project:${projectId}:roles`
 
 export interface UserInfoRequest {
@@ -45,6 +47,8 @@ export function userInfo (directory: Directory, user: User, req: UserInfoRequest
         : { name: user.displayName, preferred_username: user.username, updated_at: user.updatedAt })
     } else if (scope === SCOPES.email && req.userInfoAssertion && user.kind === 'human') {
       Object.assign(standard, { email: user.email, email_verified: user.emailVerified })
+    } else if (scope === SCOPES.metadata && user.metadata.size > 0) {
+      reserved[METADATA_CLAIM] = Object.fromEntries([...user.metadata].map(([key, value]) => [key, value.toString('base64url')]))
     } else if (scope === SCOPES.resourceOwner) {
       Object.assign(reserved, resourceOwner(org))
     } else if (scope.startsWith(SCOPES.orgIdPrefix)) {

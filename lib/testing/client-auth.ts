@@ -6,59 +6,90 @@ import { verifyJwtAssertion } from './jwt-assertion.js'
 /** RFC 7523 §2.2: the only client assertion type Zitadel accepts. */
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
-export interface ClientAuthOptions {
-  /** The issuer, which a client assertion's `aud` must contain. */
-  issuer: string
-  /** Only apps that prove who they are (a secret over HTTP Basic, or a key): introspection. */
-  requireCredentials: boolean
-  /** The error code of a failed authentication: `invalid_client` (RFC 6749), `unauthorized_client` (Zitadel's introspection). */
-  error: 'invalid_client' | 'unauthorized_client'
+/** What a request offers to prove who the client is. */
+export interface ClientCredentials {
+  clientId: string | undefined
+  secret: string | undefined
+  assertion: string | undefined
 }
 
 /**
- * The calling app, by its auth method: `private_key_jwt` (a client assertion
- * signed with one of its keys), `basic` (HTTP Basic with its secret) or
- * `none` (client_id in the form, public apps only). An app must use its own
- * method. Failed authentication is 401; a Basic attempt gets a Basic
- * challenge (RFC 6749 §5.2).
+ * The client credentials of a request, as zitadel/oidc pkg/op/server_http.go
+ * parseClientCredentials reads them: HTTP Basic (client_secret_basic), or
+ * `client_id` and `client_secret` in the form (client_secret_post), or a
+ * client assertion (private_key_jwt); one method per request (RFC 6749
+ * §2.3). Malformed requests are `invalid_request`, a malformed Basic header
+ * `invalid_client`; all 400, as zitadel/oidc WriteError answers every OAuth
+ * error but server_error.
  */
-export async function authenticateClient (request: FastifyRequest, form: URLSearchParams, directory: Directory, { issuer, requireCredentials, error }: ClientAuthOptions): Promise<App> {
-  function refuse (description: string, challenge = true): never {
-    throw new OAuthError(error, description, 401, challenge ? { 'www-authenticate': 'Basic realm="zitadel-emulator"' } : {})
-  }
+export function parseClientCredentials (request: FastifyRequest, form: URLSearchParams): ClientCredentials {
   const basic = basicCredentials(request.headers.authorization)
   const formClientId = single(form, 'client_id')
+  const formSecret = single(form, 'client_secret')
   const assertionType = single(form, 'client_assertion_type')
   const assertion = single(form, 'client_assertion')
+  const assertionAuth = assertionType !== undefined && assertion !== undefined
+  const secretAuth = formClientId !== undefined && formSecret !== undefined
+  if (assertionAuth && secretAuth) throw new OAuthError('invalid_request', 'client authentication must not use more than one method')
+  let credentials: ClientCredentials = { clientId: formClientId, secret: formSecret, assertion }
+  if (basic !== undefined) {
+    if (assertionAuth || secretAuth) throw new OAuthError('invalid_request', 'client authentication must not use more than one method')
+    if (basic === null) throw new OAuthError('invalid_client', 'invalid basic auth header')
+    if (formClientId !== undefined && formClientId !== basic.clientId) throw new OAuthError('invalid_request', 'client_id does not match the authenticated client')
+    credentials = { clientId: basic.clientId, secret: basic.secret, assertion: undefined }
+  }
+  if (credentials.clientId === undefined && assertion === undefined) throw new OAuthError('invalid_request', 'client_id or client_assertion must be provided')
+  if (assertion !== undefined && assertionType !== CLIENT_ASSERTION_TYPE) throw new OAuthError('invalid_request', `client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`)
+  return credentials
+}
 
-  let app: App | undefined
-  if (assertionType !== undefined || assertion !== undefined) {
-    // zitadel/oidc pkg/op/server_http.go parseClientCredentials: one method per request (RFC 6749 §2.3), and only this assertion type.
-    if (basic !== undefined) throw new OAuthError('invalid_request', 'client authentication must not use more than one method')
-    if (assertionType !== CLIENT_ASSERTION_TYPE) throw new OAuthError('invalid_request', `client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`)
-    if (assertion === undefined) throw new OAuthError('invalid_request', 'client_assertion is required')
-    // zitadel/zitadel introspect.go: the client is the assertion's iss, its keys verify it (a Basic app has none).
-    const clientId = await verifyJwtAssertion(assertion, {
+export interface VerifyClientOptions {
+  /** The issuer of this request, which a client assertion's `aud` must contain. */
+  issuer: string
+  /**
+   * Introspection (zitadel internal/api/oidc/introspect.go
+   * introspectionClientAuth): every failure is `unauthorized_client`, and an
+   * app without a secret or key cannot get in. Elsewhere (zitadel
+   * internal/api/oidc/client.go VerifyClient): `invalid_client`, and a public
+   * app (auth method none) needs nothing but its client_id.
+   */
+  introspection: boolean
+}
+
+/**
+ * The calling app, checked by its auth method: `private_key_jwt` (an
+ * assertion signed with one of its keys), `basic` (its secret, by HTTP Basic
+ * or in the form) or `none` (a public app). Failures are HTTP 400 without a
+ * challenge, as Zitadel answers them.
+ */
+export async function verifyClient (credentials: ClientCredentials, directory: Directory, { issuer, introspection }: VerifyClientOptions): Promise<App> {
+  function refuse (description: string): never {
+    throw new OAuthError(introspection ? 'unauthorized_client' : 'invalid_client', description)
+  }
+  const { clientId, secret, assertion } = credentials
+  if (assertion !== undefined) {
+    // The client is the assertion's iss; its keys verify it (an app with a secret has none).
+    const sub = await verifyJwtAssertion(assertion, {
       issuer,
       signer: 'client',
-      keyOf: (sub, kid) => directory.appKey(sub, kid),
-      fail: (description) => refuse(description, false)
+      keyOf: (id, kid) => directory.appKey(id, kid),
+      fail: (description) => refuse(`invalid assertion: ${description}`)
     })
-    app = directory.app(clientId) as App
-  } else if (basic !== undefined) {
-    if (basic === null) refuse('the Basic credentials are malformed')
-    app = directory.app(basic.clientId)
-    // Compare even for an unknown client, so the answer takes as long.
-    const matches = safeEqual(basic.secret, app?.clientSecret ?? '\u0000no secret')
-    if (app?.authMethod === 'private_key_jwt') refuse('this client authenticates with private_key_jwt, not with a secret')
-    if (app === undefined || app.clientSecret === undefined || !matches) refuse('client authentication failed')
-  } else {
-    if (requireCredentials) refuse('client authentication is required (client_secret_basic or private_key_jwt)')
-    app = formClientId === undefined ? undefined : directory.app(formClientId)
-    if (app === undefined) refuse('unknown client')
-    if (app.authMethod === 'basic') refuse('this client must authenticate with its secret (client_secret_basic)')
-    if (app.authMethod === 'private_key_jwt') refuse('this client must authenticate with a client assertion (private_key_jwt)')
+    if (clientId !== undefined && clientId !== sub) throw new OAuthError('invalid_request', 'client_id does not match the authenticated client')
+    return directory.app(sub) as App
   }
-  if (formClientId !== undefined && formClientId !== app.clientId) throw new OAuthError('invalid_request', 'client_id does not match the authenticated client')
+  const app = directory.app(clientId as string)
+  // Compare even for an unknown client, so the answer takes as long.
+  const matches = safeEqual(secret ?? '', app?.clientSecret ?? '\u0000no secret')
+  if (app === undefined) refuse('no active client found')
+  if (app.authMethod === 'none' && !introspection) return app
+  if (app.clientSecret === undefined) refuse(app.authMethod === 'private_key_jwt' ? 'this client authenticates with private_key_jwt: empty client assertion' : 'client has no configured secret')
+  if (secret === undefined) refuse('empty client secret')
+  if (!matches) refuse('invalid secret')
   return app
+}
+
+/** parseClientCredentials then verifyClient: the token (code grant) and revocation endpoints. */
+export async function authenticateClient (request: FastifyRequest, form: URLSearchParams, directory: Directory, issuer: string): Promise<App> {
+  return verifyClient(parseClientCredentials(request, form), directory, { issuer, introspection: false })
 }

@@ -2,14 +2,19 @@ import type { onRequestAsyncHookHandler } from 'fastify'
 import type { Directory } from './directory.js'
 import type { HooksFor } from './hooks.js'
 import type { IdGenerator } from './ids.js'
+import type { Issuers } from './issuers.js'
 import type { KeyRing } from './keys.js'
 import type { LoginStore } from './login-store.js'
 import type { TokenService } from './tokens.js'
 
 /** What every route module gets: the emulator's state, no Fastify instance of its own. */
 export interface EmulatorContext {
-  /** The public issuer URL, no trailing slash. Known once the port is: read it when handling a request, never when registering a route. */
-  readonly issuer: string
+  /** The instance's issuers, one per public domain: `issuers.of(request)` when handling a request. */
+  readonly issuers: Issuers
+  /** The JWKS endpoint's Cache-Control. */
+  readonly jwksCacheControl: string
+  /** Seconds an ID token is valid. */
+  readonly idTokenLifetime: number
   readonly directory: Directory
   readonly keys: KeyRing
   readonly tokens: TokenService

@@ -79,6 +79,10 @@ export interface User {
   readonly keys: Map<string, KeyObject>
   /** A service user's "Access Token Type"; for people the app's setting decides. */
   readonly accessTokenType: AccessTokenType
+  /** key → value (Zitadel's user metadata; values are bytes) */
+  readonly metadata: Map<string, Buffer>
+  /** A service user's client secret for the client-credentials grant, as a digest. */
+  secretDigest: Buffer | undefined
 }
 
 export interface GrantInput {
@@ -356,6 +360,36 @@ export class Directory {
     return matches && user?.kind === 'human' ? user : undefined
   }
 
+  /**
+   * The service user with this login name (`username` or `username@orgdomain`,
+   * as zitadel GetUserByLoginName) if its secret matches. `unknown`: no such
+   * service user; `no-secret`: it has none; `wrong`: another secret. Compared
+   * in constant time whatever the outcome.
+   */
+  machineBySecret (loginName: string, secret: string): User | 'unknown' | 'no-secret' | 'wrong' {
+    const user = this.#byLoginName(loginName)
+    const matches = timingSafeEqual(digest(secret), user?.secretDigest ?? digest(`no secret: ${loginName}`))
+    if (user?.kind !== 'machine') return 'unknown'
+    if (user.secretDigest === undefined) return 'no-secret'
+    return matches ? user : 'wrong'
+  }
+
+  /** Gives a service user a new client secret, replacing any other (Zitadel: AddMachineSecret). */
+  setMachineSecret (userId: string, secret: string): void {
+    const user = this.#users.get(userId)
+    check(user?.kind === 'machine', `addServiceUserSecret: no service user with id "${String(userId)}"`)
+    user.secretDigest = digest(secret)
+  }
+
+  /** Sets one metadata entry of a user (Zitadel: SetUserMetadata); a string is stored as its UTF-8 bytes. */
+  setMetadata (userId: string, key: string, value: string | Buffer): void {
+    const user = this.#users.get(userId)
+    check(user !== undefined, `setMetadata: no user with id "${String(userId)}"`)
+    check(typeof key === 'string' && key !== '', 'setMetadata: "key" must be a non-empty string')
+    check(typeof value === 'string' || Buffer.isBuffer(value), 'setMetadata: "value" must be a string or a Buffer')
+    user.metadata.set(key, Buffer.from(value))
+  }
+
   /** Adds roles (Zitadel: a user grant; repeated grants add up). */
   grant (userId: string, projectId: string, roles: string[], orgId?: string, fn = 'grantRoles'): void {
     const user = this.#users.get(userId)
@@ -374,9 +408,9 @@ export class Directory {
     for (const role of roles) held.add(role)
   }
 
-  #addUser (fields: Omit<User, 'id' | 'grants' | 'keys' | 'updatedAt'>, grants: GrantInput[] = [], fn: string): User {
+  #addUser (fields: Omit<User, 'id' | 'grants' | 'keys' | 'updatedAt' | 'metadata' | 'secretDigest'>, grants: GrantInput[] = [], fn: string): User {
     check(Array.isArray(grants), `${fn}: "grants" must be an array of { projectId, roles, orgId? }`)
-    const user: User = { id: this.#ids.next(), ...fields, updatedAt: Math.floor(Date.now() / 1000), grants: new Map(), keys: new Map() }
+    const user: User = { id: this.#ids.next(), ...fields, updatedAt: Math.floor(Date.now() / 1000), grants: new Map(), keys: new Map(), metadata: new Map(), secretDigest: undefined }
     this.#users.set(user.id, user)
     try {
       for (const g of grants) {

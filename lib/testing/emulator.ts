@@ -5,7 +5,8 @@ import { Directory, type AccessTokenType, type AddApiAppInput, type AddAppInput,
 import { FAULTS, createHooks, newCounts, type EmulatorFault, type EmulatorRequestCounts, type RuntimeState } from './hooks.js'
 import { PAGE_HEADERS, errorPage } from './html.js'
 import { FORM_BODY_LIMIT, OAuthError, PageError, addFormParser, noStore } from './http.js'
-import { IdGenerator } from './ids.js'
+import { IdGenerator, randomToken } from './ids.js'
+import { Issuers } from './issuers.js'
 import { KeyRing, generateKeyFileKey } from './keys.js'
 import { LoginStore } from './login-store.js'
 import { EMULATOR_ALGORITHMS, fail, originOf, resolveEmulatorOptions, type EmulatorAlgorithm, type ResolvedEmulatorOptions, type ZitadelEmulatorOptions } from './options.js'
@@ -16,7 +17,7 @@ import { sessionRoutes } from './routes/session.js'
 import { tokenRoutes } from './routes/token.js'
 import { userinfoRoutes } from './routes/userinfo.js'
 import { SCOPES, addOnce, audScope, parseScope } from './scopes.js'
-import { TokenService, appTokenRequest, serviceTokenRequest } from './tokens.js'
+import { TokenService, appTokenRequest, serviceTokenRequest, type Actor } from './tokens.js'
 
 /** A user as the emulator hands it back. */
 export interface EmulatedUser {
@@ -57,7 +58,11 @@ export interface ServiceUserInput {
 
 export interface MintAccessTokenOptions {
   userId: string
-  /** The app the token is issued to. Default: for a person, the first app added; for a service user, none (a JWT-profile token). */
+  /**
+   * The app the token is issued to. Default: for a person, the first app
+   * added; for a service user, none: a JWT-profile token, whose `client_id`
+   * is the service user's username.
+   */
   clientId?: string
   /** More projects for `aud`, as if `urn:zitadel:iam:org:project:id:{id}:aud` had been asked for. */
   projectIds?: string[]
@@ -71,12 +76,18 @@ export interface MintAccessTokenOptions {
   claims?: Record<string, unknown>
   /** `'jwt'` or `'opaque'`. Default: the app's (or, without a client, the service user's) access token type. */
   type?: AccessTokenType
+  /** The issuer to mint for: the main one (default) or one of the `domains`, as listed in `issuers`. */
+  issuer?: string
+  /** Who acts for the user (RFC 8693 `act`, as after token exchange with impersonation). `iss` defaults to the token's issuer. */
+  actor?: { sub: string, iss?: string }
 }
 
 /** The emulator as tests and the demo drive it. */
 export interface ZitadelEmulator {
   /** The public issuer URL, no trailing slash. */
   readonly issuer: string
+  /** Every issuer the instance answers as: `issuer`, then one per entry of the `domains` option. */
+  readonly issuers: readonly string[]
   /** Where the emulator listens: `http://{host}:{port}`. */
   readonly url: string
   /** The fault mode of the discovery, JWKS and token endpoints. */
@@ -101,6 +112,20 @@ export interface ZitadelEmulator {
   addUser (input: HumanUserInput): EmulatedUser
   /** A service user (machine) with a fresh RSA key for the JWT-profile grant. */
   addServiceUser (input: ServiceUserInput): Promise<{ user: EmulatedUser, keyFile: ServiceUserKeyFile }>
+  /**
+   * A new client secret for a service user, replacing any other, for the
+   * client-credentials grant (HTTP Basic or form, with its username as client_id).
+   */
+  addServiceUserSecret (userId: string): string
+  /**
+   * A personal access token of a service user: opaque, scope `openid profile
+   * urn:zitadel:iam:user:metadata urn:zitadel:iam:user:resourceowner`, valid
+   * `expiresIn` seconds (default: until 9999). Introspection finds it active
+   * for every API app; userinfo answers it.
+   */
+  addPersonalAccessToken (userId: string, options?: { expiresIn?: number }): string
+  /** Sets a user's metadata entry; the scope `urn:zitadel:iam:user:metadata` shows it base64url-encoded. */
+  setMetadata (userId: string, key: string, value: string | Buffer): void
   /** Adds roles in a project; `orgId` is where they are held (default: the user's organisation). */
   grantRoles (userId: string, projectId: string, roles: string[], orgId?: string): void
   /** An access token exactly as the token endpoint would issue it (and known to introspection and userinfo). */
@@ -114,22 +139,20 @@ class Emulator implements ZitadelEmulator {
   readonly #opts: ResolvedEmulatorOptions
   readonly #ids = new IdGenerator()
   readonly #directory = new Directory(this.#ids)
-  readonly #keys = new KeyRing(this.#ids)
+  readonly #keys: KeyRing
+  readonly #issuers = new Issuers()
   readonly #abort = new AbortController()
   readonly #state: RuntimeState = { fault: 'none', slowMs: 1000, requests: newCounts(), closing: this.#abort.signal }
   readonly #tokens: TokenService
   readonly #ctx: EmulatorContext
   readonly #app: FastifyInstance
-  #issuer = ''
   #url = ''
   #closed: Promise<void> | undefined
 
   constructor (opts: ResolvedEmulatorOptions) {
     this.#opts = opts
-    const self = this
-    // The issuer is known once the port is: both read it when they need it.
+    this.#keys = new KeyRing(this.#ids, { typ: opts.typHeader })
     this.#tokens = new TokenService({
-      get issuer () { return self.#issuer },
       directory: this.#directory,
       keys: this.#keys,
       ids: this.#ids,
@@ -138,7 +161,10 @@ class Emulator implements ZitadelEmulator {
     })
     const { hooksFor, cors } = createHooks(this.#state, this.#directory)
     this.#ctx = {
-      get issuer () { return self.#issuer },
+      // The issuers are known once the port is: routes read them when handling a request.
+      issuers: this.#issuers,
+      jwksCacheControl: opts.jwksCacheControl,
+      idTokenLifetime: opts.idTokenLifetime,
       directory: this.#directory,
       keys: this.#keys,
       ids: this.#ids,
@@ -166,13 +192,14 @@ class Emulator implements ZitadelEmulator {
     await this.#app.listen({ port: this.#opts.port, host: this.#opts.host })
     // No request can be handled before this continuation runs: the issuer is set first.
     this.#url = originOf(this.#opts.host, (this.#app.server.address() as AddressInfo).port)
-    this.#issuer = this.#opts.issuer ?? this.#url
+    this.#issuers.resolve(this.#opts, this.#url)
     if (!this.#opts.quiet) {
-      process.stderr.write(`zitadel emulator: issuer ${this.#issuer}, listening on ${this.#url}. For development and tests only: never use it in production.\n`)
+      process.stderr.write(`zitadel emulator: issuer ${this.issuer}, listening on ${this.#url}. For development and tests only: never use it in production.\n`)
     }
   }
 
-  get issuer (): string { return this.#issuer }
+  get issuer (): string { return this.#issuers.main }
+  get issuers (): readonly string[] { return this.#issuers.all() }
   get url (): string { return this.#url }
   get requests (): Readonly<EmulatorRequestCounts> { return this.#state.requests }
 
@@ -232,13 +259,33 @@ class Emulator implements ZitadelEmulator {
     return { user: publicUser(user), keyFile: { type: 'serviceaccount', keyId, key: pem, userId: user.id } }
   }
 
+  addServiceUserSecret (userId: string): string {
+    const secret = randomToken(32)
+    this.#directory.setMachineSecret(userId, secret)
+    return secret
+  }
+
+  addPersonalAccessToken (userId: string, options: { expiresIn?: number } = {}): string {
+    const user = this.#directory.user(userId)
+    // Zitadel's v2 API: PATs are for machine users only (AllowedUserType machine).
+    if (user?.kind !== 'machine') fail(`addPersonalAccessToken: no service user with id "${String(userId)}"`)
+    const { expiresIn } = options
+    if (expiresIn !== undefined && !Number.isInteger(expiresIn)) fail('addPersonalAccessToken: "expiresIn" must be a whole number of seconds')
+    return this.#tokens.personalAccessToken(user, this.issuer, expiresIn)
+  }
+
+  setMetadata (userId: string, key: string, value: string | Buffer): void {
+    this.#directory.setMetadata(userId, key, value)
+  }
+
   grantRoles (userId: string, projectId: string, roles: string[], orgId?: string): void {
     this.#directory.grant(userId, projectId, roles, orgId)
   }
 
   async mintAccessToken (options: MintAccessTokenOptions): Promise<string> {
     if (options === null || typeof options !== 'object') fail('mintAccessToken: options must be an object')
-    const { userId, clientId, projectIds = [], scope, roles, expiresIn, claims, type } = options
+    const { userId, clientId, projectIds = [], scope, roles, expiresIn, claims, type, actor } = options
+    const issuer = options.issuer === undefined ? this.issuer : this.#issuers.check('mintAccessToken', options.issuer)
     const user = this.#directory.user(userId)
     if (user === undefined) fail(`mintAccessToken: no user with id "${String(userId)}"`)
     if (!Array.isArray(projectIds) || !projectIds.every((p) => typeof p === 'string' && /^[^\s:]+$/.test(p))) fail('mintAccessToken: "projectIds" must be an array of project ids')
@@ -246,6 +293,7 @@ class Emulator implements ZitadelEmulator {
     if (expiresIn !== undefined && !Number.isInteger(expiresIn)) fail('mintAccessToken: "expiresIn" must be a whole number of seconds')
     if (claims !== undefined && (claims === null || typeof claims !== 'object')) fail('mintAccessToken: "claims" must be an object')
     if (type !== undefined && type !== 'jwt' && type !== 'opaque') fail('mintAccessToken: "type" must be "jwt" or "opaque"')
+    if (actor !== undefined && (actor === null || typeof actor.sub !== 'string' || !['string', 'undefined'].includes(typeof actor.iss))) fail('mintAccessToken: "actor" must be { sub, iss? } with strings')
     const human = user.kind === 'human'
     const scopes = parseScope(Array.isArray(scope) ? scope.join(' ') : scope ?? (human || clientId !== undefined ? 'openid profile email' : 'openid'))
     for (const id of projectIds) addOnce(scopes, audScope(id))
@@ -253,12 +301,15 @@ class Emulator implements ZitadelEmulator {
 
     let request
     if (clientId === undefined && !human) {
-      request = serviceTokenRequest(this.#directory, user, scopes, false)
+      request = serviceTokenRequest(this.#directory, user, scopes, { issuer })
     } else {
       const app = clientId === undefined ? this.#directory.firstLoginApp() : this.#directory.app(clientId)
       if (app === undefined) fail(clientId === undefined ? 'mintAccessToken: add an app first, or pass clientId' : `mintAccessToken: no app with client id "${clientId}"`)
-      request = appTokenRequest(this.#directory, app, user, scopes)
+      request = appTokenRequest(this.#directory, app, user, scopes, issuer)
     }
+    // A minted token is an access token only, as the tests ask for one.
+    request.idToken = undefined
+    if (actor !== undefined) request.actor = { iss: actor.iss ?? issuer, sub: actor.sub } satisfies Actor
     if (roles !== undefined) {
       request.accessTokenRoleAssertion = roles
       request.projectRoleAssertion = roles

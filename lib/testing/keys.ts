@@ -44,9 +44,12 @@ export async function generateKeyFileKey (): Promise<{ publicKey: KeyObject, pem
 export class KeyRing {
   readonly #keys: SigningKey[] = []
   readonly #ids: IdGenerator
+  readonly #typ: boolean
 
-  constructor (ids: IdGenerator) {
+  /** `typ`: whether tokens carry `typ: "JWT"` (zitadel/oidc v2.9.0 and later) or no `typ` (earlier). */
+  constructor (ids: IdGenerator, { typ = true }: { typ?: boolean } = {}) {
     this.#ids = ids
+    this.#typ = typ
   }
 
   /** Makes a new key the signing key; the others stay published only with `keepOld`. */
@@ -70,10 +73,16 @@ export class KeyRing {
     return { keys: this.#keys.filter((k) => k.published).map((k) => ({ ...k.jwk })) }
   }
 
-  /** Signs a JWT with the active key; header `{ alg, kid, typ: "JWT" }` as Zitadel's signer writes it. */
+  /**
+   * Signs a JWT with the active key; header `{ alg, kid, typ: "JWT" }` as
+   * Zitadel's signer writes it (zitadel/oidc pkg/op/signer.go, zitadel
+   * internal/api/oidc/token.go signerFromWebKey), or without `typ` as before
+   * zitadel/oidc v2.9.0.
+   */
   async sign (claims: Record<string, unknown>): Promise<string> {
     const key = this.active
-    return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey)
+    const header = this.#typ ? { alg: key.alg, kid: key.kid, typ: 'JWT' } : { alg: key.alg, kid: key.kid }
+    return new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey)
   }
 
   /**

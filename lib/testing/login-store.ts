@@ -8,7 +8,8 @@ export interface AuthRequest {
   readonly state: string | undefined
   readonly nonce: string | undefined
   readonly scopes: string[]
-  readonly codeChallenge: string
+  /** Undefined when a confidential app did without PKCE. */
+  readonly codeChallenge: string | undefined
   readonly expiresAt: number
 }
 
@@ -16,7 +17,7 @@ export interface AuthRequest {
 export interface AuthCode {
   readonly clientId: string
   readonly redirectUri: string
-  readonly codeChallenge: string
+  readonly codeChallenge: string | undefined
   readonly userId: string
   readonly scopes: string[]
   readonly nonce: string | undefined

@@ -23,6 +23,24 @@ export interface ZitadelEmulatorOptions {
   logger?: boolean
   /** Do not print the one-line start-up warning to stderr. Default: false. */
   quiet?: boolean
+  /**
+   * Write `typ: "JWT"` in the header of every token. Default: true. false
+   * signs as servers built on zitadel/oidc before v2.9.0 did: no `typ`.
+   */
+  typHeader?: boolean
+  /**
+   * The JWKS endpoint's Cache-Control. Default: `'max-age=300, must-revalidate'`,
+   * as Zitadel serves web keys; `'no-store'` is what legacy keys get.
+   */
+  jwksCacheControl?: string
+  /**
+   * More public domains of the same instance (Zitadel's custom domains): each
+   * an origin (`'https://id.example.com'`) or a host name (`'localhost'`,
+   * then `http://{name}:{port}`). A request made to one of them, by its Host,
+   * `X-Forwarded-Host`, `Forwarded` or `x-zitadel-public-host` header, gets
+   * that origin as its issuer in discovery and tokens. Same keys for all.
+   */
+  domains?: string[]
 }
 
 export interface ResolvedEmulatorOptions {
@@ -34,9 +52,13 @@ export interface ResolvedEmulatorOptions {
   readonly idTokenLifetime: number
   readonly logger: boolean
   readonly quiet: boolean
+  readonly typHeader: boolean
+  readonly jwksCacheControl: string
+  /** Origins, or bare host names that take the listening port. */
+  readonly domains: readonly string[]
 }
 
-const KNOWN = new Set(['port', 'host', 'allowNonLoopback', 'issuer', 'algorithm', 'accessTokenLifetime', 'idTokenLifetime', 'logger', 'quiet'])
+const KNOWN = new Set(['port', 'host', 'allowNonLoopback', 'issuer', 'algorithm', 'accessTokenLifetime', 'idTokenLifetime', 'logger', 'quiet', 'typHeader', 'jwksCacheControl', 'domains'])
 
 export function fail (message: string): never {
   throw new TypeError(`zitadel emulator: ${message}`)
@@ -49,10 +71,11 @@ export function resolveEmulatorOptions (input: ZitadelEmulatorOptions = {}): Res
     if (!KNOWN.has(name)) fail(`unknown option "${name}"; known options are ${[...KNOWN].join(', ')}`)
   }
   const { port = 0, host = '127.0.0.1', allowNonLoopback = false, issuer, algorithm = 'RS256', accessTokenLifetime = 43200, idTokenLifetime = 43200, logger = false, quiet = false } = input
+  const { typHeader = true, jwksCacheControl = 'max-age=300, must-revalidate', domains = [] } = input
 
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail('option "port" must be an integer from 0 to 65535')
   if (typeof host !== 'string' || host === '') fail('option "host" must be a non-empty string')
-  for (const [name, value] of Object.entries({ allowNonLoopback, logger, quiet })) {
+  for (const [name, value] of Object.entries({ allowNonLoopback, logger, quiet, typHeader })) {
     if (typeof value !== 'boolean') fail(`option "${name}" must be a boolean`)
   }
   if (!allowNonLoopback && !isLoopbackHost(host)) {
@@ -62,6 +85,8 @@ export function resolveEmulatorOptions (input: ZitadelEmulatorOptions = {}): Res
   for (const [name, value] of Object.entries({ accessTokenLifetime, idTokenLifetime })) {
     if (!Number.isInteger(value) || value < 1 || value > 31_536_000) fail(`option "${name}" must be a whole number of seconds from 1 to 31536000`)
   }
+  if (typeof jwksCacheControl !== 'string' || jwksCacheControl === '' || /[\r\n]/.test(jwksCacheControl)) fail('option "jwksCacheControl" must be a non-empty header value, such as "no-store"')
+  if (!Array.isArray(domains)) fail('option "domains" must be an array of origins or host names')
   return Object.freeze({
     port,
     host,
@@ -70,8 +95,27 @@ export function resolveEmulatorOptions (input: ZitadelEmulatorOptions = {}): Res
     accessTokenLifetime,
     idTokenLifetime,
     logger,
-    quiet
+    quiet,
+    typHeader,
+    jwksCacheControl,
+    domains: Object.freeze(domains.map(normaliseDomain))
   })
+}
+
+/** `https://id.example.com` stays an origin; `localhost` or `id.localhost` is a host name that takes the port later. */
+function normaliseDomain (value: unknown): string {
+  const message = 'option "domains" must list origins such as "https://id.example.com" or host names such as "localhost"'
+  if (typeof value !== 'string') fail(message)
+  if (/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(value)) return value.toLowerCase()
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    fail(message)
+  }
+  // Nothing but scheme, host and port: no path, query, fragment or credentials.
+  if (!url.protocol.startsWith('http') || value.replace(/\/$/, '') !== url.origin) fail(message)
+  return url.origin
 }
 
 /** Loopback names and addresses: localhost, *.localhost, 127.0.0.0/8, ::1. */

@@ -5,6 +5,7 @@ export const SCOPES = {
   email: 'email',
   projectsRoles: 'urn:zitadel:iam:org:projects:roles',
   resourceOwner: 'urn:zitadel:iam:user:resourceowner',
+  metadata: 'urn:zitadel:iam:user:metadata',
   /** `urn:zitadel:iam:org:project:id:{projectId}:aud` */
   audPrefix: 'urn:zitadel:iam:org:project:id:',
   audSuffix: ':aud',

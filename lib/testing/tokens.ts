@@ -4,7 +4,7 @@ import type { AccessTokenType, App, Directory, Project, User } from './directory
 import { randomToken, type IdGenerator } from './ids.js'
 import type { KeyRing } from './keys.js'
 import type { EmulatorAlgorithm } from './options.js'
-import { addOnce, audienceFromScopes } from './scopes.js'
+import { SCOPES, addOnce, audienceFromScopes } from './scopes.js'
 
 /**
  * Random bytes in an opaque access token. Zitadel's is the AES-CFB encryption
@@ -15,24 +15,38 @@ import { addOnce, audienceFromScopes } from './scopes.js'
  */
 const OPAQUE_TOKEN_BYTES = 78
 
+/** RFC 8693 §4.1 `act`: who acts on the subject's behalf, possibly itself acted for. */
+export interface Actor {
+  iss: string
+  sub: string
+  act?: Actor
+}
+
 /** What the emulator remembers of an access token: Zitadel keeps the same per token id (its OIDC session). */
 export interface TokenRecord {
   readonly jti: string
+  /** The issuer it was issued as (one per public domain). */
+  readonly issuer: string
   readonly userId: string
+  /** Empty for a personal access token, which no client asked for. */
   readonly clientId: string
-  /** The project of the client that asked; undefined for service users' JWT-profile tokens. */
+  /** The project of the client that asked; undefined for service users' tokens and PATs. */
   readonly projectId: string | undefined
   readonly scopes: readonly string[]
   readonly audience: readonly string[]
   readonly iat: number
   readonly exp: number
+  /** When and how the user authenticated: 0 and none for a PAT. */
+  readonly authTime: number
+  readonly amr: readonly string[]
+  readonly actor: Actor | undefined
+  /** A personal access token: introspection treats its audience and roles specially. */
+  readonly isPAT: boolean
   revoked: boolean
 }
 
 export interface IdTokenRequest {
   nonce: string | undefined
-  authTime: number
-  amr: string[]
   sid: string | undefined
   roleAssertion: boolean
   userInfoAssertion: boolean
@@ -40,6 +54,7 @@ export interface IdTokenRequest {
 
 /** Everything that decides what the tokens contain. */
 export interface TokenRequest {
+  issuer: string
   user: User
   clientId: string
   projectId: string | undefined
@@ -49,12 +64,17 @@ export interface TokenRequest {
   accessTokenType: AccessTokenType
   projectRoleAssertion: boolean
   accessTokenRoleAssertion: boolean
+  /** When the user authenticated (seconds), and how (RFC 8176 values). */
+  authTime: number
+  amr: string[]
+  /** `act` of the tokens (impersonation). */
+  actor?: Actor | undefined
   /** Set to also issue an ID token. */
-  idToken?: IdTokenRequest
+  idToken?: IdTokenRequest | undefined
   /** Seconds; may be 0 or negative for an already expired token. */
-  expiresIn?: number
+  expiresIn?: number | undefined
   /** Merged into a JWT access token's claims last; `undefined` removes a claim. */
-  claims?: Record<string, unknown>
+  claims?: Record<string, unknown> | undefined
 }
 
 export interface IssuedTokens {
@@ -66,12 +86,15 @@ export interface IssuedTokens {
 
 /**
  * A token for an app's login: `aud` is every client id of the app's project
- * and the project id, then the projects of audience scopes.
+ * and the project id, then the projects of audience scopes. An ID token comes
+ * along only for a login whose scope has `openid` (zitadel
+ * internal/api/oidc/token.go accessTokenResponseFromSession).
  */
-export function appTokenRequest (directory: Directory, app: App, user: User, scopes: string[], login?: { nonce: string | undefined, authTime: number, sid: string }): TokenRequest {
+export function appTokenRequest (directory: Directory, app: App, user: User, scopes: string[], issuer: string, login?: { nonce: string | undefined, authTime: number, sid: string }): TokenRequest {
   const project = directory.project(app.projectId) as Project
   const audience = audienceFromScopes(scopes, directory.zitadelProjectId, [...directory.projectClientIds(project.id), project.id])
   return {
+    issuer,
     user,
     clientId: app.clientId,
     projectId: project.id,
@@ -80,47 +103,62 @@ export function appTokenRequest (directory: Directory, app: App, user: User, sco
     accessTokenType: app.accessTokenType,
     projectRoleAssertion: project.assertRoles,
     accessTokenRoleAssertion: app.roleAssertion,
-    // The authorization endpoint insists on `openid`, so a login always gets an ID token.
-    idToken: login === undefined
+    authTime: login?.authTime ?? now(),
+    amr: ['pwd'],
+    idToken: login === undefined || !scopes.includes(SCOPES.openid)
       ? undefined
-      : { ...login, amr: ['pwd'], roleAssertion: app.idTokenRoleAssertion, userInfoAssertion: app.idTokenUserinfoAssertion }
+      : { nonce: login.nonce, sid: login.sid, roleAssertion: app.idTokenRoleAssertion, userInfoAssertion: app.idTokenUserinfoAssertion }
   }
 }
 
 /**
- * A service user's token from the JWT-profile grant
- * (zitadel/zitadel internal/api/oidc/token_jwt_profile.go): `aud` comes only
- * from audience scopes (the user's own id when there are none, as
- * zitadel/oidc NewAccessTokenClaims falls back to the client id), `client_id`
- * is the user's id, and there is no asking project, so only the per-project
- * role claims can appear.
+ * A service user's token from the JWT-profile or client-credentials grant
+ * (zitadel/zitadel internal/api/oidc/token_jwt_profile.go and
+ * token_client_credentials.go): the client is the service user under its
+ * login name (`clientID: user.Username`), so `client_id` is the username and,
+ * without audience scopes, `aud` is `[username]` (zitadel/oidc
+ * NewAccessTokenClaims falls back to the client id). There is no asking
+ * project, so only the per-project role claims can appear. `amr` is empty
+ * for a key (private_key has no RFC 8176 value in zitadel amr.go) and `pwd`
+ * for a secret. With `openid` an ID token comes along, valid as long as any
+ * other: zitadel's clientCredentialsClient reports an ID-token lifetime of 0
+ * (client_credentials.go), but real service-user ID tokens measured on
+ * Zitadel v4 expire 12 h after issue, and a client that checks ID tokens
+ * would refuse one that is expired on arrival.
  */
-export function serviceTokenRequest (directory: Directory, user: User, scopes: string[], withIdToken: boolean): TokenRequest {
+export function serviceTokenRequest (directory: Directory, user: User, scopes: string[], { issuer, clientId = user.username, amr = [] }: { issuer: string, clientId?: string, amr?: string[] }): TokenRequest {
   const audience = audienceFromScopes(scopes, directory.zitadelProjectId)
   return {
+    issuer,
     user,
-    clientId: user.id,
+    clientId,
     projectId: undefined,
     scopes,
-    audience: audience.length > 0 ? audience : [user.id],
+    audience: audience.length > 0 ? audience : [clientId],
     accessTokenType: user.accessTokenType,
     projectRoleAssertion: false,
     accessTokenRoleAssertion: true,
-    // The grant insists on `openid`, so it always comes with an ID token.
-    idToken: withIdToken
-      ? { nonce: undefined, authTime: now(), amr: [], sid: undefined, roleAssertion: false, userInfoAssertion: false }
+    authTime: now(),
+    amr,
+    idToken: scopes.includes(SCOPES.openid)
+      ? { nonce: undefined, sid: undefined, roleAssertion: true, userInfoAssertion: false }
       : undefined
   }
 }
 
 export interface TokenServiceContext {
-  issuer: string
   directory: Directory
   keys: KeyRing
   ids: IdGenerator
   accessTokenLifetime: number
   idTokenLifetime: number
 }
+
+/** The scopes of every PAT (zitadel internal/api/grpc/user/v2 AddPersonalAccessToken: "currently static"). */
+export const PAT_SCOPES = Object.freeze([SCOPES.openid, SCOPES.profile, SCOPES.metadata, SCOPES.resourceOwner])
+
+/** Zitadel's default PAT expiry when none is given: 9999-01-01 (domain.ValidateExpirationDate). */
+const PAT_NEVER = Date.UTC(9999, 0, 1) / 1000
 
 /**
  * Issues access tokens (signed JWTs or opaque strings) and ID tokens, and
@@ -130,7 +168,7 @@ export interface TokenServiceContext {
 export class TokenService {
   /** JWT access tokens by `jti` */
   readonly #records = new Map<string, TokenRecord>()
-  /** Opaque access tokens by the token itself */
+  /** Opaque access tokens (and PATs) by the token itself */
   readonly #opaque = new Map<string, TokenRecord>()
   readonly #ctx: TokenServiceContext
 
@@ -142,8 +180,34 @@ export class TokenService {
     const iat = now()
     this.#sweep(iat)
     const { accessToken, record } = req.accessTokenType === 'opaque' ? this.#opaqueToken(req, iat) : await this.#jwt(req, iat)
-    const idToken = req.idToken === undefined ? undefined : await this.#idToken(req, req.idToken, accessToken, iat)
+    const idToken = req.idToken === undefined ? undefined : await this.idToken(req, req.idToken, accessToken, iat)
     return { accessToken, idToken, expiresIn: Math.max(0, record.exp - iat), record }
+  }
+
+  /**
+   * A personal access token of a service user: opaque, the fixed PAT scopes,
+   * no client and no audience of its own (introspection adds the caller's).
+   */
+  personalAccessToken (user: User, issuer: string, expiresIn: number | undefined): string {
+    const iat = now()
+    const token = randomToken(OPAQUE_TOKEN_BYTES)
+    this.#opaque.set(token, {
+      jti: this.#ctx.ids.next(),
+      issuer,
+      userId: user.id,
+      clientId: '',
+      projectId: undefined,
+      scopes: PAT_SCOPES,
+      audience: Object.freeze([]),
+      iat,
+      exp: expiresIn === undefined ? PAT_NEVER : iat + expiresIn,
+      authTime: 0,
+      amr: Object.freeze([]),
+      actor: undefined,
+      isPAT: true,
+      revoked: false
+    })
+    return token
   }
 
   /** An opaque access token: nothing to read in it, everything in the record. */
@@ -155,7 +219,7 @@ export class TokenService {
   }
 
   async #jwt (req: TokenRequest, iat: number): Promise<{ accessToken: string, record: TokenRecord }> {
-    const { issuer, directory, keys } = this.#ctx
+    const { directory, keys } = this.#ctx
     const info = userInfo(directory, req.user, {
       scopes: req.scopes,
       projectId: req.projectId,
@@ -163,9 +227,9 @@ export class TokenService {
       roleAssertion: req.accessTokenRoleAssertion,
       userInfoAssertion: false
     })
-    // zitadel/oidc NewAccessTokenClaims; the user-info claims are merged in, and there is no `scope` claim.
+    // zitadel/oidc NewAccessTokenClaims and zitadel token.go createJWT: the user-info claims are merged in, `act` when impersonating, no `scope` claim.
     const claims: Record<string, unknown> = {
-      iss: issuer,
+      iss: req.issuer,
       sub: req.user.id,
       aud: [...req.audience],
       exp: iat + (req.expiresIn ?? this.#ctx.accessTokenLifetime),
@@ -173,6 +237,7 @@ export class TokenService {
       nbf: iat,
       jti: this.#newJti(),
       client_id: req.clientId,
+      act: req.actor,
       ...info.reserved,
       ...req.claims
     }
@@ -192,6 +257,7 @@ export class TokenService {
   #record (req: TokenRequest, jti: string, iat: number, exp: number): TokenRecord {
     return {
       jti,
+      issuer: req.issuer,
       userId: req.user.id,
       clientId: req.clientId,
       projectId: req.projectId,
@@ -199,24 +265,30 @@ export class TokenService {
       audience: Object.freeze([...req.audience]),
       iat,
       exp,
+      authTime: req.authTime,
+      amr: Object.freeze([...req.amr]),
+      actor: req.actor,
+      isPAT: false,
       revoked: false
     }
   }
 
   /**
    * The record of a live access token this emulator issued: an opaque token
-   * it handed out, or a JWT signed with a key it still publishes (an opaque
-   * token does not depend on the signing keys). Otherwise undefined.
+   * it handed out, or a JWT signed with a key it still publishes for this
+   * issuer (zitadel access_token.go verifyAccessToken checks a JWT's `iss`
+   * against the request's; an opaque token depends on neither). Otherwise
+   * undefined.
    */
-  async verify (token: string): Promise<TokenRecord | undefined> {
-    const record = this.#opaque.get(token) ?? await this.#jwtRecord(token)
+  async verify (token: string, issuer: string): Promise<TokenRecord | undefined> {
+    const record = this.#opaque.get(token) ?? await this.#jwtRecord(token, issuer)
     if (record === undefined || record.revoked || now() >= record.exp) return undefined
     return record
   }
 
-  async #jwtRecord (token: string): Promise<TokenRecord | undefined> {
+  async #jwtRecord (token: string, issuer: string): Promise<TokenRecord | undefined> {
     const claims = await this.#ctx.keys.verify(token)
-    if (claims === undefined || claims.iss !== this.#ctx.issuer || typeof claims.jti !== 'string') return undefined
+    if (claims === undefined || claims.iss !== issuer || typeof claims.jti !== 'string') return undefined
     return this.#records.get(claims.jti)
   }
 
@@ -224,9 +296,14 @@ export class TokenService {
     record.revoked = true
   }
 
-  /** The ID token (zitadel/oidc NewIDTokenClaims): `azp` and `client_id` name the client, which is always in `aud`. */
-  async #idToken (req: TokenRequest, id: IdTokenRequest, accessToken: string, iat: number): Promise<string> {
-    const { issuer, directory, keys, idTokenLifetime } = this.#ctx
+  /**
+   * An ID token (zitadel/oidc pkg/oidc/token.go NewIDTokenClaims, zitadel
+   * token.go createIDToken): `azp` and `client_id` name the client, which is
+   * always in `aud`; `at_hash` when it comes with an access token; never
+   * `jti` nor `nbf`.
+   */
+  async idToken (req: TokenRequest, id: IdTokenRequest, accessToken: string | undefined, iat = now()): Promise<string> {
+    const { directory, keys, idTokenLifetime } = this.#ctx
     const info = userInfo(directory, req.user, {
       scopes: req.scopes,
       projectId: req.projectId,
@@ -235,18 +312,19 @@ export class TokenService {
       userInfoAssertion: id.userInfoAssertion
     })
     const claims: Record<string, unknown> = {
-      iss: issuer,
+      iss: req.issuer,
       sub: req.user.id,
       aud: addOnce([...req.audience], req.clientId),
       exp: iat + idTokenLifetime,
       iat,
-      auth_time: id.authTime,
+      auth_time: req.authTime,
       nonce: id.nonce,
-      amr: id.amr.length > 0 ? id.amr : undefined,
+      amr: req.amr.length > 0 ? req.amr : undefined,
       azp: req.clientId,
       client_id: req.clientId,
-      at_hash: atHash(accessToken, keys.active.alg),
+      at_hash: accessToken === undefined ? undefined : atHash(accessToken, keys.active.alg),
       sid: id.sid,
+      act: req.actor,
       ...info.standard,
       ...info.reserved
     }

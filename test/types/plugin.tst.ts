@@ -6,8 +6,10 @@ import zitadelAuth, {
   ZitadelUser,
   type Guard,
   type ResolvedOptions,
+  type ZitadelActor,
   type ZitadelAuthOptions,
-  type ZitadelRoles
+  type ZitadelRoles,
+  ZITADEL_ALGORITHMS
 } from 'fastify-zitadel-auth'
 
 const app = Fastify()
@@ -20,6 +22,7 @@ test('register takes the options', () => {
     clientId: 'c',
     audience: ['1', '2'],
     allowedClientIds: ['a'],
+    allowedSubjects: ['263785111111111111'],
     algorithms: ['RS256', 'ES256', 'EdDSA'],
     clockTolerance: 5,
     jwksCacheTtl: 600,
@@ -30,6 +33,14 @@ test('register takes the options', () => {
     realm: 'my-api',
     allowInsecureIssuer: false
   })
+})
+
+test('issuer: one URL or the domains of one instance', () => {
+  expect(app.register).type.toBeCallableWith(zitadelAuth, { issuer: ['https://auth.example.com', 'https://x.zitadel.cloud'], projectId: '1' })
+  expect(app.register).type.not.toBeCallableWith(zitadelAuth, { issuer: [1], projectId: '1' })
+  expect(app.zitadel.options.issuers).type.toBe<readonly string[]>()
+  expect(app.zitadel.options.allowedSubjects).type.toBe<readonly string[] | undefined>()
+  expect(app.register).type.toBeCallableWith(zitadelAuth, { issuer: 'https://x', projectId: '1', algorithms: [...ZITADEL_ALGORITHMS] })
 })
 
 test('register refuses wrong options', () => {
@@ -51,6 +62,10 @@ test('the decorator', () => {
   expect(app.zitadel.requireRoles(['viewer'], { orgId: (req) => req.params.orgId })).type.toBe<Guard>()
   expect(app.zitadel.requireRoles).type.not.toBeCallableWith(['viewer'], { orgId: (req: FastifyRequest) => 5 })
   expect(app.zitadel.requireScopes(['read'])).type.toBe<Guard>()
+  expect(app.zitadel.requireAuth({ allowDelegated: false })).type.toBe<Guard>()
+  expect(app.zitadel.requireRoles(['admin'], { allowDelegated: false, any: true })).type.toBe<Guard>()
+  expect(app.zitadel.requireScopes(['read'], { allowDelegated: false })).type.toBe<Guard>()
+  expect(app.zitadel.requireAuth).type.not.toBeCallableWith({ allowDelegated: 'no' })
   expect(app.zitadel.verify('t')).type.toBe<Promise<ZitadelUser>>()
   expect(app.zitadel.requireRoles).type.not.toBeCallableWith('admin')
   expect(app.zitadel.requireRoles).type.not.toBeCallableWith(['admin'], { any: 'yes' })
@@ -76,6 +91,9 @@ test('request.user', () => {
       expect(request.user.roles).type.toBe<ZitadelRoles>()
       expect(request.user.scopes).type.toBe<readonly string[]>()
       expect(request.user.token).type.toBe<string>()
+      expect(request.user.actor).type.toBe<ZitadelActor | undefined>()
+      expect(request.user.actor?.actor).type.toBe<ZitadelActor | undefined>()
+      expect(request.user.metadata).type.toBe<Readonly<Record<string, string>>>()
       expect(request.user.hasRole('admin', 'org')).type.toBe<boolean>()
       expect(request.user.claims.exp).type.toBe<number>()
       expect(request.user.claims['urn:zitadel:iam:user:resourceowner:id']).type.toBe<string | undefined>()

@@ -5,7 +5,7 @@ import { PAGE_HEADERS, loginPage } from '../html.js'
 import { OAuthError, PageError, formOf, queryOf, single } from '../http.js'
 import type { AuthRequest } from '../login-store.js'
 import { isPkceValue } from '../pkce.js'
-import { SCOPES, parseScope } from '../scopes.js'
+import { parseScope } from '../scopes.js'
 
 /** `uri` with these query parameters set (undefined ones left out). */
 export function withParams (uri: string, params: Record<string, string | undefined>): string {
@@ -28,8 +28,8 @@ export function authorizeRoutes (app: FastifyInstance, ctx: EmulatorContext): vo
     let state: string | undefined
     try {
       state = single(params, 'state')
-      const pending = logins.createAuthRequest({ clientId: client.clientId, redirectUri, state, ...readRequest(params) })
-      return reply.redirect(`${ctx.issuer}/ui/login/login?authRequestID=${encodeURIComponent(pending.id)}`, 302)
+      const pending = logins.createAuthRequest({ clientId: client.clientId, redirectUri, state, ...readRequest(params, client) })
+      return reply.redirect(`${ctx.issuers.of(request)}/ui/login/login?authRequestID=${encodeURIComponent(pending.id)}`, 302)
     } catch (err) {
       const { errorCode, description } = err as OAuthError
       return reply.redirect(withParams(redirectUri, { error: errorCode, error_description: description, state }), 302)
@@ -50,21 +50,26 @@ export function authorizeRoutes (app: FastifyInstance, ctx: EmulatorContext): vo
     return { client, redirectUri: redirectUri[0] as string }
   }
 
-  /** The rest of the request, with Zitadel's checks; each failure is an OAuthError for the client. */
-  function readRequest (params: URLSearchParams): Pick<AuthRequest, 'scopes' | 'nonce' | 'codeChallenge'> {
+  /**
+   * The rest of the request, with Zitadel's checks; each failure is an
+   * OAuthError for the client. `openid` is not required (zitadel/oidc
+   * pkg/op/auth_request.go ValidateAuthReqScopes only wants some scope);
+   * without it the code brings no ID token.
+   */
+  function readRequest (params: URLSearchParams, client: App): Pick<AuthRequest, 'scopes' | 'nonce' | 'codeChallenge'> {
     const responseType = single(params, 'response_type')
     if (responseType !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported')
     const responseMode = single(params, 'response_mode')
     if (responseMode !== undefined && responseMode !== 'query') throw new OAuthError('invalid_request', 'only response_mode=query is supported')
     const scopes = parseScope(single(params, 'scope'))
-    if (scopes.length === 0) throw new OAuthError('invalid_request', 'the scope is missing; add at least openid')
-    if (!scopes.includes(SCOPES.openid)) throw new OAuthError('invalid_scope', 'the scope openid is missing')
+    if (scopes.length === 0) throw new OAuthError('invalid_request', 'the scope of your request is missing')
     const codeChallenge = single(params, 'code_challenge')
     const method = single(params, 'code_challenge_method')
-    // A public client must use PKCE, and only S256 (Zitadel: `plain` is refused).
-    if (codeChallenge === undefined) throw new OAuthError('invalid_request', 'code_challenge is required')
-    if (method !== 'S256') throw new OAuthError('invalid_request', 'code_challenge_method must be S256')
-    if (!isPkceValue(codeChallenge)) throw new OAuthError('invalid_request', 'code_challenge is malformed')
+    // PKCE is required of public apps only (zitadel/oidc pkg/op/token_code.go AuthorizeCodeClient:
+    // "PKCE required" for auth method none); a challenge, when sent, must be S256 (`plain` is refused).
+    if (codeChallenge === undefined && client.authMethod === 'none') throw new OAuthError('invalid_request', 'code_challenge is required')
+    if (codeChallenge !== undefined && method !== 'S256') throw new OAuthError('invalid_request', 'code_challenge_method must be S256')
+    if (codeChallenge !== undefined && !isPkceValue(codeChallenge)) throw new OAuthError('invalid_request', 'code_challenge is malformed')
     if ((single(params, 'prompt') ?? '').split(' ').includes('none')) throw new OAuthError('login_required', 'the emulator has no sign-in session; prompt=none cannot succeed')
     if (params.has('request') || params.has('request_uri')) throw new OAuthError('request_not_supported', 'request objects are not supported')
     return { scopes, nonce: single(params, 'nonce'), codeChallenge }

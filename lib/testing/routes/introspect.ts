@@ -1,55 +1,75 @@
 import type { FastifyInstance } from 'fastify'
 import { userInfo } from '../claims.js'
-import { authenticateClient } from '../client-auth.js'
+import { parseClientCredentials, verifyClient } from '../client-auth.js'
 import type { EmulatorContext } from '../context.js'
 import type { Project, User } from '../directory.js'
-import { formOf, noStore, single } from '../http.js'
+import { OAuthError, formOf, noStore, single } from '../http.js'
+import { SCOPES, addOnce } from '../scopes.js'
 
 /**
- * Token introspection as Zitadel answers it (internal/api/oidc/introspect.go):
- * only apps that authenticate may ask (a secret over HTTP Basic, or a
- * `private_key_jwt` client assertion); a token, JWT or opaque, is active only
- * when it is live (not expired, not revoked) and its `aud` names the asking
- * app or the app's project; the answer carries the token's scope and the
- * user's claims, roles limited to the asking project. Everything that is not
- * a client-authentication failure is `active: false`.
+ * Token introspection as Zitadel answers it (zitadel/oidc pkg/op/server_http.go
+ * introspectionHandler, zitadel internal/api/oidc/introspect.go): the request
+ * must carry a secret (HTTP Basic or form) or a `private_key_jwt` assertion,
+ * else 400 `invalid_client`; then a token, else 400 `invalid_request`; a
+ * client that fails to authenticate gets 400 `unauthorized_client`. A token,
+ * JWT or opaque, is active only when it is live (not expired, not revoked)
+ * and its `aud` names the asking app or the app's project; everything else
+ * is `active: false`. A personal access token gets the caller's client id
+ * and project id added to its `aud` and the project's roles to its scope
+ * (assertClientScopesForPAT), so every PAT is active for every caller.
  */
 export function introspectRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
   const { directory, tokens } = ctx
 
   app.post('/oauth/v2/introspect', { onRequest: ctx.hooksFor('introspect') }, async (request, reply) => {
     const form = formOf(request)
-    const client = await authenticateClient(request, form, directory, { issuer: ctx.issuer, requireCredentials: true, error: 'unauthorized_client' })
-    noStore(reply)
+    const issuer = ctx.issuers.of(request)
+    const credentials = parseClientCredentials(request, form)
+    if (credentials.secret === undefined && credentials.assertion === undefined) throw new OAuthError('invalid_client', 'client must be authenticated')
     const token = single(form, 'token')
-    const record = token === undefined ? undefined : await tokens.verify(token)
-    if (record === undefined || !(record.audience.includes(client.clientId) || record.audience.includes(client.projectId))) {
-      return { active: false }
-    }
+    if (token === undefined) throw new OAuthError('invalid_request', 'token missing')
+    const client = await verifyClient(credentials, directory, { issuer, introspection: true })
+    noStore(reply)
+    const record = await tokens.verify(token, issuer)
+    if (record === undefined) return { active: false }
     const project = directory.project(client.projectId) as Project
+    const audience = [...record.audience]
+    const scopes = [...record.scopes]
+    if (record.isPAT) {
+      addOnce(audience, client.clientId)
+      addOnce(audience, project.id)
+      for (const role of project.roles) addOnce(scopes, `${SCOPES.rolePrefix}${role}`)
+    }
+    if (!(audience.includes(client.clientId) || audience.includes(client.projectId))) return { active: false }
     const info = userInfo(directory, directory.user(record.userId) as User, {
-      scopes: record.scopes,
+      scopes,
       projectId: project.id,
       projectRoleAssertion: project.assertRoles,
       roleAssertion: true,
       userInfoAssertion: true,
       currentProjectOnly: true
     })
-    return {
+    const answer: Record<string, unknown> = {
       active: true,
-      scope: record.scopes.join(' '),
+      scope: scopes.join(' '),
       client_id: record.clientId,
       token_type: 'Bearer',
       exp: record.exp,
       iat: record.iat,
+      auth_time: record.authTime,
       nbf: record.iat,
-      aud: record.audience,
-      iss: ctx.issuer,
+      aud: audience,
+      amr: record.amr.length > 0 ? record.amr : undefined,
+      iss: issuer,
       jti: record.jti,
+      act: record.actor,
       sub: record.userId,
       username: info.standard.preferred_username,
       ...info.standard,
       ...info.reserved
     }
+    // zitadel/oidc IntrospectionResponse fields are omitempty.
+    for (const [name, value] of Object.entries(answer)) if (value === undefined || value === '' || value === 0) delete answer[name]
+    return answer
   })
 }

@@ -32,7 +32,7 @@ export function sessionRoutes (app: FastifyInstance, ctx: EmulatorContext): void
     const target = read('post_logout_redirect_uri')
     if (hint !== undefined) {
       const claims = await keys.verify(hint)
-      const azp = claims?.iss === ctx.issuer ? claims.azp : undefined
+      const azp = claims?.iss === ctx.issuers.of(request) ? claims.azp : undefined
       if (typeof azp !== 'string' || (clientId !== undefined && clientId !== azp)) {
         throw new PageError('Invalid request', 'The id_token_hint was not issued by this identity provider to this client.')
       }
@@ -54,10 +54,11 @@ export function sessionRoutes (app: FastifyInstance, ctx: EmulatorContext): void
   // A JWT or an opaque token alike: zitadel/oidc Revoke reads either to the token id it revokes.
   app.post('/oauth/v2/revoke', { onRequest: ctx.hooksFor('revoke') }, async (request, reply) => {
     const form = formOf(request)
-    const client = await authenticateClient(request, form, directory, { issuer: ctx.issuer, requireCredentials: false, error: 'invalid_client' })
+    const issuer = ctx.issuers.of(request)
+    const client = await authenticateClient(request, form, directory, issuer)
     const token = single(form, 'token')
     if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
-    const record = await tokens.verify(token)
+    const record = await tokens.verify(token, issuer)
     if (record !== undefined && record.clientId === client.clientId) tokens.revoke(record)
     return noStore(reply).code(200).send()
   })

@@ -1,27 +1,32 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { authenticateClient } from '../client-auth.js'
+import { authenticateClient, parseClientCredentials } from '../client-auth.js'
 import type { EmulatorContext } from '../context.js'
 import type { App, User } from '../directory.js'
 import { preflight } from '../hooks.js'
 import { OAuthError, formOf, noStore, single } from '../http.js'
 import { verifyJwtProfileAssertion } from '../jwt-profile.js'
 import { verifyS256 } from '../pkce.js'
-import { SCOPES, parseScope } from '../scopes.js'
+import { parseScope } from '../scopes.js'
+import { TOKEN_EXCHANGE, tokenExchange } from '../token-exchange.js'
 import { appTokenRequest, serviceTokenRequest, type IssuedTokens } from '../tokens.js'
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 
+/** The grants the token endpoint answers, as discovery lists them. */
+export const GRANT_TYPES = Object.freeze(['authorization_code', 'client_credentials', JWT_BEARER, TOKEN_EXCHANGE])
+
 /**
- * The token endpoint: the authorization code grant (public clients with
- * PKCE, or apps with a secret over Basic) and the JWT-profile grant for
- * service users. Answers as Zitadel does: `access_token`, `token_type`,
- * `expires_in`, and `id_token` when `openid` was asked for.
+ * The token endpoint: the authorization code grant (public apps with PKCE,
+ * confidential apps with their secret), the JWT-profile grant and the
+ * client-credentials grant for service users, and token exchange. Answers
+ * as Zitadel does: `access_token`, `token_type`, `expires_in`, and `id_token`
+ * when `openid` was asked for.
  */
 export function tokenRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
   const { directory, logins, tokens } = ctx
 
-  async function codeGrant (request: FastifyRequest, form: URLSearchParams): Promise<IssuedTokens> {
-    const client = await authenticateClient(request, form, directory, { issuer: ctx.issuer, requireCredentials: false, error: 'invalid_client' })
+  async function codeGrant (request: FastifyRequest, form: URLSearchParams, issuer: string): Promise<IssuedTokens> {
+    const client = await authenticateClient(request, form, directory, issuer)
     const code = single(form, 'code')
     const redirectUri = single(form, 'redirect_uri')
     const verifier = single(form, 'code_verifier')
@@ -30,36 +35,58 @@ export function tokenRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
     const grant = logins.takeCode(code)
     if (grant === undefined || grant.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the code is invalid, expired, already used or issued to another client')
     if (redirectUri !== grant.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not correspond')
-    if (verifier === undefined) throw new OAuthError('invalid_request', 'code_verifier is required')
-    if (!verifyS256(verifier, grant.codeChallenge)) throw new OAuthError('invalid_grant', 'the code_verifier does not match the code_challenge')
+    // zitadel/oidc pkg/op/token_request.go AuthorizeCodeChallenge.
+    if (grant.codeChallenge === undefined && verifier !== undefined) throw new OAuthError('invalid_request', 'code_verifier unexpectedly provided')
+    if (grant.codeChallenge !== undefined && verifier === undefined) throw new OAuthError('invalid_request', 'code_verifier is required')
+    if (grant.codeChallenge !== undefined && !verifyS256(verifier as string, grant.codeChallenge)) throw new OAuthError('invalid_grant', 'the code_verifier does not match the code_challenge')
     const user = directory.user(grant.userId) as User
-    return tokens.issue(appTokenRequest(directory, directory.app(grant.clientId) as App, user, grant.scopes, {
+    return tokens.issue(appTokenRequest(directory, directory.app(grant.clientId) as App, user, grant.scopes, issuer, {
       nonce: grant.nonce,
       authTime: grant.authTime,
       sid: grant.sid
     }))
   }
 
-  async function jwtProfileGrant (form: URLSearchParams): Promise<IssuedTokens> {
+  /** zitadel internal/api/oidc/token_jwt_profile.go: the assertion first, then the scope; `openid` is optional. */
+  async function jwtProfileGrant (form: URLSearchParams, issuer: string): Promise<IssuedTokens> {
     const assertion = single(form, 'assertion')
     if (assertion === undefined) throw new OAuthError('invalid_request', 'assertion is required')
     const scope = single(form, 'scope')
-    // Zitadel checks the assertion first, then the scope (op.ValidateAuthReqScopes).
-    const user = await verifyJwtProfileAssertion(assertion, ctx.issuer, directory)
-    const scopes = parseScope(scope)
-    if (scopes.length === 0) throw new OAuthError('invalid_request', 'the scope is missing; add at least openid')
-    if (!scopes.includes(SCOPES.openid)) throw new OAuthError('invalid_scope', 'the scope openid is missing')
-    return tokens.issue(serviceTokenRequest(directory, user, scopes, true))
+    const user = await verifyJwtProfileAssertion(assertion, issuer, directory)
+    const scopes = requireScopes(scope)
+    return tokens.issue(serviceTokenRequest(directory, user, scopes, { issuer }))
+  }
+
+  /**
+   * A service user with a secret (zitadel internal/api/oidc/client_credentials.go
+   * clientCredentialsAuth): found by login name, else `invalid_client`; no
+   * secret or a wrong one is `invalid_request` (Zitadel's precondition and
+   * invalid-argument errors). The client id is the login name as sent.
+   */
+  async function clientCredentialsGrant (request: FastifyRequest, form: URLSearchParams, issuer: string): Promise<IssuedTokens> {
+    const { clientId = '', secret = '' } = parseClientCredentials(request, form)
+    const user = directory.machineBySecret(clientId, secret)
+    if (user === 'unknown') throw new OAuthError('invalid_client', 'client not found')
+    if (user === 'no-secret') throw new OAuthError('invalid_request', 'the service user has no secret')
+    if (user === 'wrong') throw new OAuthError('invalid_request', 'the secret is invalid')
+    const scopes = requireScopes(single(form, 'scope'))
+    return tokens.issue(serviceTokenRequest(directory, user, scopes, { issuer, clientId, amr: ['pwd'] }))
   }
 
   app.post('/oauth/v2/token', { onRequest: ctx.hooksFor('token', { fault: true, cors: true }) }, async (request, reply: FastifyReply) => {
     const form = formOf(request)
+    const issuer = ctx.issuers.of(request)
     const grantType = single(form, 'grant_type')
+    if (grantType === TOKEN_EXCHANGE) {
+      const client = await authenticateClient(request, form, directory, issuer)
+      return noStore(reply).send(await tokenExchange(form, client, issuer, ctx))
+    }
     let issued: IssuedTokens
-    if (grantType === 'authorization_code') issued = await codeGrant(request, form)
-    else if (grantType === JWT_BEARER) issued = await jwtProfileGrant(form)
+    if (grantType === 'authorization_code') issued = await codeGrant(request, form, issuer)
+    else if (grantType === JWT_BEARER) issued = await jwtProfileGrant(form, issuer)
+    else if (grantType === 'client_credentials') issued = await clientCredentialsGrant(request, form, issuer)
     else if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required')
-    else throw new OAuthError('unsupported_grant_type', 'the emulator supports authorization_code and urn:ietf:params:oauth:grant-type:jwt-bearer')
+    else throw new OAuthError('unsupported_grant_type', `the emulator supports ${GRANT_TYPES.join(', ')}`)
     noStore(reply)
     return {
       access_token: issued.accessToken,
@@ -69,4 +96,11 @@ export function tokenRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
     }
   })
   app.options('/oauth/v2/token', { onRequest: ctx.cors }, preflight)
+}
+
+/** zitadel/oidc pkg/op/auth_request.go ValidateAuthReqScopes: some scope, any scope. */
+export function requireScopes (scope: string | undefined): string[] {
+  const scopes = parseScope(scope)
+  if (scopes.length === 0) throw new OAuthError('invalid_request', 'the scope of your request is missing')
+  return scopes
 }

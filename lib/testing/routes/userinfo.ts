@@ -18,7 +18,7 @@ export function userinfoRoutes (app: FastifyInstance, ctx: EmulatorContext): voi
 
   async function handler (request: FastifyRequest) {
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1]
-    const record = token === undefined ? undefined : await tokens.verify(token)
+    const record = token === undefined ? undefined : await tokens.verify(token, ctx.issuers.of(request))
     if (record === undefined) {
       throw new OAuthError('access_denied', 'access token invalid', 401, { 'www-authenticate': 'Bearer error="invalid_token"' })
     }
