@@ -143,14 +143,14 @@ export class JwksCache {
   }
 
   #fetchForKid (): Promise<void> {
-    // Held in the cooldown from the start, and again from the fetch itself after the delay.
-    this.#cooldownFrom = performance.now()
     return this.#run(async () => {
       // Only when the keys at hand are good: with none yet, past jwksMaxStale or
       // after a failed fetch, waiting would only hold requests up.
       if (this.#lastFailure === undefined && performance.now() < this.#usableUntil) {
         await delay(Math.min(UNKNOWN_KID_DELAY_MS, this.#opts.jwksCooldown * 1000), this.#closing.signal)
       }
+      // The cooldown runs from the fetch, not from the delay before it: the
+      // requests that waited must not find it over and fetch a second time.
       this.#cooldownFrom = performance.now()
       await this.#fetch(this.#mode())
     })
@@ -174,7 +174,7 @@ export class JwksCache {
     try {
       ({ keys, maxAge } = await this.#download())
     } catch (err) {
-      this.#cooldownFrom = Math.max(this.#cooldownFrom, startedAt)
+      this.#cooldownFrom = startedAt
       this.#failed(err, mode)
       return false
     }
