@@ -24,7 +24,8 @@ function caller (request: FastifyRequest) {
  * Swagger UI at /docs with an Authorize button that logs in with PKCE.
  */
 export async function buildDemoApp ({ issuer, projectId, clientId, introspection, logger = false }: DemoAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger })
+  // With logs on, at debug: the plugin explains every refused token there.
+  const app = Fastify({ logger: logger && { level: 'debug' } })
   await app.register(zitadelAuth, { issuer, projectId, clientId, introspection })
   await app.register(swagger, app.zitadel.swaggerOptions({
     openapi: {

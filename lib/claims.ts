@@ -20,8 +20,9 @@ const ID_TOKEN_CLAIMS = ['azp', 'nonce', 'at_hash', 'c_hash'] as const
 /** `act` nests one level per actor (RFC 8693 §4.1); a real chain is one or two deep. */
 const MAX_ACTOR_DEPTH = 8
 
-/** Longest `iss` repeated in a debug log line. */
-const MAX_LOGGED_ISS = 256
+/** Longest claim value repeated in a debug log line, and most values of a list. */
+const MAX_LOGGED_LENGTH = 256
+const MAX_LOGGED_VALUES = 10
 
 export interface ClaimsCheckContext {
   /** Where refusals that need a word are explained, at debug level. */
@@ -57,12 +58,17 @@ export function createClaimsCheck (opts: ResolvedOptions, errors: ErrorFactory, 
     if (!isNumericDate(exp) || !isNumericDate(iat)) refuse(ClaimsInvalidError, 'exp or iat missing or not a number')
     // Zitadel Cloud once issued tokens without sub (zitadel/zitadel#8591): nobody to authorise.
     if (typeof sub !== 'string' || sub === '') refuse(ClaimsInvalidError, 'sub missing')
+    // What was expected and what the token said (claims, never the token) make a refusal diagnosable.
     if (typeof iss !== 'string' || !issuers.has(iss)) {
-      // The token's iss (not the token) says which domain the client used: the usual cause is a custom domain not listed in `issuer`.
-      log.debug({ iss: typeof iss === 'string' ? iss.slice(0, MAX_LOGGED_ISS) : typeof iss, issuers: opts.issuers }, 'zitadel: token refused for its issuer')
+      // The usual cause: a custom domain not listed in `issuer`.
+      log.debug({ iss: loggable(iss), issuers: opts.issuers }, 'zitadel: token refused for its issuer')
       throw errors.auth(IssuerInvalidError)
     }
-    if (!hasAudience(claims.aud, audience)) throw errors.auth(AudienceInvalidError)
+    if (!hasAudience(claims.aud, audience)) {
+      // The usual causes: a client id given as projectId, or a client that did not ask for the …:aud scope.
+      log.debug({ aud: Array.isArray(claims.aud) ? claims.aud.slice(0, MAX_LOGGED_VALUES).map(loggable) : loggable(claims.aud), audience: opts.audience }, 'zitadel: token refused for its audience')
+      throw errors.auth(AudienceInvalidError)
+    }
     // RFC 7519 §4.1.4: the token is expired at exp, not after it.
     if (now - tolerance >= exp) throw errors.auth(TokenExpiredError)
     if (nbf !== undefined && (!isNumericDate(nbf) || now + notBeforeTolerance < nbf)) throw errors.auth(TokenNotYetValidError)
@@ -78,11 +84,20 @@ export function createClaimsCheck (opts: ResolvedOptions, errors: ErrorFactory, 
     // Bound to client_id only: Zitadel access tokens carry it (zitadel/oidc v3.29.1+),
     // while azp belongs to ID tokens and names the client an ID token was for.
     if (allowedClients !== undefined && !(typeof claims.client_id === 'string' && allowedClients.has(claims.client_id))) {
+      log.debug({ clientId: loggable(claims.client_id), allowedClientIds: opts.allowedClientIds }, 'zitadel: token refused for its client_id')
       throw errors.auth(ClientNotAllowedError)
     }
-    if (allowedSubjects !== undefined && !allowedSubjects.has(sub)) throw errors.auth(ClientNotAllowedError)
+    if (allowedSubjects !== undefined && !allowedSubjects.has(sub)) {
+      log.debug({ sub: loggable(sub), allowedSubjects: opts.allowedSubjects }, 'zitadel: token refused for its subject')
+      throw errors.auth(ClientNotAllowedError)
+    }
     if (claimsCheck !== undefined && !claimsCheck.Check(claims)) throw errors.auth(ClaimsInvalidError)
   }
+}
+
+/** A claim value as a debug line may show it: a string cut short, or only the type of anything else. */
+function loggable (value: unknown): string {
+  return typeof value === 'string' ? value.slice(0, MAX_LOGGED_LENGTH) : value === null ? 'null' : typeof value
 }
 
 /** The tolerance on `nbf` and `iat`: `clockTolerance`, and at least MIN_NOT_BEFORE_TOLERANCE. */

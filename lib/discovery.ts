@@ -1,7 +1,9 @@
-import { getJson, IdpFetchError, type GetJsonOptions } from './http.js'
+import { getJson, IdpFetchError, NOT_JSON, type GetJsonOptions, type JsonResponse } from './http.js'
 
 /** Discovery documents are a few KiB; Zitadel's is about 2 KiB. */
 const MAX_DISCOVERY_BYTES = 64 * 1024
+/** Longest issuer from a discovery document repeated in a hint. */
+const MAX_HINT_ISSUER = 256
 
 /** The endpoints the plugin uses, from the issuer's discovery document. */
 export interface Endpoints {
@@ -24,13 +26,32 @@ export interface Endpoints {
  *   else controls nor make the plugin send tokens there.
  */
 export async function discoverEndpoints (issuer: string, discoveryUrl: string, http: GetJsonOptions): Promise<Endpoints> {
-  const { body } = await getJson(discoveryUrl, { ...http, maxBytes: MAX_DISCOVERY_BYTES })
+  let answer: JsonResponse
+  try {
+    answer = await getJson(discoveryUrl, { ...http, maxBytes: MAX_DISCOVERY_BYTES })
+  } catch (err) {
+    const { message, status } = err as IdpFetchError
+    // A 4xx or an HTML page where Zitadel serves its document: the URL is wrong, not the IdP down.
+    if ((status !== undefined && status >= 400 && status < 500) || message === NOT_JSON) {
+      throw new IdpFetchError(message, {
+        cause: err,
+        status,
+        hint: `no OpenID discovery document at ${discoveryUrl}; "issuer" must be the Zitadel instance URL without a path, such as https://my-instance.zitadel.cloud`
+      })
+    }
+    throw err
+  }
+  const body = answer.body
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new IdpFetchError('discovery document is not a JSON object')
   }
   const doc = body as Record<string, unknown>
   if (doc.issuer !== issuer) {
-    throw new IdpFetchError('discovery document names another issuer than the configured one')
+    // The issuer it names is the fix; it is the IdP's own public URL, cut short and printable only.
+    const named = typeof doc.issuer === 'string' && /^[\x21-\x7e]+$/.test(doc.issuer) ? `"${doc.issuer.slice(0, MAX_HINT_ISSUER)}"` : 'no usable issuer'
+    throw new IdpFetchError('discovery document names another issuer than the configured one', {
+      hint: `the discovery document at ${discoveryUrl} names ${named}, not "${issuer}"; set "issuer" to exactly what the document names (localhost and 127.0.0.1 differ; Zitadel v4 drops a non-standard port from the issuer of a host that is not localhost or an IP)`
+    })
   }
   if (typeof doc.jwks_uri !== 'string') {
     throw new IdpFetchError('discovery document has no jwks_uri')

@@ -10,6 +10,8 @@ export type GuardRequirement =
   | { readonly kind: 'scopes', readonly scopes: readonly string[] }
 
 export const kGuard = Symbol.for('fastify-zitadel-auth.guard')
+/** Marks the guard factories themselves, so a route that lists one uncalled is caught when it is declared. */
+const kFactory = Symbol('fastify-zitadel-auth.guard-factory')
 
 export type Guard = preHandlerHookHandler & { readonly [kGuard]: GuardRequirement }
 
@@ -107,7 +109,21 @@ export function createGuards (errors: ErrorFactory) {
     })
   }
 
+  for (const factory of [requireAuth, requireRoles, requireScopes]) Object.defineProperty(factory, kFactory, { value: true })
   return { requireAuth, requireRoles, requireScopes }
+}
+
+/**
+ * The name of a guard factory listed among `hooks` without being called
+ * (`preHandler: app.zitadel.requireRoles`), if there is one: Fastify would
+ * call it with the request, reply and done, and every request would fail or hang.
+ */
+export function uncalledFactory (hooks: unknown): string | undefined {
+  const list = Array.isArray(hooks) ? hooks : [hooks]
+  for (const fn of list) {
+    if (typeof fn === 'function' && kFactory in fn) return fn.name
+  }
+  return undefined
 }
 
 /**

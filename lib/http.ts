@@ -11,18 +11,24 @@ export class IdpFetchError extends Error {
   override name = 'IdpFetchError'
   /** The HTTP status, when the IdP answered with one other than 200. */
   readonly status: number | undefined
+  /** What to fix, when the failure can only be the plugin's configuration. */
+  readonly hint: string | undefined
   /**
    * The OAuth `error` code of a 4xx answer with an RFC 6749 §5.2 body, such
    * as `unauthorized_client`; only a short lower-case word is kept, never free text.
    */
   readonly oauthError: string | undefined
 
-  constructor (message: string, options?: { cause?: unknown, status?: number, oauthError?: string | undefined }) {
+  constructor (message: string, options?: { cause?: unknown, status?: number | undefined, oauthError?: string | undefined, hint?: string }) {
     super(message, options)
     this.status = options?.status
     this.oauthError = options?.oauthError
+    this.hint = options?.hint
   }
 }
+
+/** Why a fetch failed when the body is not JSON (an HTML page: a wrong URL, or a proxy's page). */
+export const NOT_JSON = 'answered with a body that is not JSON'
 
 /** An OAuth error body (`{"error":"…","error_description":"…"}`) is a few hundred bytes. */
 const MAX_ERROR_BYTES = 4096
@@ -76,7 +82,7 @@ async function requestJson (url: string, init: RequestInit, { timeoutMs, maxByte
     try {
       return { body: JSON.parse(text), headers: res.headers }
     } catch {
-      throw new IdpFetchError('answered with a body that is not JSON')
+      throw new IdpFetchError(NOT_JSON)
     }
   } finally {
     clearTimeout(timer)

@@ -159,7 +159,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
       log[first ? 'error' : 'debug']({ issuer: opts.issuer, reason, clientId: settings.clientId, authMethod: settings.authMethod },
         'zitadel: introspection refused this API\'s client authentication; check the introspection option (keyFile, or clientId and clientSecret, of the API application)')
     } else {
-      log[first ? 'warn' : 'debug']({ issuer: opts.issuer, reason, retryInSeconds: opts.jwksCooldown }, 'zitadel: introspection failed; tokens not in the cache get 503 until it works')
+      log[first ? 'warn' : 'debug']({ issuer: opts.issuer, reason, ...(err.hint === undefined ? {} : { hint: err.hint }), retryInSeconds: opts.jwksCooldown }, 'zitadel: introspection failed; tokens not in the cache get 503 until it works')
     }
     return errors.unavailable(opts.jwksCooldown)
   }

@@ -238,19 +238,25 @@ export class JwksCache {
 
   #failed (err: unknown, mode: 'replace' | 'merge'): void {
     if (this.#closing.signal.aborted) return
-    // IdpFetchError messages are fixed text; nothing the remote sent is logged.
-    const reason = (err as Error).message
+    // IdpFetchError messages are fixed text; a hint repeats at most the issuer a
+    // discovery document names, cut short and printable only.
+    const { message: reason, hint } = err as IdpFetchError
     const now = performance.now()
     const usable = now < this.#usableUntil
-    // Log each new kind of failure at warn, repeats at debug: an outage must not flood the log.
-    const level = reason === this.#lastFailure ? 'debug' : 'warn'
+    // Each new kind of failure is logged at warn (error when only the configuration
+    // can be at fault), repeats at debug: an outage must not flood the log.
+    const level = reason === this.#lastFailure ? 'debug' : hint === undefined ? 'warn' : 'error'
     this.#lastFailure = reason
+    const message = hint !== undefined
+      ? 'zitadel: could not fetch signing keys; the issuer option looks wrong (see hint)'
+      : usable ? 'zitadel: could not refresh signing keys; using the last good keys' : 'zitadel: could not fetch signing keys'
     this.#log[level]({
       reason,
+      ...(hint === undefined ? {} : { hint }),
       issuer: this.#opts.issuer,
       usingStaleKeys: usable,
       staleKeysUsableForSeconds: usable ? Math.round((this.#usableUntil - now) / 1000) : 0
-    }, usable ? 'zitadel: could not refresh signing keys; using the last good keys' : 'zitadel: could not fetch signing keys')
+    }, message)
     // A due refresh that failed is retried in the background while the last good
     // keys are still usable; a failed merge leaves the scheduled refresh alone.
     if (mode === 'replace' && this.#freshUntil !== 0 && usable) this.#schedule(this.#opts.jwksCooldown * 1000)

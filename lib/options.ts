@@ -161,7 +161,11 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
     expected: 'an absolute http(s) URL string, such as "https://my-instance.zitadel.cloud", or a non-empty array of them'
   },
   // Becomes part of a claim name (urn:zitadel:iam:org:project:{id}:roles): no colons, no spaces.
-  projectId: { schema: Type.String({ pattern: '^[^\\s:]+$' }), expected: 'a non-empty string without spaces or colons (the Zitadel project id)' },
+  // Zitadel's client ids look like `{id}@{project}`: a value with @ is one pasted in the wrong place.
+  projectId: {
+    schema: Type.String({ pattern: '^[^\\s:@]+$' }),
+    expected: 'a non-empty string without spaces, colons or @ (the Zitadel project id, such as "263783958406348951", from Project → General; a value with @ is an app\'s client id)'
+  },
   clientId: { schema: NonEmptyString, expected: 'a non-empty string without spaces' },
   audience: { schema: Type.Union([NonEmptyString, NonEmptyList]), expected: 'a non-empty string or a non-empty array of non-empty strings' },
   allowedClientIds: { schema: NonEmptyList, expected: 'a non-empty array of non-empty strings' },

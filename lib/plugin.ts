@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events'
 import fp from 'fastify-plugin'
 import { bearerCredential, hasOneAuthorization, isB64Token, NONE } from './bearer.js'
 import { awaitable, BadRequestError, createErrorFactory, failHook, InvalidOptionError, TokenMalformedError } from './errors.js'
-import { createGuards, guardsOf } from './guards.js'
+import { createGuards, guardsOf, uncalledFactory } from './guards.js'
 import { Discovery } from './discovery.js'
 import { createIntrospector } from './introspection.js'
 import { JwksCache } from './jwks.js'
@@ -56,6 +56,9 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
    */
   swaggerUiOptions<T extends object = Record<never, never>> (base?: T): ZitadelSwaggerUiOptions<T>
 }
+
+/** The hooks of a route's options where a guard factory could be listed by mistake. */
+const ROUTE_HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse', 'onTimeout', 'onError', 'onRequestAbort'] as const
 
 /**
  * Wiring only: options → verifier (JWKS cache) → user → guards.
@@ -177,6 +180,12 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   // opts a route out. Fastify's own HEAD routes are built from the GET's options
   // after this runs, so they carry the same hook.
   fastify.addHook('onRoute', (route) => {
+    for (const hook of ROUTE_HOOKS) {
+      const factory = uncalledFactory(route[hook])
+      if (factory !== undefined) {
+        throw new InvalidOptionError(`route ${String(route.method)} ${route.url}: ${hook} lists app.zitadel.${factory} itself; call it to get the guard, e.g. ${hook}: app.zitadel.${factory === 'requireAuth' ? 'requireAuth()' : `${factory}(['…'])`}`)
+      }
+    }
     // An own property only: after a prototype pollution, Object.prototype.zitadel = false must not switch verification off.
     const config = route.config as Record<string, unknown> | undefined
     const setting = config !== undefined && Object.hasOwn(config, 'zitadel') ? config.zitadel : undefined

@@ -10,6 +10,9 @@ import { ZitadelUser } from './user.js'
 
 /** Three base64url segments (RFC 7515 §7.1); anything else is not a JWS. */
 export const COMPACT_JWS = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/
+/** What Zitadel's opaque tokens look like: base64url without dots (zitadel/oidc pkg/op/token.go CreateBearerToken). */
+const OPAQUE = /^[A-Za-z0-9_-]+$/
+
 /**
  * RFC 9068 §4 names `at+jwt`; Zitadel sends `JWT` (zitadel/oidc pkg/op/signer.go),
  * and servers built on zitadel/oidc before v2.9.0 send no `typ` at all. It
@@ -38,6 +41,10 @@ const MAX_CHECKED_HEADERS = 64
  * (JwksCache reports it). Failures are never kept.
  */
 export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, errors: ErrorFactory, log: FastifyBaseLogger) {
+  // Without introspection, an opaque token (Zitadel's default for new apps) is the
+  // likeliest first failure: say so in the log, at most once per cooldown.
+  const hintOpaque = opts.introspection === undefined
+  let opaqueHintedAt = -Infinity
   const algorithms = new Set<string>(opts.algorithms)
   const checkClaims = createClaimsCheck(opts, errors, { log, refuseIdTokens: true })
   const notBeforeTolerance = notBeforeToleranceOf(opts)
@@ -79,7 +86,10 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
    */
   function verify (token: string): Promise<ZitadelUser> {
     const parts = COMPACT_JWS.exec(token)
-    if (parts === null) throw errors.auth(TokenMalformedError)
+    if (parts === null) {
+      if (hintOpaque && OPAQUE.test(token)) hint()
+      throw errors.auth(TokenMalformedError)
+    }
     const [, headerB64, payloadB64, signatureB64] = parts as unknown as [string, string, string, string]
     // One encoding per token: a signature's unused trailing bits would otherwise
     // give each token 3 or 15 other spellings that verify (RFC 7515 §2, RFC 4648 §3.5),
@@ -96,6 +106,14 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     const key = jwks.keyAtHand(kid)
     if (key === undefined) return verifyAfterFetch(token, alg, kid, headerB64.length, payloadB64, signatureB64)
     return verifyWithKey(token, alg, kid, key, headerB64.length, payloadB64, signatureB64)
+  }
+
+  function hint (): void {
+    const now = performance.now()
+    if (now < opaqueHintedAt + opts.jwksCooldown * 1000) return
+    opaqueHintedAt = now
+    log.warn('zitadel: refused a token that is not a JWT, most likely an opaque access token (Zitadel\'s default for new apps and service users). ' +
+      'Set the app\'s (or service user\'s) access token type to JWT in the Zitadel console, or give the plugin the introspection option')
   }
 
   /** The header rules; what they depend on is fixed at registration, so a header that passed once always passes. */

@@ -69,19 +69,52 @@ t.test('a discovery document that matches the issuer: tokens pass, discovery and
   t.same(issuer.requests, { discovery: 1, jwks: 1 })
 })
 
-t.test('discovery naming another issuer: 503 with Retry-After, the JWKS is never fetched, a warn log says why', async (t) => {
+t.test('discovery naming another issuer: 503 with Retry-After, the JWKS is never fetched, one error line names the issuer to configure', async (t) => {
   const issuer = await issuerFor(t)
-  issuer.discovery = { issuer: 'https://evil.example' }
-  const { app, logs } = await loggedAppFor(t, issuer)
+  const named = `http://localhost:${new URL(issuer.url).port}`
+  issuer.discovery = { issuer: named }
+  const { app, logs, lines } = await loggedAppFor(t, issuer)
 
-  const res = await me(app, await issuer.token())
+  const token = await issuer.token()
+  const res = await me(app, token)
   assertUnavailable(t, res)
   t.equal(issuer.requests.jwks, 0, 'the jwks_uri of an impostor document is not followed')
 
-  const warnings = logs().filter((l) => l.level === 40)
-  t.equal(warnings.length, 1, 'one warning')
-  t.match(warnings[0], { msg: /could not fetch signing keys/, reason: /another issuer/, issuer: issuer.url })
-  t.notOk(JSON.stringify(logs()).includes('evil.example'), 'what the remote sent is not repeated in the log')
+  const errors = logs().filter((l) => l.level === 50 && l.plugin === 'fastify-zitadel-auth')
+  t.equal(errors.length, 1, 'one error line: only the configuration can be at fault')
+  t.match(errors[0], { msg: /issuer option looks wrong/, reason: /another issuer/, issuer: issuer.url })
+  t.match(errors[0]?.hint, `names "${named}", not "${issuer.url}"; set "issuer" to exactly what the document names`)
+  t.match(errors[0]?.hint, /localhost and 127\.0\.0\.1 differ/)
+  await me(app, token)
+  t.equal(logs().filter((l) => l.level === 50 && l.plugin === 'fastify-zitadel-auth').length, 1, 'a repeat is not an error again')
+  t.notOk(lines.some((line) => line.includes(token)), 'no token in the log')
+})
+
+t.test('a hint repeats an issuer a discovery document names only when it is short and printable', async (t) => {
+  for (const [name, documentIssuer, expected] of [
+    ['with a control character', 'https://evil.example/\u001b[31m', /names no usable issuer/],
+    ['not a string', 42, /names no usable issuer/],
+    ['long', `https://${'a'.repeat(400)}.example`, new RegExp(`names "https://${'a'.repeat(248)}", not`)]
+  ] as const) {
+    const issuer = await issuerFor(t)
+    issuer.discovery = { issuer: documentIssuer }
+    const { app, logs } = await loggedAppFor(t, issuer)
+    assertUnavailable(t, await me(app, await issuer.token()))
+    t.match(logs().find((l) => l.level === 50)?.hint, expected, name)
+  }
+})
+
+t.test('no discovery document where the issuer points (a path, an HTML page): an error line says to fix the issuer option', async (t) => {
+  for (const [name, fault, path] of [['HTTP 404 (an issuer with a path)', 'none', '/oauth/v2'], ['an HTML page', 'garbage', '']] as const) {
+    const issuer = await issuerFor(t)
+    issuer.fault = fault
+    issuer.faultOn = 'discovery'
+    const configured = `${issuer.url}${path}`
+    const { app, logs } = await loggedAppFor(t, issuer, { issuer: configured })
+    assertUnavailable(t, await app.inject({ url: '/me', headers: { authorization: `Bearer ${await issuer.token({ claims: { iss: configured } })}` } }))
+    const line = logs().find((l) => l.level === 50)
+    t.match(line, { msg: /issuer option looks wrong/, hint: `no OpenID discovery document at ${configured}/.well-known/openid-configuration; "issuer" must be the Zitadel instance URL without a path` }, name)
+  }
 })
 
 t.test('discovery documents that fail the checks: 503, and the JWKS is never fetched', async (t) => {
@@ -346,8 +379,9 @@ t.test('repeated failures of one kind warn once and then log at debug; a new kin
   issuer.fault = 'garbage'
   await sleep(300)
   assertUnavailable(t, await me(app, token))
-  const last = failures().filter((l) => l.level === 40).at(-1)
-  t.match(last, { reason: /not JSON/ }, 'another kind of failure is a new warning')
+  const last = failures().filter((l) => l.level >= 40).at(-1)
+  t.match(last, { reason: /not JSON/ }, 'another kind of failure is logged loud again')
+  t.equal(last?.level, 50, 'at error: a page that is not JSON where discovery should be is a configuration mistake')
 })
 
 t.test('50 concurrent requests right after ready share one discovery and one JWKS fetch', async (t) => {

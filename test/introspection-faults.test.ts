@@ -366,6 +366,18 @@ t.test('a discovery document without introspection_endpoint: 503 and a warning f
   t.equal((await api.me(jwt)).statusCode, 200, 'a JWT is verified locally')
 })
 
+t.test('a discovery document naming another issuer: introspection gets 503 and its warning carries the hint to fix the issuer option', async (t) => {
+  reset(t)
+  front.discovery = (doc) => ({ ...doc, issuer: `${String(doc.issuer)}/elsewhere` })
+  const api = await apiFor(t, { keyFile, tokens: 'all' })
+  const token = await opaqueToken()
+  const from = front.calls.length
+  unavailable(t, await api.me(token), token)
+  t.equal(front.calls.length, from, 'nothing was sent')
+  const line = api.pluginLogs().find((l) => l.level === 40 && /introspection failed/.test(l.msg))
+  t.match(line?.hint, `names "${front.url}/elsewhere", not "${front.url}"`, 'the hint names the issuer the document names')
+})
+
 t.test('an introspection_endpoint on another origin is refused: the token is never sent there', async (t) => {
   reset(t)
   let stolen = 0
