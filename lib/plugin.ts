@@ -57,6 +57,9 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
   swaggerUiOptions<T extends object = Record<never, never>> (base?: T): ZitadelSwaggerUiOptions<T>
 }
 
+/** On the config of every route the plugin's onRoute hook has seen. */
+const kSeen = Symbol('fastify-zitadel-auth.route')
+
 /** The hooks of a route's options where a guard factory could be listed by mistake. */
 const ROUTE_HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse', 'onTimeout', 'onError', 'onRequestAbort'] as const
 
@@ -189,6 +192,8 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
     // An own property only: after a prototype pollution, Object.prototype.zitadel = false must not switch verification off.
     const config = route.config as Record<string, unknown> | undefined
     const setting = config !== undefined && Object.hasOwn(config, 'zitadel') ? config.zitadel : undefined
+    // Marks the route as seen here; the app-level hook below handles routes this hook never saw.
+    route.config = { ...config, [kSeen]: true } as typeof route.config
     if (setting === false) {
       // Guards belong in preHandler, but one placed in any earlier hook would refuse every request just the same.
       if ([route.onRequest, route.preParsing, route.preValidation, route.preHandler].some((hooks) => guardsOf(hooks).length > 0)) {
@@ -200,6 +205,29 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
       throw new InvalidOptionError(`route ${String(route.method)} ${route.url}: config.zitadel must be false or absent`)
     }
     route.onRequest = route.onRequest === undefined ? [authenticate] : [authenticate, ...[route.onRequest].flat()]
+  })
+
+  // Routes declared before the plugin was registered never reach the onRoute
+  // hook above, and would take any token unchecked. An app-level hook, which
+  // Fastify does apply to them, checks their tokens instead (their own onRequest
+  // hooks then run after it) and says so, once per route.
+  const warnedRoutes = new Set<string>()
+  fastify.addHook('onRequest', function zitadelRoutesDeclaredBefore (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const config = request.routeOptions.config as unknown as Record<PropertyKey, unknown>
+    if (config[kSeen] === true || request.is404) {
+      done()
+      return
+    }
+    const route = `${request.method} ${String(request.routeOptions.url)}`
+    if (!warnedRoutes.has(route)) {
+      warnedRoutes.add(route)
+      log.warn({ route }, 'zitadel: this route was declared before fastify-zitadel-auth was registered; its tokens are checked by an app-level hook instead. Register the plugin (await app.register) before declaring routes')
+    }
+    if (Object.hasOwn(config, 'zitadel') && config.zitadel === false) {
+      done()
+      return
+    }
+    authenticate(request, reply, done)
   })
 
   // Keys load in the background once the app is ready: start-up never waits on

@@ -1,6 +1,8 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import zitadelAuth from '../lib/index.js'
+import { bearer } from './helpers/app.js'
+import { SUB, startIssuer } from './helpers/issuer.js'
 
 /*
  * Mistakes in how routes use the plugin are caught when the route is
@@ -34,4 +36,32 @@ t.test('a guard factory listed uncalled is refused when the route is declared, i
   app.get('/fine', { preHandler: [requireAuth(), requireRoles(['admin']), requireScopes(['read'])] }, async () => 'ok')
   await app.ready()
   t.equal((await app.inject({ url: '/fine' })).statusCode, 401, 'called guards are fine')
+})
+
+t.test('routes declared before the plugin still have their tokens checked, and a warning says to register the plugin first', async (t) => {
+  const issuer = await startIssuer()
+  t.teardown(() => issuer.close())
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(() => app.close())
+  app.get('/early', async (req) => ({ user: req.user?.sub ?? null, isNull: req.user === null }))
+  app.get('/early-health', { config: { zitadel: false } }, async () => ({ ok: true }))
+  await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, jwksCooldown: 0.2 })
+  app.get('/late', async (req) => ({ user: req.user?.sub ?? null }))
+  await app.ready()
+
+  const token = await issuer.token()
+  const forged = `${token.slice(0, -4)}AAAA`
+  t.same((await app.inject({ url: '/early' })).json(), { user: null, isNull: true }, 'no token: request.user is null, never undefined')
+  t.same((await app.inject({ url: '/early', headers: bearer(token) })).json(), { user: SUB, isNull: false }, 'a valid token sets request.user')
+  const res = await app.inject({ url: '/early', headers: bearer(forged) })
+  t.equal(res.statusCode, 401, 'a forged token is refused')
+  t.equal(res.json().code, 'ZITADEL_AUTH_SIGNATURE_INVALID')
+  t.equal((await app.inject({ url: '/early-health', headers: bearer(forged) })).statusCode, 200, 'config.zitadel: false is still honoured')
+  t.equal((await app.inject({ url: '/late', headers: bearer(forged) })).statusCode, 401, 'routes declared after: as always')
+  t.equal((await app.inject({ url: '/nowhere', headers: bearer(forged) })).statusCode, 404, 'unknown routes stay 404')
+
+  const warnings = lines.map((l) => JSON.parse(l) as { msg: string, route?: string }).filter((l) => /declared before fastify-zitadel-auth/.test(l.msg))
+  t.same(warnings.map((w) => w.route), ['GET /early', 'GET /early-health'], 'one warning per route, naming it')
+  t.notOk(lines.some((line) => line.includes(token.slice(0, -4))), 'no token in the log')
 })
