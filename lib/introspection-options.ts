@@ -8,21 +8,21 @@ export interface IntrospectionOptions {
    * console, as an object or as its JSON text. Give this, or `clientId` and
    * `clientSecret`.
    */
-  keyFile?: ApplicationKeyFile | string
+  keyFile?: ApplicationKeyFile | string | undefined
   /** Basic authentication: the API application's client id… */
-  clientId?: string
+  clientId?: string | undefined
   /** …and its client secret. */
-  clientSecret?: string
+  clientSecret?: string | undefined
   /**
    * Which tokens are introspected: `'opaque'` (default: JWTs are still checked
    * locally, anything else goes to Zitadel) or `'all'` (every token, for
    * revocation that shows within `cacheMaxAge`).
    */
-  tokens?: 'opaque' | 'all'
+  tokens?: 'opaque' | 'all' | undefined
   /** Seconds an `active` answer is reused, never past the token's `exp`; 0 to 3600, 0 asks every time. Default: 60. */
-  cacheMaxAge?: number
+  cacheMaxAge?: number | undefined
   /** How many answers are kept, by a SHA-256 of the token; integer 0 to 1000000. Default: 10000. */
-  cacheSize?: number
+  cacheSize?: number | undefined
 }
 
 /** What `fastify.zitadel.options.introspection` shows: no secret, no key. */

@@ -48,62 +48,62 @@ export interface ZitadelAuthOptions {
   /** The id of the Zitadel project that owns this API; roles are read from this project's role claim. */
   projectId: string
   /** The client id of the User Agent app used to log in (Swagger UI, docs). Not used to check tokens. */
-  clientId?: string
+  clientId?: string | undefined
   /** The token's `aud` must contain one of these. Default: `[projectId]`. */
-  audience?: string | string[]
+  audience?: string | string[] | undefined
   /**
    * When set, the token's `client_id` must be one of these: the client ids of
    * apps, or the usernames of service users (Zitadel puts the username there
    * for the JWT-profile and client-credentials grants). To pin service users,
    * prefer `allowedSubjects`: usernames can change.
    */
-  allowedClientIds?: string[]
+  allowedClientIds?: string[] | undefined
   /** When set, the token's `sub` must be one of these user ids: the way to pin service users. */
-  allowedSubjects?: string[]
+  allowedSubjects?: string[] | undefined
   /**
    * Signature algorithms accepted. Default: the seven of Zitadel's web keys
    * (RS256, RS384, RS512, ES256, ES384, ES512, EdDSA), each only with a key of
    * its type and curve. A list narrows this; `none` and HS* are never accepted.
    */
-  algorithms?: Algorithm[]
+  algorithms?: Algorithm[] | undefined
   /**
    * Seconds of clock skew allowed on `exp`, `nbf` and `iat`, 0 to 30.
    * Default: 0. `nbf` and `iat` always get at least 5 s, so a host whose
    * clock is a little behind Zitadel's accepts fresh tokens.
    */
-  clockTolerance?: number
+  clockTolerance?: number | undefined
   /** Seconds a fetched key set is used before it is replaced; the IdP's `Cache-Control: max-age` may shorten it. Default: 600. */
-  jwksCacheTtl?: number
+  jwksCacheTtl?: number | undefined
   /** The least seconds between two key fetches caused by unknown key ids or failures. Default: 10. */
-  jwksCooldown?: number
+  jwksCooldown?: number | undefined
   /** Seconds the last good keys stay usable past their refresh time while the IdP cannot be reached. Default: 3600. */
-  jwksMaxStale?: number
+  jwksMaxStale?: number | undefined
   /** Seconds before a request to the IdP is abandoned. Default: 5. */
-  httpTimeout?: number
+  httpTimeout?: number | undefined
   /** How many verified tokens are kept so that a repeated token skips the signature check; 0 turns the cache off. Integer, 0 to 1000000. Default: 10000. */
-  tokenCacheSize?: number
+  tokenCacheSize?: number | undefined
   /** A TypeBox schema the token's claims must also satisfy, checked after the signature. */
-  claimsSchema?: TSchema
+  claimsSchema?: TSchema | undefined
   /** The realm of `WWW-Authenticate` challenges. Default: `'api'`. */
-  realm?: string
+  realm?: string | undefined
   /** Accept an `http:` issuer that is not on this machine. Default: false (only https, or http on loopback). */
-  allowInsecureIssuer?: boolean
+  allowInsecureIssuer?: boolean | undefined
   /** How the OpenAPI document names the Zitadel login (used by `fastify.zitadel.swaggerOptions()` and `swaggerUiOptions()`). */
-  openapi?: OpenApiOptions
+  openapi?: OpenApiOptions | undefined
   /** Accept opaque tokens (and, with `tokens: 'all'`, see revocations) by asking Zitadel's introspection endpoint. Default: off. */
-  introspection?: IntrospectionOptions
+  introspection?: IntrospectionOptions | undefined
 }
 
 /** The `openapi` option. */
 export interface OpenApiOptions {
   /** The name of the security scheme in `components.securitySchemes`. Letters, digits, `.`, `-`, `_`. Default: `'zitadel'`. */
-  securityScheme?: string
+  securityScheme?: string | undefined
   /**
    * The scopes Swagger UI may request, each with its description; Swagger UI
    * selects all of them. Default: `openid`, `profile`, `email`,
    * `urn:zitadel:iam:org:project:id:{projectId}:aud` and `urn:zitadel:iam:org:projects:roles`.
    */
-  scopes?: Record<string, string>
+  scopes?: Record<string, string> | undefined
 }
 
 /** The options after validation and defaults: what `fastify.zitadel.options` shows. Frozen. */
