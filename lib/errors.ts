@@ -126,7 +126,7 @@ export function failHook (reply: FastifyReply, err: unknown, done: (err?: Error)
 /**
  * Runs a callback-style hook as a promise: for a caller that awaits the hook
  * as if it were async, instead of passing `done`. The hooks are callback
- * style for speed (issue 4); this keeps them safe to call either way.
+ * style for speed; this keeps them safe to call either way.
  */
 export function awaitable (hook: (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -6,6 +6,7 @@ import type { ZitadelUser } from './user.js'
 /** What a guard demands; kept on the guard so routes (and their docs) can tell what protects them. */
 export type GuardRequirement =
   | { readonly kind: 'auth' }
+  | { readonly kind: 'optional' }
   | { readonly kind: 'roles', readonly roles: readonly string[], readonly any: boolean }
   | { readonly kind: 'scopes', readonly scopes: readonly string[] }
 
@@ -23,7 +24,7 @@ export interface GuardOptions {
    * impersonation or delegation), for routes the user must call in person.
    * Default: true.
    */
-  allowDelegated?: boolean
+  allowDelegated?: boolean | undefined
 }
 
 export interface RequireRolesOptions extends GuardOptions {
@@ -33,9 +34,9 @@ export interface RequireRolesOptions extends GuardOptions {
    * undefined the request is refused: a missing organisation never widens the
    * check to "any organisation".
    */
-  orgId?: string | OrgIdResolver
+  orgId?: string | OrgIdResolver | undefined
   /** Grant access when the user holds any one of the roles. Default: all are required. */
-  any?: boolean
+  any?: boolean | undefined
 }
 
 /** Reads the organisation from the request; route params are typed as strings so `(req) => req.params.orgId` needs no cast. */
@@ -64,6 +65,20 @@ export function createGuards (errors: ErrorFactory) {
     return guard({ kind: 'auth' }, function requireAuth (request: FastifyRequest) {
       authenticated(request, inPerson)
     })
+  }
+
+  /**
+   * A guard that lets every request through, with a token or without one:
+   * for routes anyone may call that say more to a logged-in user
+   * (`request.user` is the verified user, or null). A token that is sent is
+   * still verified, so a bad one gets its 401. The OpenAPI document marks the
+   * token optional, so Swagger UI sends it once you are logged in.
+   * @example app.get('/hello', { preHandler: app.zitadel.optionalAuth() }, async (req) => ({ user: req.user?.sub ?? null }))
+   */
+  function optionalAuth (): Guard {
+    // A guard without options: `optionalAuth({ allowDelegated: false })` would refuse nothing, so it fails here instead.
+    if (arguments.length > 0) invalid('optionalAuth: takes no arguments; it lets every request through')
+    return guard({ kind: 'optional' }, function optionalAuth () {})
   }
 
   /**
@@ -109,8 +124,8 @@ export function createGuards (errors: ErrorFactory) {
     })
   }
 
-  for (const factory of [requireAuth, requireRoles, requireScopes]) Object.defineProperty(factory, kFactory, { value: true })
-  return { requireAuth, requireRoles, requireScopes }
+  for (const factory of [requireAuth, optionalAuth, requireRoles, requireScopes]) Object.defineProperty(factory, kFactory, { value: true })
+  return { requireAuth, optionalAuth, requireRoles, requireScopes }
 }
 
 /**
@@ -129,11 +144,11 @@ export function uncalledFactory (hooks: unknown): string | undefined {
 /**
  * A callback-style preHandler around a check that throws the coded error.
  * Callback style, not async: the check is synchronous, and a promise per
- * guard per request is measurable on the cache-hit path (issue 4).
+ * guard per request is measurable on the cache-hit path.
  */
 function guard (requirement: GuardRequirement, check: (request: FastifyRequest) => void): Guard {
   const hook = function (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    // Called by hand like the async guard it once was: a promise, never a crash.
+    // Called by hand (`await guard(request, reply)`): a promise, never a crash.
     if (typeof done !== 'function') return awaitable(hook, request, reply) as unknown as undefined
     try {
       check(request)

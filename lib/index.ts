@@ -18,7 +18,7 @@ export type { ApplicationKeyFile } from './client-assertion.js'
 export type { GuardOptions, RequireRolesOptions, Guard, GuardRequirement } from './guards.js'
 export { ZitadelErrorResponse } from './openapi.js'
 export type {
-  ZitadelSecurityScheme, ZitadelSwaggerOptions, ZitadelSwaggerUiOptions, ZitadelInitOAuth,
+  ZitadelSecurityScheme, ZitadelSwaggerOptions, ZitadelSwaggerUiOptions, ZitadelInitOAuth, ZitadelThemeFile,
   SwaggerOptionsBase, SwaggerTransform, SwaggerTransformInput
 } from './openapi.js'
 export { ZitadelUser } from './user.js'

@@ -1,7 +1,7 @@
 import { readKeyFile, type ApplicationKeyFile, type ClientKey } from './client-assertion.js'
 import { InvalidOptionError } from './errors.js'
 
-/** The `introspection` option: how the API asks Zitadel about tokens it cannot verify itself (issue 5). */
+/** The `introspection` option: how the API asks Zitadel about tokens it cannot verify itself. */
 export interface IntrospectionOptions {
   /**
    * `private_key_jwt`: the API application's key file from the Zitadel

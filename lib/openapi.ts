@@ -84,16 +84,41 @@ export interface ZitadelInitOAuth {
   scopes: string[]
 }
 
-/** `@fastify/swagger-ui` options: the caller's, with `initOAuth` for Zitadel's PKCE login (the caller's `initOAuth` fields win). */
+/** A stylesheet for `@fastify/swagger-ui`'s `theme.css`. */
+export interface ZitadelThemeFile {
+  filename: string
+  content: string
+}
+
+/**
+ * `@fastify/swagger-ui` options: the caller's, with `initOAuth` for Zitadel's
+ * PKCE login (the caller's `initOAuth` fields win) and, for a login without a
+ * client secret, a `theme.css` stylesheet that hides Swagger UI's
+ * client_secret input (appended to the caller's `theme.css`).
+ */
 export type ZitadelSwaggerUiOptions<T> = T & {
   initOAuth: T extends { initOAuth: infer I } ? Omit<ZitadelInitOAuth, keyof I> & I : ZitadelInitOAuth
+  theme?: T extends { theme: infer H } ? H : { css?: ZitadelThemeFile[] }
 }
 
 /** The hooks a guard may sit in (the plugin refuses `config.zitadel: false` with a guard in any of them). */
 const HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler'] as const
 
 const UNAUTHORIZED = 'Authentication required: the request carries no Bearer access token, or the token is not accepted (`ZITADEL_AUTH_*` codes)'
+const TOKEN_REJECTED = 'The Bearer access token sent is not accepted (`ZITADEL_AUTH_*` codes); a request without a token is answered as anonymous'
 const CHALLENGE = { type: 'string', description: 'The Bearer challenge (RFC 6750 §3)' }
+
+/**
+ * Swagger UI 5 shows a client_secret input for every authorization code login,
+ * PKCE or not, and has no setting to hide it. Zitadel's User Agent app is a
+ * public client: there is no secret to enter. The input's row is the
+ * `.wrapper` around `<label for="client_secret_authorizationCode">`.
+ */
+const HIDE_CLIENT_SECRET: Readonly<ZitadelThemeFile> = Object.freeze({
+  filename: 'fastify-zitadel-auth.css',
+  content: '/* fastify-zitadel-auth: a PKCE login with a public client has no client secret. */\n' +
+    '.auth-container .wrapper:has(> label[for="client_secret_authorizationCode"]) { display: none; }\n'
+})
 
 /** A documented error response; `x-response-description` (read by @fastify/swagger) describes the response, not the body. */
 function errorResponse (description: string) {
@@ -104,7 +129,7 @@ function errorResponse (description: string) {
 export function securityScheme (opts: ResolvedOptions): ZitadelSecurityScheme {
   return {
     type: 'oauth2',
-    description: 'Zitadel login (authorization code with PKCE). Send the access token as `Authorization: Bearer <token>`.',
+    description: 'Zitadel login (authorization code with PKCE; the login app is a public client, with no client secret). Send the access token as `Authorization: Bearer <token>`.',
     flows: {
       authorizationCode: {
         authorizationUrl: `${opts.issuer}/oauth/v2/authorize`,
@@ -118,24 +143,31 @@ export function securityScheme (opts: ResolvedOptions): ZitadelSecurityScheme {
 /**
  * The route's schema as the document should show it: with its security
  * requirement and its 401 and 403 responses, unless the schema already has
- * them. Undefined when the route has no guard, or opted out.
+ * them. Undefined when the route has no guard, or opted out. A route with
+ * `optionalAuth()` alone takes a token but does not need one.
  */
 export function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySchema | undefined, scheme: string): FastifySchema | undefined {
   if ((route.config as { zitadel?: unknown } | undefined)?.zitadel === false) return undefined
   const guards = HOOKS.flatMap((hook) => guardsOf(route[hook]))
   if (guards.length === 0) return undefined
 
+  // Next to a guard that requires a token, optionalAuth() changes nothing.
+  const optional = guards.every((g) => g.kind === 'optional')
   const doc: FastifySchema & { security?: unknown } = { ...schema }
   if (doc.security === undefined) {
     const scopes = [...new Set(guards.flatMap((g) => g.kind === 'scopes' ? g.scopes : []))]
-    doc.security = [{ [scheme]: scopes }]
+    // OpenAPI 3.0.3 §4.7.12 (Security Requirement Object): an empty requirement
+    // `{}` makes security optional. Listed with the scheme, the call is valid
+    // without a token, and Swagger UI sends the token when logged in.
+    doc.security = optional ? [{}, { [scheme]: scopes }] : [{ [scheme]: scopes }]
   }
   // With no response schema @fastify/swagger documents `200: Default Response`;
   // adding 401 alone would drop it, so it is kept here. `type: 'null'` is how
   // @fastify/swagger spells "no content" (the response gets no content entry).
   const response: Record<string, unknown> = { ...(schema?.response as Record<string, unknown> | undefined ?? { 200: { type: 'null', description: 'Default Response' } }) }
+  // A token that is sent is verified on every route, so an optional one can still be refused.
   if (!Object.hasOwn(response, '401')) {
-    response['401'] = errorResponse(UNAUTHORIZED)
+    response['401'] = errorResponse(optional ? TOKEN_REJECTED : UNAUTHORIZED)
   }
   const forbidden = guards.flatMap(describe)
   if (forbidden.length > 0 && !Object.hasOwn(response, '403')) {
@@ -149,6 +181,7 @@ export function documentRoute (route: SwaggerTransformInput['route'], schema: Fa
 function describe (guard: GuardRequirement): string[] {
   switch (guard.kind) {
     case 'auth':
+    case 'optional':
       return []
     case 'roles': {
       const what = guard.roles.length === 1
@@ -217,15 +250,20 @@ export function createOpenApiHelpers (opts: ResolvedOptions) {
     if (opts.clientId === undefined) {
       invalid('swaggerUiOptions: the plugin option "clientId" is required: Swagger UI logs in with the User Agent app it names')
     }
-    const initOAuth = part(given, 'initOAuth', 'swaggerUiOptions: "initOAuth"')
+    const initOAuth: Record<string, unknown> = {
+      clientId: opts.clientId,
+      usePkceWithAuthorizationCodeGrant: true,
+      scopes: Object.keys(opts.openapi.scopes),
+      ...part(given, 'initOAuth', 'swaggerUiOptions: "initOAuth"')
+    }
+    const theme = part(given, 'theme', 'swaggerUiOptions: "theme"')
+    if (theme.css !== undefined && !Array.isArray(theme.css)) invalid('swaggerUiOptions: "theme.css" must be an array')
+    // A caller who sets a client secret, or turns PKCE off, keeps the input.
+    const secretless = initOAuth.usePkceWithAuthorizationCodeGrant === true && (initOAuth.clientSecret === undefined || initOAuth.clientSecret === '')
     return {
       ...given,
-      initOAuth: {
-        clientId: opts.clientId,
-        usePkceWithAuthorizationCodeGrant: true,
-        scopes: Object.keys(opts.openapi.scopes),
-        ...initOAuth
-      }
+      initOAuth,
+      ...(secretless && { theme: { ...theme, css: [...(theme.css as ZitadelThemeFile[] | undefined ?? []), { ...HIDE_CLIENT_SECRET }] } })
     } as unknown as ZitadelSwaggerUiOptions<T>
   }
 

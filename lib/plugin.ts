@@ -27,7 +27,9 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
    * `openapi.components.securitySchemes`, and a `transform` that documents
    * every route guarded by `requireAuth`, `requireRoles` or `requireScopes`
    * (in its route options): its security requirement and its 401 and 403
-   * responses with the `ZitadelErrorResponse` body. A route keeps a
+   * responses with the `ZitadelErrorResponse` body. A route with
+   * `optionalAuth` alone gets `[{}, { zitadel: [] }]`: a token is optional,
+   * and Swagger UI sends it when logged in. A route keeps a
    * `security`, 401 or 403 it declares itself. Public routes and routes with
    * `config.zitadel: false` are left alone. Only the document changes, never
    * the routes. Your own `transform` runs first; a route's
@@ -46,7 +48,8 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
    * Options for `@fastify/swagger-ui`: `base` with `initOAuth` set for
    * Zitadel's PKCE login: `clientId` (the plugin option), `usePkceWithAuthorizationCodeGrant: true`
    * and all the scopes of the security scheme. Fields of `base.initOAuth` win.
-   * `base` is not modified. Register this redirect URI in the Zitadel app:
+   * With PKCE and no `clientSecret`, a stylesheet appended to `theme.css`
+   * hides Swagger UI's client_secret input. `base` is not modified. Register this redirect URI in the Zitadel app:
    * `<origin><routePrefix>/static/oauth2-redirect.html`.
    *
    * Throws `ZITADEL_AUTH_INVALID_OPTION` when the plugin has no `clientId` option.
@@ -130,9 +133,9 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   // RFC 6750 §3: a request that presents a token has it checked on every route,
   // public or not; one without a token goes on as anonymous and guards decide.
   // This runs on every request. Callback style, not async: a cache hit then
-  // costs a lookup and two clock reads, and no promise (issue 4).
+  // costs a lookup and two clock reads, and no promise.
   function authenticate (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    // Called by hand like the async hook it once was (`await authenticate(req, reply)`): a promise, never a crash.
+    // Called by hand as an async hook (`await authenticate(req, reply)`): a promise, never a crash.
     if (typeof done !== 'function') return awaitable(authenticate, request, reply) as unknown as undefined
     const header = request.headers.authorization
     if (header === undefined) {
@@ -186,7 +189,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
     for (const hook of ROUTE_HOOKS) {
       const factory = uncalledFactory(route[hook])
       if (factory !== undefined) {
-        throw new InvalidOptionError(`route ${String(route.method)} ${route.url}: ${hook} lists app.zitadel.${factory} itself; call it to get the guard, e.g. ${hook}: app.zitadel.${factory === 'requireAuth' ? 'requireAuth()' : `${factory}(['…'])`}`)
+        throw new InvalidOptionError(`route ${String(route.method)} ${route.url}: ${hook} lists app.zitadel.${factory} itself; call it to get the guard, e.g. ${hook}: app.zitadel.${factory === 'requireAuth' || factory === 'optionalAuth' ? `${factory}()` : `${factory}(['…'])`}`)
       }
     }
     // An own property only: after a prototype pollution, Object.prototype.zitadel = false must not switch verification off.

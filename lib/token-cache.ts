@@ -10,7 +10,7 @@
  * unused since its last pass, clearing the bits it passes over. That keeps
  * what was used recently, like LRU, without moving anything on a hit. (A Map
  * kept in LRU order by a delete and re-insert on every hit slows down badly in
- * V8 once it holds thousands of entries; see issue 4.)
+ * V8 once it holds thousands of entries.)
  *
  * The index is keyed by the token's last characters, not the whole token:
  * V8 hashes a string over its full length the first time it is used as a key,
@@ -26,9 +26,8 @@
  * tokens, then never evicts one in use, and entries are not built and thrown
  * away at the rate of new tokens: an entry (the token, its claims and user,
  * about 3 KiB) lives long enough to reach V8's old generation, so each one
- * evicted soon after is costly garbage. Measured in issue 4 (bench/): with a
- * new token every request, the cache without this cost a third more CPU per
- * request than no cache, and RSS peaked near twice its live size. The price
+ * evicted soon after is costly garbage: without this, a stream of new tokens
+ * cost more CPU with the cache than without it (bench/). The price
  * is one more full check for each token that is used again, once the cache is
  * full.
  */

@@ -58,8 +58,8 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
   // The cache holds the user alone, and reads the time claims from it: an entry
   // object made on every miss would be one V8 learns to allocate in the old
   // generation while the cache fills (allocation-site pretenuring), and from
-  // then on every miss's user and claims would be old-generation garbage
-  // (issue 4: RSS peaks 3 to 4 times the cache's size).
+  // then on every miss's user and claims would be old-generation garbage,
+  // and RSS would peak at several times the cache's size.
   const cache = opts.tokenCacheSize === 0 ? undefined : new TokenCache<ZitadelUser>(opts.tokenCacheSize)
   // A cached token may have been signed by the key that went away.
   if (cache !== undefined) jwks.onKeysRemoved(() => { cache.clear() })

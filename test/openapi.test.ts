@@ -49,6 +49,7 @@ function routes (app: FastifyInstance): void {
   app.get('/public', async () => ({ public: true }))
   app.get('/health', { config: { zitadel: false } }, async () => ({ ok: true }))
   app.get('/me', { preHandler: z.requireAuth() }, async (req) => req.user)
+  app.get('/hello', { preHandler: z.optionalAuth() }, async (req) => ({ user: req.user?.sub ?? null }))
   app.get('/admin', {
     preHandler: z.requireRoles(['admin']),
     schema: { response: { 200: { type: 'object', properties: { admin: { type: 'boolean' } } } } }
@@ -189,6 +190,7 @@ t.test('the scheme name and the scopes are configurable', async (t) => {
   t.strictSame(doc.components.securitySchemes.login.flows.authorizationCode.scopes, scopes)
   t.strictSame(operation(doc, '/me').security, [{ login: [] }], 'routes name the configured scheme')
   t.strictSame(operation(doc, '/read').security, [{ login: ['read', 'write'] }])
+  t.strictSame(operation(doc, '/hello').security, [{}, { login: [] }], 'optionalAuth names it too')
   t.ok((await validate(doc)).valid)
 
   const js = (await app.inject({ url: '/docs/static/swagger-initializer.js' })).body
@@ -273,6 +275,42 @@ t.test('guarded routes carry their security requirement and their 401 and 403 re
     t.strictSame(operation(doc, path).responses['200'], { description: 'Default Response' },
       `${path}: a route without a response schema keeps its default 200`)
   }
+})
+
+t.test('optionalAuth routes make the token optional: an empty requirement next to the scheme', async (t) => {
+  const { app, issuer } = await docsApp(t, {
+    routes: (app) => {
+      routes(app)
+      app.get('/hello-or-admin', { preHandler: [app.zitadel.optionalAuth(), app.zitadel.requireRoles(['admin'])] }, async () => 'ok')
+      app.get('/hello-with-schema', {
+        preHandler: app.zitadel.optionalAuth(),
+        schema: { response: { 200: { type: 'object', properties: { user: { type: 'string', nullable: true } } } } }
+      }, async () => ({ user: null }))
+    }
+  })
+  const doc = app.swagger() as Doc
+  const hello = operation(doc, '/hello')
+  // OpenAPI 3.0.3 §4.7.12: `{}` is the requirement "no security"; either alternative will do.
+  t.strictSame(hello.security, [{}, { zitadel: [] }], 'no token, or a Zitadel token')
+  assertErrorResponse(t, hello.responses['401'], 'optionalAuth 401 (a bad token)')
+  t.equal(hello.responses['401'].description,
+    'The Bearer access token sent is not accepted (`ZITADEL_AUTH_*` codes); a request without a token is answered as anonymous')
+  t.notOk(hello.responses['403'], 'optionalAuth never answers 403')
+  t.strictSame(hello.responses['200'], { description: 'Default Response' }, 'the default 200 is kept')
+  t.ok(operation(doc, '/hello-with-schema').responses['200'].content, 'a route\'s own 200 is kept')
+
+  const both = operation(doc, '/hello-or-admin')
+  t.strictSame(both.security, [{ zitadel: [] }], 'next to a guard that needs a token, the token is required')
+  t.match(both.responses['401'].description, /^Authentication required/)
+  assertErrorResponse(t, both.responses['403'], 'the other guard\'s 403')
+  const result = await validate(doc)
+  t.ok(result.valid, 'the empty requirement is valid OpenAPI')
+  if (!result.valid) t.comment(JSON.stringify(result.errors, null, 2))
+
+  // What the document promises is what the route does.
+  t.strictSame((await app.inject({ url: '/hello' })).json(), { user: null })
+  t.strictSame((await app.inject({ url: '/hello', headers: bearer(await issuer.token()) })).json(), { user: '263785111111111111' })
+  t.equal((await app.inject({ url: '/hello', headers: bearer('not.a.jwt') })).statusCode, 401)
 })
 
 t.test('public routes and config.zitadel: false routes carry nothing', async (t) => {
@@ -485,6 +523,44 @@ t.test('swaggerUiOptions gives Swagger UI the PKCE login: clientId, PKCE and the
   t.equal(page.statusCode, 200, 'the UI itself is public')
 })
 
+const THEME_CSS = '/docs/static/theme/fastify-zitadel-auth.css'
+
+t.test('swaggerUiOptions hides Swagger UI\'s client_secret input: the PKCE login is a public client', async (t) => {
+  const { app } = await docsApp(t)
+  const page = (await app.inject({ url: '/docs' })).body
+  t.match(page, `href="${THEME_CSS}"`, 'the page loads the stylesheet')
+  const css = await app.inject({ url: THEME_CSS })
+  t.equal(css.statusCode, 200)
+  t.match(css.headers['content-type'], 'text/css')
+  t.match(css.body, '.auth-container .wrapper:has(> label[for="client_secret_authorizationCode"]) { display: none; }',
+    'the row of the client_secret input, in the Authorize dialog only')
+  t.match((app.swagger() as Doc).components.securitySchemes.zitadel.description, 'no client secret',
+    'the dialog says why, where the stylesheet cannot act')
+})
+
+t.test('swaggerUiOptions: the stylesheet joins the caller\'s theme, and stays out when there is a secret', async (t) => {
+  const theme = deepFreeze({ title: 'My API docs', css: [{ filename: 'mine.css', content: 'body { color: teal; }' }] })
+  const { app } = await docsApp(t, { ui: { routePrefix: '/docs', theme } })
+  t.strictSame(theme, { title: 'My API docs', css: [{ filename: 'mine.css', content: 'body { color: teal; }' }] }, 'the caller\'s theme is unchanged')
+  const page = (await app.inject({ url: '/docs' })).body
+  t.match(page, '<title>My API docs</title>', 'the caller\'s theme settings are kept')
+  t.ok(page.indexOf('theme/mine.css') > 0 && page.indexOf('theme/mine.css') < page.indexOf(THEME_CSS), 'the caller\'s stylesheet, then ours')
+  t.equal((await app.inject({ url: '/docs/static/theme/mine.css' })).body, 'body { color: teal; }')
+  t.equal((await app.inject({ url: THEME_CSS })).statusCode, 200)
+
+  const z = app.zitadel
+  t.notOk('theme' in z.swaggerUiOptions({ initOAuth: { clientSecret: 'a confidential client' } }), 'a client secret: the input stays')
+  t.notOk('theme' in z.swaggerUiOptions({ initOAuth: { usePkceWithAuthorizationCodeGrant: false } }), 'no PKCE: the input stays')
+  t.strictSame(z.swaggerUiOptions({ initOAuth: { clientSecret: '' } }).theme?.css?.map((f) => f.filename), ['fastify-zitadel-auth.css'], 'an empty secret is no secret')
+  t.strictSame(z.swaggerUiOptions({ theme: { title: 'x' } }).theme, { title: 'x', css: [{ filename: 'fastify-zitadel-auth.css', content: z.swaggerUiOptions().theme?.css?.[0]?.content }] },
+    'a theme without css gets ours')
+  t.match(thrown(() => z.swaggerUiOptions({ theme: 'dark' })).message, /swaggerUiOptions: "theme" must be an object/)
+  t.match(thrown(() => z.swaggerUiOptions({ theme: { css: 'body {}' } })).message, /swaggerUiOptions: "theme.css" must be an array/)
+
+  const secret = await docsApp(t, { ui: { routePrefix: '/docs', initOAuth: { clientSecret: 'shh' } } })
+  t.notMatch((await secret.app.inject({ url: '/docs' })).body, 'fastify-zitadel-auth.css', 'no stylesheet when a secret is configured')
+})
+
 t.test('the redirect page follows routePrefix', async (t) => {
   const { app } = await docsApp(t, { ui: { routePrefix: '/api-docs' } })
   t.equal((await app.inject({ url: '/api-docs/static/oauth2-redirect.html' })).statusCode, 200)
@@ -501,7 +577,7 @@ t.test('swaggerUiOptions: the caller\'s initOAuth fields win, the argument is no
   t.equal(options.uiConfig, base.uiConfig, 'other settings are carried over')
   const js = (await app.inject({ url: '/docs/static/swagger-initializer.js' })).body
   t.strictSame(initOAuthOf(js), { clientId: CLIENT_ID, usePkceWithAuthorizationCodeGrant: true, scopes: ['openid'], appName: 'My API' })
-  t.strictSame(Object.keys(app.zitadel.swaggerUiOptions()), ['initOAuth'], 'no argument: initOAuth only')
+  t.strictSame(Object.keys(app.zitadel.swaggerUiOptions()), ['initOAuth', 'theme'], 'no argument: initOAuth and the stylesheet')
 })
 
 t.test('swaggerUiOptions without the clientId option is a clear error', async (t) => {

@@ -1,13 +1,15 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { chromium, type Page } from 'playwright-core'
+import { chromium, type Locator, type Page } from 'playwright-core'
 import { startDemo } from '../helpers/demo.js'
 
 /*
- * What a person does by hand: open Swagger UI, Authorize, log in at the
- * (emulated) Zitadel, call role-protected routes with "Try it out". Real
- * headless Chromium from Debian's package; no browser download.
+ * What a person does by hand: open Swagger UI, Authorize (a dialog with no
+ * client_secret field), log in at the (emulated) Zitadel, call the public
+ * route (which then sees the user) and role-protected routes with
+ * "Try it out". Real headless Chromium from Debian's package; no browser
+ * download.
  *
  * Without Chromium the test says it skipped; with REQUIRE_BROWSER=1 (set by
  * .ci/run) a missing browser is a failure instead.
@@ -35,26 +37,47 @@ if (!existsSync(CHROMIUM)) {
     t.teardown(() => browser.close())
     const page = await browser.newPage()
     await page.goto(`${demo.api}/docs`)
+    mkdirSync(SCREENSHOTS, { recursive: true })
 
-    await login(page, 'bob')
-    t.equal(await tryIt(page, '/api/public'), '200', 'bob: public route')
-    t.equal(await tryIt(page, '/api/protected'), '200', 'bob has the role "user"')
-    t.equal(await tryIt(page, '/api/protected/admin'), '403', 'bob lacks the role "admin"')
+    const anonymous = await tryIt(page, '/api/public')
+    t.equal(anonymous.status, '200', 'the public route without a login')
+    t.equal(anonymous.authorization, undefined, 'not logged in: no token sent')
+    t.equal(JSON.parse(anonymous.body).user, null, 'and no user')
+
+    await login(page, 'bob', async (dialog) => {
+      // Swagger UI has an input for a client secret in every authorization code
+      // login; the PKCE login of a public client has none, so the plugin hides it.
+      t.ok(await dialog.locator('#client_id_authorizationCode').isVisible(), 'the dialog shows client_id')
+      t.equal(await dialog.locator('#client_secret_authorizationCode').count(), 1, 'Swagger UI rendered the client_secret input')
+      t.notOk(await dialog.locator('#client_secret_authorizationCode').isVisible(), 'and the plugin\'s stylesheet hides it')
+      t.notOk(await dialog.getByText('client_secret:').isVisible(), 'its label too')
+      t.ok(await dialog.getByText('no client secret').isVisible(), 'the scheme\'s description says why')
+      const shot = join(SCREENSHOTS, 'swagger-ui-authorize-dialog.png')
+      await dialog.screenshot({ path: shot })
+      t.comment(`screenshot: ${shot}`)
+    })
+    const bobPublic = await tryIt(page, '/api/public')
+    t.equal(bobPublic.status, '200', 'bob: public route')
+    t.match(bobPublic.authorization, /^Bearer \S+$/, 'logged in: Swagger UI sends the token to the optionalAuth route')
+    t.match(JSON.parse(bobPublic.body).user, { roles: ['user'] }, 'and the route sees bob')
+    t.equal((await tryIt(page, '/api/protected')).status, '200', 'bob has the role "user"')
+    t.equal((await tryIt(page, '/api/protected/admin')).status, '403', 'bob lacks the role "admin"')
     await logout(page)
 
     await login(page, 'alice')
-    t.equal(await tryIt(page, '/api/protected/admin'), '200', 'alice has the role "admin"')
-    mkdirSync(SCREENSHOTS, { recursive: true })
+    t.equal((await tryIt(page, '/api/protected/admin')).status, '200', 'alice has the role "admin"')
     const shot = join(SCREENSHOTS, 'swagger-ui-alice-admin.png')
     await page.locator('.opblock-get', { has: page.locator('[data-path="/api/protected/admin"]') }).screenshot({ path: shot })
     t.comment(`screenshot: ${shot}`)
   })
 }
 
-/** Authorize → login popup at the IdP → back in Swagger UI, authorized. */
-async function login (page: Page, user: string): Promise<void> {
+/** Authorize → login popup at the IdP → back in Swagger UI, authorized. `inspect` looks at the dialog first. */
+async function login (page: Page, user: string, inspect?: (dialog: Locator) => Promise<void>): Promise<void> {
   await page.click('button.authorize')
   const dialog = page.locator('.modal-ux')
+  await dialog.locator('.auth-btn-wrapper button.authorize').waitFor()
+  await inspect?.(dialog)
   const [popup] = await Promise.all([
     page.waitForEvent('popup'),
     dialog.locator('.auth-btn-wrapper button.authorize').click()
@@ -76,8 +99,17 @@ async function logout (page: Page): Promise<void> {
   await dialog.locator('button.close-modal').click()
 }
 
-/** Expands GET `path`, "Try it out", "Execute", and returns the status shown. */
-async function tryIt (page: Page, path: string): Promise<string> {
+interface Answer {
+  /** The status Swagger UI shows. */
+  status: string
+  /** The response body Swagger UI shows. */
+  body: string
+  /** The Authorization header of the request Swagger UI sent. */
+  authorization: string | undefined
+}
+
+/** Expands GET `path`, "Try it out", "Execute", and returns what was sent and shown. */
+async function tryIt (page: Page, path: string): Promise<Answer> {
   const op = page.locator('.opblock-get', { has: page.locator(`[data-path="${path}"]`) }).first()
   if (!(await op.locator('.opblock-body').isVisible())) await op.locator('.opblock-summary').click()
   const tryOut = op.locator('button.try-out__btn')
@@ -85,9 +117,13 @@ async function tryIt (page: Page, path: string): Promise<string> {
   // Clear an earlier answer, so the status read below is this call's.
   const clear = op.locator('button.btn-clear')
   if (await clear.isVisible()) await clear.click()
-  await op.locator('button.execute').click()
+  const [request] = await Promise.all([
+    page.waitForRequest((req) => new URL(req.url()).pathname === path),
+    op.locator('button.execute').click()
+  ])
   const status = op.locator('.live-responses-table .response .response-col_status').first()
   await status.waitFor()
   const text = (await status.textContent())?.trim() ?? ''
-  return text.replace(/\D.*$/, '')
+  const body = (await op.locator('.live-responses-table .response .response-col_description pre').first().textContent()) ?? ''
+  return { status: text.replace(/\D.*$/, ''), body, authorization: await request.headerValue('authorization') ?? undefined }
 }

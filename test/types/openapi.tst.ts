@@ -5,9 +5,11 @@ import { Type, type Static } from '@sinclair/typebox'
 import { expect, test } from 'tstyche'
 import zitadelAuth, {
   ZitadelErrorResponse,
+  type GuardRequirement,
   type OpenApiOptions,
   type ResolvedOptions,
-  type ZitadelInitOAuth
+  type ZitadelInitOAuth,
+  type ZitadelThemeFile
 } from 'fastify-zitadel-auth'
 
 const app = Fastify()
@@ -87,6 +89,20 @@ test('swaggerUiOptions() fits @fastify/swagger-ui', () => {
   expect(app.register).type.not.toBeCallableWith(swaggerUi, app.zitadel.swaggerUiOptions({ routePrefix: 5 }))
   expect(app.register).type.not.toBeCallableWith(swaggerUi, app.zitadel.swaggerUiOptions({ initOAuth: { usePkceWithAuthorizationCodeGrant: 'yes' } }))
   expect(app.zitadel.swaggerUiOptions).type.not.toBeCallableWith('/docs')
+})
+
+test('swaggerUiOptions() adds its stylesheet to the caller\'s theme', () => {
+  expect(app.zitadel.swaggerUiOptions().theme?.css).type.toBe<ZitadelThemeFile[] | undefined>()
+  const theme = { title: 'My API', css: [{ filename: 'mine.css', content: 'body {}' }] }
+  expect(app.register).type.toBeCallableWith(swaggerUi, app.zitadel.swaggerUiOptions({ routePrefix: '/docs', theme }))
+  expect(app.zitadel.swaggerUiOptions({ theme }).theme.title).type.toBe<string>()
+  expect(app.register).type.not.toBeCallableWith(swaggerUi, app.zitadel.swaggerUiOptions({ theme: { css: 'body {}' } }))
+})
+
+test('GuardRequirement: what the transform reads from a guard', () => {
+  expect<GuardRequirement['kind']>().type.toBe<'auth' | 'optional' | 'roles' | 'scopes'>()
+  expect<{ kind: 'optional' }>().type.toBeAssignableTo<GuardRequirement>()
+  expect<{ kind: 'anonymous' }>().type.not.toBeAssignableTo<GuardRequirement>()
 })
 
 test('ZitadelErrorResponse is a TypeBox schema of the error body', () => {

@@ -66,6 +66,8 @@ test('the decorator', () => {
   expect(app.zitadel.requireRoles(['admin'], { allowDelegated: false, any: true })).type.toBe<Guard>()
   expect(app.zitadel.requireScopes(['read'], { allowDelegated: false })).type.toBe<Guard>()
   expect(app.zitadel.requireAuth).type.not.toBeCallableWith({ allowDelegated: 'no' })
+  expect(app.zitadel.optionalAuth()).type.toBe<Guard>()
+  expect(app.zitadel.optionalAuth).type.not.toBeCallableWith({ allowDelegated: false })
   expect(app.zitadel.verify('t')).type.toBe<Promise<ZitadelUser>>()
   expect(app.zitadel.requireRoles).type.not.toBeCallableWith('admin')
   expect(app.zitadel.requireRoles).type.not.toBeCallableWith(['admin'], { any: 'yes' })
@@ -78,6 +80,9 @@ test('guards fit route options', () => {
   app.get('/a', { preHandler: app.zitadel.requireRoles(['user']) }, async () => 'ok')
   app.get('/b', { preHandler: [app.zitadel.requireAuth(), app.zitadel.requireScopes(['x'])] }, async () => 'ok')
   app.get('/c', { config: { zitadel: false } }, async () => 'ok')
+  app.get('/e', { preHandler: app.zitadel.optionalAuth() }, async (request) => request.user?.sub ?? null)
+  app.get('/f', { preHandler: [app.zitadel.optionalAuth(), app.zitadel.requireRoles(['admin'])] }, async () => 'ok')
+  expect(app.get).type.not.toBeCallableWith('/g', { preHandler: app.zitadel.optionalAuth }, async () => 'ok')
   expect(app.get).type.not.toBeCallableWith('/d', { config: { zitadel: true } }, async () => 'ok')
 })
 
