@@ -34,8 +34,10 @@ export async function buildDemoApp ({ issuer, projectId, clientId, introspection
   }))
   await app.register(swaggerUi, app.zitadel.swaggerUiOptions({ routePrefix: '/docs' }))
 
+  // optionalAuth(): anyone may call it, and Swagger UI sends the token once you are logged in.
   app.get('/api/public', {
-    schema: { summary: 'Anyone may call this' }
+    schema: { summary: 'Anyone may call this; it shows the caller when logged in' },
+    preHandler: app.zitadel.optionalAuth()
   }, async (request) => ({ message: 'Hello from a public route', user: caller(request) }))
 
   app.get('/api/protected', {

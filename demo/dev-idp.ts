@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import type { ApplicationKeyFile, ZitadelEmulator } from '../lib/testing/index.js'
+import type { ApplicationKeyFile, ServiceUserKeyFile, ZitadelEmulator } from '../lib/testing/index.js'
 
 /** Fixed ids, so the API can be configured before the emulator is seeded. */
 export const DEMO = {
@@ -21,6 +21,13 @@ export interface DemoSeed {
    * introspects with (private_key_jwt) and returns its key file.
    */
   tokens?: 'jwt' | 'opaque'
+}
+
+/** Writes a key file as Zitadel's console downloads it. */
+export async function writeKeyFile (path: string, keyFile: ServiceUserKeyFile): Promise<void> {
+  await mkdir(dirname(path), { recursive: true })
+  // The private key of a throw-away local identity; mode 0600 all the same.
+  await writeFile(path, JSON.stringify(keyFile, null, 2) + '\n', { mode: 0o600 })
 }
 
 /**
@@ -50,10 +57,6 @@ export async function seedDemo (idp: ZitadelEmulator, { apiOrigins, keyFile, tok
     const apiApp = idp.addApiApp({ projectId: project.id, name: 'demo API', authMethod: 'private_key_jwt' })
     apiKeyFile = await idp.addApiAppKey(apiApp.clientId)
   }
-  if (keyFile !== undefined) {
-    await mkdir(dirname(keyFile), { recursive: true })
-    // The private key of a throw-away local identity; mode 0600 all the same.
-    await writeFile(keyFile, JSON.stringify(service.keyFile, null, 2) + '\n', { mode: 0o600 })
-  }
+  if (keyFile !== undefined) await writeKeyFile(keyFile, service.keyFile)
   return { org, project, clientId: DEMO.clientId, users: { alice, bob }, serviceUser: service, apiKeyFile }
 }

@@ -188,6 +188,32 @@ t.test('redirect_uri must equal a registered URI exactly: no prefix, normalisati
   }
 })
 
+t.test('the error pages show what was received and what is registered, escaped', async (t) => {
+  const tenant = addTenant(idp)
+  const { challenge } = pkcePair()
+  const evil = `${API_ORIGIN}/<script>alert("x")</script>`
+  const wrongUri = await authorize(authorizeParams(tenant.clientId, challenge, { redirect_uri: evil }))
+  t.equal(wrongUri.status, 400)
+  t.match(wrongUri.headers.get('content-security-policy'), /default-src 'none'/)
+  const page = await wrongUri.text()
+  t.notMatch(page, /<script>/, 'nothing the request sent becomes markup')
+  t.match(page, '<dt>redirect_uri received</dt><dd><code>http://localhost:8001/&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;</code></dd>')
+  t.match(page, `<dt>Registered for Swagger UI</dt><dd><code>${REDIRECT_URI}</code></dd><dd><code>${REDIRECT_URI_IP}</code></dd>`)
+
+  const noUri = await (await authorize(authorizeParams(tenant.clientId, challenge, { redirect_uri: undefined }))).text()
+  t.match(noUri, '<dt>redirect_uri received</dt><dd>(none)</dd>')
+
+  const unknown = await authorize(authorizeParams('<b>263@x</b>', challenge))
+  t.equal(unknown.status, 400)
+  const unknownPage = await unknown.text()
+  t.match(unknownPage, 'Unknown application')
+  t.notMatch(unknownPage, /<b>/)
+  t.match(unknownPage, '<dt>client_id received</dt><dd><code>&#60;b&#62;263@x&#60;/b&#62;</code></dd>')
+  t.notMatch(unknownPage, tenant.clientId, 'an unknown client learns no other client id')
+  const noClient = await (await authorize({ ...authorizeParams(tenant.clientId, challenge), client_id: undefined })).text()
+  t.match(noClient, '<dt>client_id received</dt><dd>(none)</dd>')
+})
+
 t.test('PKCE is required of a public app, with S256 only', async (t) => {
   const tenant = addTenant(idp)
   const { challenge } = pkcePair()

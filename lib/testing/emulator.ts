@@ -342,7 +342,7 @@ function buildServer (opts: ResolvedEmulatorOptions): FastifyInstance {
   const app = Fastify({ logger: opts.logger, forceCloseConnections: true, bodyLimit: FORM_BODY_LIMIT })
   addFormParser(app)
   app.setErrorHandler((err: FastifyError | OAuthError | PageError, request, reply) => {
-    if (err instanceof PageError) return reply.code(err.statusCode).headers(PAGE_HEADERS).send(errorPage(err.title, err.message))
+    if (err instanceof PageError) return reply.code(err.statusCode).headers(PAGE_HEADERS).send(errorPage(err.title, err.message, err.details))
     if (err instanceof OAuthError) return noStore(reply).code(err.statusCode).headers(err.headers).send({ error: err.errorCode, error_description: err.description })
     // Fastify's own 4xx (body too large, wrong content type…), or an emulated or real 500.
     const status = err.statusCode !== undefined && err.statusCode < 500 ? err.statusCode : 500

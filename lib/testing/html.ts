@@ -14,7 +14,8 @@ export const PAGE_HEADERS = {
 
 const STYLE = 'body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem;color:#222}' +
   'label{display:block;margin:.8rem 0}input{display:block;width:100%;padding:.4rem;box-sizing:border-box}' +
-  'button{margin-top:1rem;padding:.5rem 1.2rem}.error{color:#b00020}.note{color:#666;font-size:.85rem}'
+  'button{margin-top:1rem;padding:.5rem 1.2rem}.error{color:#b00020}.note{color:#666;font-size:.85rem}' +
+  'dt{margin-top:.8rem;font-weight:600}dd{margin:.2rem 0 0 1rem}code{word-break:break-all}'
 
 function page (title: string, body: string): string {
   return '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">' +
@@ -46,8 +47,20 @@ export function loginPage ({ authRequestId, appName, username = '', error }: Log
   ].join(''))
 }
 
-export function errorPage (title: string, message: string): string {
-  return page(title, `<p class="error">${escapeHtml(message)}</p>`)
+/** A labelled list of values an error page shows, such as what the request sent and what was expected. */
+export interface PageDetail {
+  label: string
+  values: readonly string[]
+}
+
+/**
+ * An error page: the message, then each detail's values, escaped (they are
+ * often what the request sent, so anyone can put markup in them).
+ */
+export function errorPage (title: string, message: string, details: readonly PageDetail[] = []): string {
+  const items = details.map(({ label, values }) => `<dt>${escapeHtml(label)}</dt>` +
+    (values.length === 0 ? '<dd>(none)</dd>' : values.map((value) => `<dd><code>${escapeHtml(value)}</code></dd>`).join('')))
+  return page(title, `<p class="error">${escapeHtml(message)}</p>` + (items.length === 0 ? '' : `<dl>${items.join('')}</dl>`))
 }
 
 export function signedOutPage (): string {

@@ -1,5 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { PageDetail } from './html.js'
 
 /**
  * An OAuth error answered as JSON (RFC 6749 §5.2): `{ error, error_description }`.
@@ -15,7 +16,7 @@ export class OAuthError extends Error {
 /** An error shown to a person as an HTML page: never a redirect to an unchecked URI. */
 export class PageError extends Error {
   override name = 'PageError'
-  constructor (readonly title: string, message: string, readonly statusCode = 400) {
+  constructor (readonly title: string, message: string, readonly details: readonly PageDetail[] = [], readonly statusCode = 400) {
     super(message)
   }
 }

@@ -40,12 +40,18 @@ export function authorizeRoutes (app: FastifyInstance, ctx: EmulatorContext): vo
     const clientId = params.getAll('client_id')
     const redirectUri = params.getAll('redirect_uri')
     const client = clientId.length === 1 ? directory.app(clientId[0] as string) : undefined
+    // The pages show what was received next to what is registered: the usual mistake is a near miss.
     if (client === undefined || client.type !== 'user-agent') {
-      throw new PageError('Unknown application', 'No application with this client_id can sign users in.')
+      throw new PageError('Unknown application', 'No application with this client_id can sign users in.', [
+        { label: 'client_id received', values: clientId }
+      ])
     }
     // Exact string match, no normalisation: a near miss is an attack or a misconfiguration.
     if (redirectUri.length !== 1 || !client.redirectUris.includes(redirectUri[0] as string)) {
-      throw new PageError('Invalid redirect URI', 'The redirect_uri is not registered for this application; it must match a registered URI exactly.')
+      throw new PageError('Invalid redirect URI', 'The redirect_uri is not registered for this application; it must match a registered URI exactly.', [
+        { label: 'redirect_uri received', values: redirectUri },
+        { label: `Registered for ${client.name}`, values: client.redirectUris }
+      ])
     }
     return { client, redirectUri: redirectUri[0] as string }
   }
