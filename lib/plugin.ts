@@ -62,6 +62,8 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
 
 /** On the config of every route the plugin's onRoute hook has seen. */
 const kSeen = Symbol('fastify-zitadel-auth.route')
+/** On a request whose token `authenticate` has handled. */
+const kChecked = Symbol('fastify-zitadel-auth.checked')
 
 /** The hooks of a route's options where a guard factory could be listed by mistake. */
 const ROUTE_HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse', 'onTimeout', 'onError', 'onRequestAbort'] as const
@@ -137,6 +139,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   function authenticate (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     // Called by hand as an async hook (`await authenticate(req, reply)`): a promise, never a crash.
     if (typeof done !== 'function') return awaitable(authenticate, request, reply) as unknown as undefined
+    ;(request as unknown as Record<symbol, boolean>)[kChecked] = true
     const header = request.headers.authorization
     if (header === undefined) {
       done()
@@ -178,6 +181,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   fastify.decorate('zitadel', zitadel)
   // Same shape on every request (style: decorate once, up front).
   fastify.decorateRequest('user', null)
+  fastify.decorateRequest(kChecked, false)
 
   // Decided per route when it is declared (like @fastify/rate-limit): the hook goes
   // first among the route's own onRequest hooks so they see request.user (hooks
@@ -211,12 +215,19 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   })
 
   // Routes declared before the plugin was registered never reach the onRoute
-  // hook above, and would take any token unchecked. An app-level hook, which
-  // Fastify does apply to them, checks their tokens instead (their own onRequest
-  // hooks then run after it) and says so, once per route.
+  // hook above, and would take any token unchecked. An app-level preParsing
+  // hook, which Fastify does apply to them, checks their tokens instead and
+  // says so, once per route. On every other route `authenticate` ran already
+  // (route-level onRequest comes before any preParsing hook), and one flag on
+  // the request says so without looking up the route.
   const warnedRoutes = new Set<string>()
-  fastify.addHook('onRequest', function zitadelRoutesDeclaredBefore (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  fastify.addHook('preParsing', function zitadelRoutesDeclaredBefore (request: FastifyRequest, reply: FastifyReply, _payload: unknown, done: (err?: Error | null) => void): void {
+    if ((request as unknown as Record<symbol, boolean>)[kChecked]) {
+      done()
+      return
+    }
     const config = request.routeOptions.config as unknown as Record<PropertyKey, unknown>
+    // Seen and opted out, or no route at all.
     if (config[kSeen] === true || request.is404) {
       done()
       return
