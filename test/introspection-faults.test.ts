@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
@@ -60,7 +61,9 @@ async function stop (server: Server): Promise<void> {
 }
 
 async function startFront (): Promise<Front> {
+  // One abort listener per slow call in flight; a flood has 64 of them.
   const closing = new AbortController()
+  setMaxListeners(0, closing.signal)
   const server = createServer((req, res) => { handle(req, res).catch(() => res.destroy()) })
   const front: Front = {
     url: await listen(server),
