@@ -36,6 +36,12 @@ export const IdpUnavailableError = request('ZITADEL_AUTH_IDP_UNAVAILABLE', 'The 
 
 /** Thrown at registration (never at request time) when an option is wrong. */
 export const InvalidOptionError = createError<[string]>('ZITADEL_AUTH_INVALID_OPTION', 'fastify-zitadel-auth: %s', 500, TypeError)
+/**
+ * A guard factory that Fastify called as a hook: `app.addHook('preHandler', app.zitadel.requireAuth)`
+ * without the call. App-level hooks are not visible to the plugin before a
+ * request, so this is the one setup mistake found on a request (500, logged by Fastify).
+ */
+export const GuardNotCalledError = createError<[string]>('ZITADEL_AUTH_GUARD_NOT_CALLED', 'fastify-zitadel-auth: %s', 500, TypeError)
 
 export type ErrorConstructor = typeof TokenMissingError
 export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope'

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler } from 'fastify'
-import { DelegationRefusedError, InvalidOptionError, RoleRequiredError, TokenMissingError, awaitable, failHook, type ErrorFactory } from './errors.js'
+import { DelegationRefusedError, GuardNotCalledError, InvalidOptionError, RoleRequiredError, TokenMissingError, awaitable, failHook, type ErrorFactory } from './errors.js'
 import { SCOPE_TOKEN } from './options.js'
 import type { ZitadelUser } from './user.js'
 
@@ -61,6 +61,7 @@ export function createGuards (errors: ErrorFactory) {
    * @example app.get('/me', { preHandler: app.zitadel.requireAuth() }, handler)
    */
   function requireAuth (options: GuardOptions = {}): Guard {
+    refuseHookCall('requireAuth', options)
     const inPerson = readInPerson('requireAuth', options)
     return guard({ kind: 'auth' }, function requireAuth (request: FastifyRequest) {
       authenticated(request, inPerson)
@@ -76,6 +77,7 @@ export function createGuards (errors: ErrorFactory) {
    * @example app.get('/hello', { preHandler: app.zitadel.optionalAuth() }, async (req) => ({ user: req.user?.sub ?? null }))
    */
   function optionalAuth (): Guard {
+    refuseHookCall('optionalAuth', arguments[0])
     // A guard without options: `optionalAuth({ allowDelegated: false })` would refuse nothing, so it fails here instead.
     if (arguments.length > 0) invalid('optionalAuth: takes no arguments; it lets every request through')
     return guard({ kind: 'optional' }, function optionalAuth () {})
@@ -87,6 +89,7 @@ export function createGuards (errors: ErrorFactory) {
    * @example app.get('/admin', { preHandler: app.zitadel.requireRoles(['admin']) }, handler)
    */
   function requireRoles (roles: readonly string[], options: RequireRolesOptions = {}): Guard {
+    refuseHookCall('requireRoles', roles)
     const list = checkList('requireRoles', 'roles', roles, /^\S+$/)
     const inPerson = readInPerson('requireRoles', options)
     const { orgId, any = false } = options
@@ -114,6 +117,7 @@ export function createGuards (errors: ErrorFactory) {
    * @example app.get('/read', { preHandler: app.zitadel.requireScopes(['read']) }, handler)
    */
   function requireScopes (scopes: readonly string[], options: GuardOptions = {}): Guard {
+    refuseHookCall('requireScopes', scopes)
     const list = checkList('requireScopes', 'scopes', scopes, SCOPE_TOKEN)
     const inPerson = readInPerson('requireScopes', options)
     return guard({ kind: 'scopes', scopes: list }, function requireScopes (request: FastifyRequest) {
@@ -126,6 +130,23 @@ export function createGuards (errors: ErrorFactory) {
 
   for (const factory of [requireAuth, optionalAuth, requireRoles, requireScopes]) Object.defineProperty(factory, kFactory, { value: true })
   return { requireAuth, optionalAuth, requireRoles, requireScopes }
+}
+
+/**
+ * Fastify calls a hook with the request first. A factory that receives one was
+ * added with `app.addHook(…)` uncalled; route options are checked at declaration
+ * (`uncalledFactory`), but app-level hooks only show up here. Without this,
+ * `requireAuth` would return a guard and leave the request hanging.
+ */
+function refuseHookCall (name: string, first: unknown): void {
+  if (typeof first === 'object' && first !== null && 'raw' in first && 'routeOptions' in first) {
+    throw new GuardNotCalledError(`app.zitadel.${name} was added as a hook without being called; call it to get the guard, e.g. app.addHook('preHandler', app.zitadel.${callExample(name)})`)
+  }
+}
+
+/** How to call the factory `name` in a message. */
+export function callExample (name: string): string {
+  return name === 'requireAuth' || name === 'optionalAuth' ? `${name}()` : `${name}(['…'])`
 }
 
 /**

@@ -27,7 +27,7 @@ export {
   TokenMissingError, BadRequestError, TokenMalformedError, TokenUnsupportedError, KeyUnknownError,
   SignatureInvalidError, TokenExpiredError, TokenNotYetValidError, IssuerInvalidError, AudienceInvalidError,
   ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, RoleRequiredError, ScopeRequiredError, DelegationRefusedError, IdpUnavailableError,
-  InvalidOptionError
+  InvalidOptionError, GuardNotCalledError
 } from './errors.js'
 
 declare module 'fastify' {

@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events'
 import fp from 'fastify-plugin'
 import { bearerCredential, hasOneAuthorization, isB64Token, NONE } from './bearer.js'
 import { awaitable, BadRequestError, createErrorFactory, failHook, InvalidOptionError, TokenMalformedError } from './errors.js'
-import { createGuards, guardsOf, uncalledFactory } from './guards.js'
+import { callExample, createGuards, guardsOf, uncalledFactory } from './guards.js'
 import { Discovery } from './discovery.js'
 import { createIntrospector } from './introspection.js'
 import { JwksCache } from './jwks.js'
@@ -193,7 +193,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
     for (const hook of ROUTE_HOOKS) {
       const factory = uncalledFactory(route[hook])
       if (factory !== undefined) {
-        throw new InvalidOptionError(`route ${String(route.method)} ${route.url}: ${hook} lists app.zitadel.${factory} itself; call it to get the guard, e.g. ${hook}: app.zitadel.${factory === 'requireAuth' || factory === 'optionalAuth' ? `${factory}()` : `${factory}(['…'])`}`)
+        throw new InvalidOptionError(`route ${String(route.method)} ${route.url}: ${hook} lists app.zitadel.${factory} itself; call it to get the guard, e.g. ${hook}: app.zitadel.${callExample(factory)}`)
       }
     }
     // An own property only: after a prototype pollution, Object.prototype.zitadel = false must not switch verification off.

@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import zitadelAuth from '../lib/index.js'
+import zitadelAuth, { GuardNotCalledError } from '../lib/index.js'
 import { bearer } from './helpers/app.js'
 import { SUB, startIssuer } from './helpers/issuer.js'
 
@@ -36,6 +36,34 @@ t.test('a guard factory listed uncalled is refused when the route is declared, i
   app.get('/fine', { preHandler: [requireAuth(), requireRoles(['admin']), requireScopes(['read'])] }, async () => 'ok')
   await app.ready()
   t.equal((await app.inject({ url: '/fine' })).statusCode, 401, 'called guards are fine')
+})
+
+t.test('a guard factory added uncalled with app.addHook answers 500 GUARD_NOT_CALLED naming the fix, instead of hanging', async (t) => {
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => { lines.push(line) } } } })
+  t.teardown(() => app.close())
+  await app.register(zitadelAuth, { issuer: 'https://my-instance.zitadel.cloud', projectId: '263783958406348951' })
+  const { requireAuth, optionalAuth, requireRoles, requireScopes } = app.zitadel
+  const hooks = { '/auth': requireAuth, '/optional': optionalAuth, '/roles': requireRoles, '/scopes': requireScopes } as Record<string, unknown>
+  await app.register(async (child) => {
+    for (const [url, factory] of Object.entries(hooks)) {
+      await child.register(async (scope) => {
+        scope.addHook('preHandler', factory as never)
+        scope.get(url, async () => 'ok')
+      })
+    }
+  })
+  await app.ready()
+  for (const [url, factory] of Object.entries(hooks)) {
+    const name = (factory as { name: string }).name
+    const res = await app.inject({ url })
+    t.equal(res.statusCode, 500, `${name}: 500`)
+    t.equal(res.json().code, 'ZITADEL_AUTH_GUARD_NOT_CALLED', `${name}: its own code, not INVALID_OPTION`)
+    const call = name === 'requireAuth' || name === 'optionalAuth' ? `${name}()` : `${name}(['…'])`
+    t.equal(res.json().message, `fastify-zitadel-auth: app.zitadel.${name} was added as a hook without being called; call it to get the guard, e.g. app.addHook('preHandler', app.zitadel.${call})`, `${name}: the message names the fix`)
+  }
+  t.equal(lines.filter((l) => l.includes('ZITADEL_AUTH_GUARD_NOT_CALLED')).length, 4, 'Fastify logs each at error')
+  t.equal(new GuardNotCalledError('x').code, 'ZITADEL_AUTH_GUARD_NOT_CALLED', 'its constructor is exported by name')
 })
 
 t.test('routes declared before the plugin still have their tokens checked, and a warning says to register the plugin first', async (t) => {
