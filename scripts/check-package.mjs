@@ -1,50 +1,136 @@
-// Checks the package as users get it: the packed tarball, linted by publint and
-// @arethetypeswrong/cli, then loaded with import() and require() from a scratch
-// project and registered in a Fastify app. Run after `npm run build`.
+// Checks the package as a new user gets it. The working tree is copied as a
+// fresh clone would have it (tracked and new files, nothing ignored, so no
+// dist/) and packed with `npm pack`, whose prepack builds dist/. The tarball is
+// linted by publint and @arethetypeswrong/cli, then installed with npm into two
+// new projects:
+// - ESM on the latest TypeScript with `tsc --init`'s defaults (types: ["node"]
+//   as the README says): every ```ts block of the README compiles, and the
+//   README's test example passes under `node --import tsx --test`;
+// - CommonJS: require() of the package and of its emulator works.
+// npm reads its registry for the projects' other packages (fastify, TypeScript,
+// tsx, @types/node), preferring its cache.
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 
 const root = resolve('.')
 const bin = (name) => join(root, 'node_modules', '.bin', name)
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', ...opts })
+const npm = (cwd, ...args) => run('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd })
 const scratch = mkdtempSync(join(tmpdir(), 'fza-pack-'))
 
-try {
-  const [{ filename }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', scratch], { encoding: 'utf8' }))
-  const tarball = join(scratch, filename)
-
-  run(bin('publint'), ['run', '--strict', '--pack', 'npm'])
-  run(bin('attw'), [tarball, '--format', 'table-flipped'])
-
-  // A consumer project: the unpacked tarball plus this repo's installed dependencies.
-  const modules = join(scratch, 'app', 'node_modules')
-  const pkgDir = join(modules, 'fastify-zitadel-auth')
-  mkdirSync(pkgDir, { recursive: true })
-  run('tar', ['-xzf', tarball, '-C', pkgDir, '--strip-components=1'])
-  for (const dep of ['fastify', 'fastify-plugin', 'jose', '@sinclair/typebox', '@fastify/error']) {
-    mkdirSync(dirname(join(modules, dep)), { recursive: true })
-    symlinkSync(join(root, 'node_modules', dep), join(modules, dep), 'dir')
+/** The working tree as `git clone` would give it, with this repo's node_modules linked in for the build. */
+function copyTree (dest) {
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8' }).split('\0')
+  for (const file of files) {
+    if (file !== '' && existsSync(file)) cpSync(file, join(dest, file), { recursive: true })
   }
-  const body = (load) => `
-    const Fastify = ${load('fastify')}
-    const plugin = ${load('fastify-zitadel-auth')}
-    const app = Fastify()
-    await app.register(plugin, { issuer: 'http://127.0.0.1:9', projectId: '1' })
-    await app.ready()
-    if (typeof app.zitadel.requireRoles !== 'function') throw new Error('no decorator')
-    await app.close()
-    const { startZitadelEmulator } = ${load('fastify-zitadel-auth/testing')}
-    const idp = await startZitadelEmulator({ quiet: true })
-    if (!idp.issuer.startsWith('http://127.0.0.1:')) throw new Error('no emulator')
-    await idp.close()
-  `
-  writeFileSync(join(scratch, 'app', 'esm.mjs'), body((m) => m.endsWith('/testing') ? `(await import('${m}'))` : `(await import('${m}')).default`))
-  writeFileSync(join(scratch, 'app', 'cjs.cjs'), `(async () => {${body((m) => `require('${m}')`)}})().catch((e) => { console.error(e); process.exit(1) })`)
-  run(process.execPath, ['esm.mjs'], { cwd: join(scratch, 'app') })
-  run(process.execPath, ['cjs.cjs'], { cwd: join(scratch, 'app') })
-  console.log('package: publint, attw, import and require all pass')
+  symlinkSync(join(root, 'node_modules'), join(dest, 'node_modules'), 'dir')
+}
+
+/** `npm pack` in a tree without dist/: the tarball must carry the built code. */
+function pack (dir) {
+  const [{ filename, files }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', scratch], { cwd: dir, encoding: 'utf8' }))
+  const paths = new Set(files.map((f) => f.path))
+  for (const needed of ['dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/esm/testing/index.js', 'dist/cjs/testing/index.js']) {
+    if (!paths.has(needed)) throw new Error(`the packed tarball lacks ${needed}: prepack did not build`)
+  }
+  for (const path of paths) {
+    if (!path.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(path)) throw new Error(`the packed tarball carries ${path}`)
+  }
+  return join(scratch, filename)
+}
+
+/** The README's ```ts blocks, each with the heading it sits under. */
+function readmeBlocks () {
+  const blocks = []
+  let heading = ''
+  let block = null
+  for (const line of readFileSync(join(root, 'README.md'), 'utf8').split('\n')) {
+    if (block !== null) {
+      if (line === '```') { blocks.push({ heading, code: block.join('\n') + '\n' }); block = null } else block.push(line)
+    } else if (line.startsWith('## ')) heading = line.slice(3)
+    else if (line === '```ts') block = []
+  }
+  return blocks
+}
+
+/**
+ * A README fragment made a module: what it uses without declaring (`app`, the
+ * option values, the imports of the Usage example) is declared in front.
+ */
+function asModule (code) {
+  const has = (re) => re.test(code)
+  const prelude = []
+  if (!has(/^import Fastify /m)) prelude.push("import Fastify from 'fastify'")
+  if (!has(/^import zitadelAuth /m)) prelude.push("import zitadelAuth from 'fastify-zitadel-auth'")
+  if (!has(/const app = /)) prelude.push('const app = Fastify()')
+  for (const name of ['issuer', 'projectId', 'clientId']) {
+    if (!has(new RegExp(`const ${name} = `))) prelude.push(`const ${name} = '${name === 'issuer' ? 'https://my-instance.zitadel.cloud' : '263783958406348951'}'`)
+  }
+  prelude.push('void zitadelAuth; void issuer; void projectId; void clientId')
+  return prelude.join('\n') + '\n' + code
+}
+
+function esmProject (tarball) {
+  const dir = join(scratch, 'esm')
+  mkdirSync(join(dir, 'src'), { recursive: true })
+  mkdirSync(join(dir, 'test'))
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'my-api', private: true, type: 'module' }))
+  npm(dir, 'install', tarball, 'fastify@5', '@fastify/swagger', '@fastify/swagger-ui', '@fastify/rate-limit')
+  npm(dir, 'install', '--save-dev', 'typescript@latest', 'tsx', '@types/node')
+  const tsc = join(dir, 'node_modules', '.bin', 'tsc')
+  run(tsc, ['--init'], { cwd: dir, stdio: 'ignore' })
+  const tsconfig = join(dir, 'tsconfig.json')
+  const config = readFileSync(tsconfig, 'utf8')
+  if (!config.includes('"types": [],')) throw new Error('tsc --init no longer writes "types": []; update the README and this check')
+  writeFileSync(tsconfig, config.replace('"types": [],', '"types": ["node"],'))
+
+  const blocks = readmeBlocks()
+  const testing = blocks.filter((b) => b.heading === 'Testing your own API')
+  if (testing.length !== 1) throw new Error('expected one ```ts block under "Testing your own API"')
+  blocks.forEach((b, i) => {
+    if (b !== testing[0]) writeFileSync(join(dir, 'src', `readme-${i}.ts`), asModule(b.code))
+  })
+  writeFileSync(join(dir, 'test', 'api.test.ts'), testing[0].code)
+  console.log(`package: the README's ${blocks.length} TypeScript blocks, compiled by TypeScript ${execFileSync(tsc, ['--version'], { encoding: 'utf8' }).trim().replace('Version ', '')} with tsc --init's settings`)
+  run(tsc, ['--noEmit'], { cwd: dir })
+  run(process.execPath, ['--import', 'tsx', '--test', 'test/api.test.ts'], { cwd: dir })
+}
+
+function cjsProject (tarball) {
+  const dir = join(scratch, 'cjs')
+  mkdirSync(dir)
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'my-cjs-api', private: true, type: 'commonjs' }))
+  npm(dir, 'install', tarball, 'fastify@5')
+  writeFileSync(join(dir, 'index.js'), `
+    const Fastify = require('fastify')
+    const { fastifyZitadelAuth } = require('fastify-zitadel-auth')
+    const { startZitadelEmulator } = require('fastify-zitadel-auth/testing')
+    ;(async () => {
+      const idp = await startZitadelEmulator({ quiet: true })
+      const app = Fastify()
+      await app.register(fastifyZitadelAuth, { issuer: idp.issuer, projectId: '1' })
+      app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
+      const res = await app.inject('/me')
+      if (res.statusCode !== 401) throw new Error('requireAuth let a request without a token through: ' + res.statusCode)
+      await app.close()
+      await idp.close()
+    })().catch((e) => { console.error(e); process.exit(1) })
+  `)
+  run(process.execPath, ['index.js'], { cwd: dir })
+}
+
+try {
+  const tree = join(scratch, 'tree')
+  copyTree(tree)
+  const tarball = pack(tree)
+  run(bin('publint'), ['run', tarball, '--strict'])
+  run(bin('attw'), [tarball, '--format', 'table-flipped'])
+  esmProject(tarball)
+  cjsProject(tarball)
+  console.log('package: packed from a clean tree; publint, attw, an ESM TypeScript project and a CommonJS project all pass')
 } finally {
   rmSync(scratch, { recursive: true, force: true })
 }
