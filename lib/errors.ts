@@ -66,7 +66,7 @@ const bearerCodes = new Map<ErrorConstructor, BearerErrorCode>([
   [DelegationRefusedError, 'insufficient_scope']
 ])
 
-export type AuthError = InstanceType<ErrorConstructor> & { headers?: Record<string, string> }
+export type AuthError = InstanceType<ErrorConstructor> & { headers?: Readonly<Record<string, string>> | undefined }
 
 /**
  * Builds the errors of one registration. The `WWW-Authenticate` value of each

@@ -200,7 +200,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
     const config = route.config as Record<string, unknown> | undefined
     const setting = config !== undefined && Object.hasOwn(config, 'zitadel') ? config.zitadel : undefined
     // Marks the route as seen here; the app-level hook below handles routes this hook never saw.
-    route.config = { ...config, [kSeen]: true } as typeof route.config
+    route.config = { ...config, [kSeen]: true } as NonNullable<typeof route.config>
     if (setting === false) {
       // Guards belong in preHandler, but one placed in any earlier hook would refuse every request just the same.
       if ([route.onRequest, route.preParsing, route.preValidation, route.preHandler].some((hooks) => guardsOf(hooks).length > 0)) {

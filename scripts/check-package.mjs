@@ -5,7 +5,8 @@
 // new projects:
 // - ESM on the latest TypeScript with `tsc --init`'s defaults (types: ["node"]
 //   as the README says): every ```ts block of the README compiles, and the
-//   README's test example passes under `node --import tsx --test`;
+//   README's test example passes under `node --import tsx --test`; the same
+//   TypeScript compiles the type tests and lib/;
 // - CommonJS: require() of the package and of its emulator works.
 // npm reads its registry for the projects' other packages (fastify, TypeScript,
 // tsx, @types/node), preferring its cache.
@@ -96,6 +97,10 @@ function esmProject (tarball) {
   writeFileSync(join(dir, 'test', 'api.test.ts'), testing[0].code)
   console.log(`package: the README's ${blocks.length} TypeScript blocks, compiled by TypeScript ${execFileSync(tsc, ['--version'], { encoding: 'utf8' }).trim().replace('Version ', '')} with tsc --init's settings`)
   run(tsc, ['--noEmit'], { cwd: dir })
+  // TSTyche cannot load TypeScript 7 yet (it reads lib/typescript.js, which 7
+  // does not ship), so 7 at least compiles the type tests' files, and lib/
+  // through them, under exactOptionalPropertyTypes.
+  run(tsc, ['-p', join(root, 'test', 'types', 'tsconfig.json'), '--noEmit'], { cwd: root })
   run(process.execPath, ['--import', 'tsx', '--test', 'test/api.test.ts'], { cwd: dir })
 }
 
