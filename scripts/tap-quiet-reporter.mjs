@@ -1,5 +1,5 @@
 // tap's reporter for `npm test` (set in .taprc): the full TAP of each test file
-// that fails, skipped or todo files, tap's own top-level comments (coverage,
+// that fails, what passing files skipped, tap's own top-level comments (coverage,
 // the `# { total, pass, fail }` line .ci/run counts, the time), and nothing for
 // files that pass. tap's terse reporter redraws a progress box, which outside a
 // terminal is thousands of lines; `npx tap -R base` shows every test.
@@ -46,7 +46,9 @@ export default class QuietReporter extends Transform {
       this.#block = []
       this.#mode = 'print'
     } else if (line.startsWith('ok ')) {
-      if (/ # (SKIP|TODO)/i.test(line)) this.push(line + '\n')
+      // A passing file still says what it skipped (the browser test without Chromium).
+      const skipped = this.#block.filter((l) => /^\s*ok \d+ .* # (SKIP|TODO)/i.test(l)).map((l) => `  ${l.trim()}`)
+      if (skipped.length > 0 || / # (SKIP|TODO)/i.test(line)) this.push([line, ...skipped].join('\n') + '\n')
       this.#block = []
       this.#mode = 'drop'
     } else if (line.startsWith('#') || line.startsWith('Bail out!')) {
