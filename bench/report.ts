@@ -45,6 +45,8 @@ export interface ReportInput {
   micro: MicroResult[]
   variants: Variant[]
   samples: Map<string, Sample[]>
+  /** Each server's cost of one process.nextTick after the rounds, ns. */
+  tickCosts: Map<string, number>
   jwksCooldown: number | undefined
   memory: MemoryResult[] | undefined
   memoryTokens: number
@@ -56,6 +58,10 @@ const DISTURBED_CORES = 0.2
 
 /** Targets of issue 4. */
 const HIT_RATIO = 0.85
+/** Hits through the built package, on the route users protect with requireRoles. */
+const PACKAGE_HIT_RATIO = 0.92
+/** A nextTick above this (ns) is the slow state some Node 20 processes start in (bench/README.md). */
+const SLOW_TICK_NS = 250
 const MISS_TO_FLOOR = 0.85
 const BAD_SIGNATURE_SLACK = 1.05
 const MEMORY_BUDGET_MB = 60
@@ -130,6 +136,13 @@ export function renderReport (input: ReportInput): string {
     }).join(' | ')} |`)
   }
   out.push('', '</details>', '')
+
+  const slow = [...input.tickCosts].filter(([, ns]) => ns > SLOW_TICK_NS)
+  out.push('### process.nextTick in each server', '')
+  out.push(`${[...input.tickCosts].map(([id, ns]) => `${id}: ${fmt(ns, 0)} ns`).join(', ')}.`, '')
+  if (slow.length > 0) {
+    out.push(`**Servers ${slow.map(([id]) => id).join(', ')} started in Node 20's slow nextTick state** (over ${SLOW_TICK_NS} ns a call instead of under 100): every request of those processes pays for it, whatever their code. See bench/README.md; compare their ratios with care, or run again.`, '')
+  }
 
   out.push('## One check in isolation', '')
   out.push('In the bench process, one check at a time (awaited where the API is async): wall time, and CPU time of all the process\'s threads. ' +
@@ -212,6 +225,14 @@ function targetOf (v: Variant): Target {
         check: (s, _stats, _input, cacheAvailable) => cacheAvailable
           ? { result: verdict((s.toBare ?? 0) >= HIT_RATIO), detail: '' }
           : { result: 'n/a', detail: 'no cache yet' }
+      }
+    case '2i':
+    case '2r':
+    case '2bi':
+    case '2br':
+      return {
+        text: `≥ ${PACKAGE_HIT_RATIO} × bare`,
+        check: (s) => ({ result: verdict((s.toBare ?? 0) >= PACKAGE_HIT_RATIO), detail: '' })
       }
     case '3':
       return {

@@ -93,7 +93,7 @@ async function main (): Promise<void> {
   const servers = new Map<string, { child: Child, port: number, jwksCooldown?: number }>()
   await Promise.all(variants.map(async (v) => {
     const child = spawn('server.ts', `server-${v.id}`)
-    const start: StartArgs = { kind: v.kind, issuer: info.url, projectId: info.projectId, publicJwk: info.publicJwk, pluginOptions: v.pluginOptions }
+    const start: StartArgs = { kind: v.kind, issuer: info.url, projectId: info.projectId, publicJwk: info.publicJwk, pluginOptions: v.pluginOptions, entry: v.entry, guard: v.guard }
     servers.set(v.id, { child, ...await child.call<{ port: number, jwksCooldown?: number }>('start', { ...start }) })
   }))
   log(`${servers.size} servers up`)
@@ -145,6 +145,12 @@ async function main (): Promise<void> {
         `${foreign === undefined ? '' : `  other processes ${foreign.toFixed(2)} cores`}`)
     }
   }
+  const tickCosts = new Map<string, number>()
+  for (const v of variants) {
+    const cost = await (servers.get(v.id) as { child: Child }).child.call<number>('tickCost')
+    tickCosts.set(v.id, cost)
+    log(`process.nextTick in server ${v.id}: ${cost.toFixed(0)} ns`)
+  }
   const jwksCooldown = servers.get('7b')?.jwksCooldown
   await Promise.all([...servers.values()].map(async ({ child }) => { await child.call('close'); await child.stop() }))
 
@@ -159,6 +165,7 @@ async function main (): Promise<void> {
     micro,
     variants: all,
     samples,
+    tickCosts,
     jwksCooldown,
     memory,
     memoryTokens: MEMORY_TOKENS,

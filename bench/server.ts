@@ -5,6 +5,7 @@
  * CPU time and memory over IPC.
  */
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { getHeapSpaceStatistics } from 'node:v8'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify'
@@ -13,13 +14,24 @@ import { cpuMicros, serve } from './ipc.js'
 
 export type ServerKind = 'bare' | 'plugin' | 'fastify-jwt' | 'jose' | 'floor'
 
+/**
+ * How a plugin server loads the plugin: `source` is lib/ through tsx, as in
+ * development; `import` and `require` are the built package through its
+ * published entry points (dist/esm and dist/cjs), as users load it.
+ */
+export type PluginEntry = 'source' | 'import' | 'require'
+
 export interface StartArgs {
   kind: ServerKind
   issuer: string
   projectId: string
   publicJwk: JsonWebKey
   /** Extra plugin options (only `tokenCacheSize`, and only for the variants that set it). */
-  pluginOptions?: Record<string, unknown>
+  pluginOptions?: Record<string, unknown> | undefined
+  /** Plugin servers: where the plugin comes from (default `source`). */
+  entry?: PluginEntry | undefined
+  /** Plugin servers: the route's guard, `requireAuth()` (default) or `requireRoles(['user'])`. */
+  guard?: 'auth' | 'roles' | undefined
 }
 
 const HELLO = { hello: 'world' }
@@ -60,6 +72,23 @@ serve({
     sampler.unref()
     return peakRss
   },
+  /**
+   * What one process.nextTick costs now, in ns (best of five batches). On
+   * Node 20 a process can come out of start-up with nextTick compiled so that
+   * it builds every tick object through the runtime: about ten times slower,
+   * for the life of the process, whatever the server does (see bench/README.md).
+   */
+  tickCost: async () => {
+    const noop = () => {}
+    let best = Infinity
+    for (let round = 0; round < 5; round++) {
+      const start = process.hrtime.bigint()
+      for (let i = 0; i < 2000; i++) process.nextTick(noop)
+      best = Math.min(best, Number(process.hrtime.bigint() - start) / 2000)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    return best
+  },
   close: async () => {
     clearInterval(sampler)
     await app?.close()
@@ -84,18 +113,27 @@ async function build (args: StartArgs): Promise<FastifyInstance> {
       registerFloor(server, createPublicKey({ key: args.publicJwk, format: 'jwk' }))
       break
   }
-  const preHandler = args.kind === 'plugin' ? server.zitadel.requireAuth() : undefined
+  const preHandler = args.kind !== 'plugin' ? undefined : args.guard === 'roles' ? server.zitadel.requireRoles(['user']) : server.zitadel.requireAuth()
   server.get('/hello', { preHandler }, async () => HELLO)
   return server
 }
 
-/** (2)-(4), (7): this plugin, with requireAuth on the route as a protected API would have. */
+/** (2)-(4), (7): this plugin, with requireAuth or requireRoles on the route as a protected API would have. */
 async function registerPlugin (server: FastifyInstance, args: StartArgs): Promise<void> {
-  const { default: zitadelAuth } = await import('../lib/index.js')
+  const zitadelAuth = await loadPlugin(args.entry ?? 'source')
   // tokenCacheSize is passed only when a variant sets it, so the bench also runs
   // against a plugin that does not know the option yet (it refuses unknown options).
   const options: ZitadelAuthOptions & Record<string, unknown> = { issuer: args.issuer, projectId: args.projectId, ...args.pluginOptions }
   await server.register(zitadelAuth, options)
+}
+
+async function loadPlugin (entry: PluginEntry): Promise<FastifyPluginAsync<ZitadelAuthOptions>> {
+  if (entry === 'source') return (await import('../lib/index.js')).default
+  // The package's own name resolves to its exports (package self-reference):
+  // dist/esm for import, dist/cjs for require, as in a user's project.
+  const name = 'fastify-zitadel-auth'
+  if (entry === 'import') return (await import(name) as { default: FastifyPluginAsync<ZitadelAuthOptions> }).default
+  return (createRequire(import.meta.url)(name) as { fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> }).fastifyZitadelAuth
 }
 
 /**

@@ -1,5 +1,5 @@
 import { cycle } from './load.js'
-import type { ServerKind } from './server.js'
+import type { PluginEntry, ServerKind } from './server.js'
 import { randomKidTokens, tamper } from './tokens.js'
 
 /** What one server is and what the load sends it. */
@@ -9,6 +9,10 @@ export interface Variant {
   kind: ServerKind
   /** Extra plugin options; set only where a variant needs one. */
   pluginOptions?: Record<string, unknown>
+  /** Plugin variants: lib/ through tsx (default) or the built package through `import` or `require`. */
+  entry?: PluginEntry
+  /** Plugin variants: `requireAuth()` (default) or `requireRoles(['user'])` on the route. */
+  guard?: 'auth' | 'roles'
   /** Measures the verified-token cache: meaningless, or refused, before the plugin has one. */
   needsCache: boolean
   /** The token of each measured request. */
@@ -40,6 +44,10 @@ export function defineVariants (pools: TokenPools): Variant[] {
     { id: '1', label: 'bare Fastify, no auth (the ceiling)', kind: 'bare', needsCache: false, token: hot, expect: 200 },
     { id: '2', label: 'this plugin, the same valid token every request (hits)', kind: 'plugin', needsCache: false, token: hot, expect: 200 },
     { id: '2b', label: 'this plugin, one hot token, 10 000 other tokens cached first', kind: 'plugin', needsCache: true, token: hot, preload: pools.preload, expect: 200 },
+    { id: '2i', label: 'built package via `import`, `requireRoles([\'user\'])`, one hot token', kind: 'plugin', entry: 'import', guard: 'roles', needsCache: false, token: hot, expect: 200 },
+    { id: '2r', label: 'built package via `require`, `requireRoles([\'user\'])`, one hot token', kind: 'plugin', entry: 'require', guard: 'roles', needsCache: false, token: hot, expect: 200 },
+    { id: '2bi', label: 'as 2i, 10 000 other tokens cached first', kind: 'plugin', entry: 'import', guard: 'roles', needsCache: true, token: hot, preload: pools.preload, expect: 200 },
+    { id: '2br', label: 'as 2r, 10 000 other tokens cached first', kind: 'plugin', entry: 'require', guard: 'roles', needsCache: true, token: hot, preload: pools.preload, expect: 200 },
     { id: '2c', label: 'this plugin, hits spread over 8 000 cached tokens', kind: 'plugin', needsCache: true, token: cycle(pools.spread), preload: pools.spread, expect: 200 },
     { id: '3', label: 'this plugin, a new valid token every request (misses, cache on)', kind: 'plugin', needsCache: false, token: cycle(pools.misses), expect: 200 },
     { id: '4', label: 'this plugin, `tokenCacheSize: 0` (cache off)', kind: 'plugin', pluginOptions: { tokenCacheSize: 0 }, needsCache: true, token: cycle(pools.misses), expect: 200 },
