@@ -64,6 +64,8 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
 const kSeen = Symbol('fastify-zitadel-auth.route')
 /** On a request whose token `authenticate` has handled. */
 const kChecked = Symbol('fastify-zitadel-auth.checked')
+/** A route in `printRoutes()`'s tree: its methods in parentheses, `x (GET, HEAD)`; an empty router prints `(empty tree)`. */
+const ROUTE_LISTED = /\([A-Z]+[,)]/
 
 /** The hooks of a route's options where a guard factory could be listed by mistake. */
 const ROUTE_HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse', 'onTimeout', 'onError', 'onRequestAbort'] as const
@@ -219,30 +221,36 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   // hook, which Fastify does apply to them, checks their tokens instead and
   // says so, once per route. On every other route `authenticate` ran already
   // (route-level onRequest comes before any preParsing hook), and one flag on
-  // the request says so without looking up the route.
-  const warnedRoutes = new Set<string>()
-  fastify.addHook('preParsing', function zitadelRoutesDeclaredBefore (request: FastifyRequest, reply: FastifyReply, _payload: unknown, done: (err?: Error | null) => void): void {
-    if ((request as unknown as Record<symbol, boolean>)[kChecked]) {
-      done()
-      return
-    }
-    const config = request.routeOptions.config as unknown as Record<PropertyKey, unknown>
-    // Seen and opted out, or no route at all.
-    if (config[kSeen] === true || request.is404) {
-      done()
-      return
-    }
-    const route = `${request.method} ${String(request.routeOptions.url)}`
-    if (!warnedRoutes.has(route)) {
-      warnedRoutes.add(route)
-      log.warn({ route }, 'zitadel: this route was declared before fastify-zitadel-auth was registered; its tokens are checked by an app-level hook instead. Register the plugin (await app.register) before declaring routes')
-    }
-    if (Object.hasOwn(config, 'zitadel') && config.zitadel === false) {
-      done()
-      return
-    }
-    authenticate(request, reply, done)
-  })
+  // the request says so without looking up the route. Fastify puts a route in
+  // its router when the route is declared (fastify/lib/route.js), so such
+  // routes are all listed by now; without any, the hook is left out, as it
+  // would be one more hook stage on every request for nothing.
+  if (ROUTE_LISTED.test(fastify.printRoutes())) addRoutesDeclaredBeforeHook()
+  function addRoutesDeclaredBeforeHook (): void {
+    const warnedRoutes = new Set<string>()
+    fastify.addHook('preParsing', function zitadelRoutesDeclaredBefore (request: FastifyRequest, reply: FastifyReply, _payload: unknown, done: (err?: Error | null) => void): void {
+      if ((request as unknown as Record<symbol, boolean>)[kChecked]) {
+        done()
+        return
+      }
+      const config = request.routeOptions.config as unknown as Record<PropertyKey, unknown>
+      // Seen and opted out, or no route at all.
+      if (config[kSeen] === true || request.is404) {
+        done()
+        return
+      }
+      const route = `${request.method} ${String(request.routeOptions.url)}`
+      if (!warnedRoutes.has(route)) {
+        warnedRoutes.add(route)
+        log.warn({ route }, 'zitadel: this route was declared before fastify-zitadel-auth was registered; its tokens are checked by an app-level hook instead. Register the plugin (await app.register) before declaring routes')
+      }
+      if (Object.hasOwn(config, 'zitadel') && config.zitadel === false) {
+        done()
+        return
+      }
+      authenticate(request, reply, done)
+    })
+  }
 
   // Keys load in the background once the app is ready: start-up never waits on
   // (or fails because of) the IdP, and the first request usually finds keys.

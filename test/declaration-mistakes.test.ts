@@ -93,3 +93,19 @@ t.test('routes declared before the plugin still have their tokens checked, and a
   t.same(warnings.map((w) => w.route), ['GET /early', 'GET /early-health'], 'one warning per route, naming it')
   t.notOk(lines.some((line) => line.includes(token.slice(0, -4))), 'no token in the log')
 })
+
+t.test('the app-level hook for routes declared before the plugin is added only when there are such routes', async (t) => {
+  const first = await appWithPlugin()
+  t.teardown(() => first.close())
+  first.get('/late', async () => 'ok')
+  await first.ready()
+  t.notMatch(first.printRoutes({ includeHooks: true }), /zitadelRoutesDeclaredBefore/, 'plugin first: no hook on any request')
+
+  const late = Fastify()
+  t.teardown(() => late.close())
+  late.register(async (child) => { child.get('/early', async () => 'ok') })
+  await late.register(zitadelAuth, { issuer: 'https://my-instance.zitadel.cloud', projectId: '263783958406348951' })
+  await late.ready()
+  t.match(late.printRoutes({ includeHooks: true }), /zitadelRoutesDeclaredBefore/, 'a route in a plugin registered before: the hook is there')
+  t.equal((await late.inject({ url: '/early', headers: { authorization: 'Bearer not-a-jws' } })).statusCode, 401, 'and checks its tokens')
+})
