@@ -15,10 +15,13 @@ export interface Child {
 
 interface Reply { id: number, result?: unknown, error?: string }
 
-export function startChild (entry: URL, name: string): Child {
-  // The children inherit tsx's loader from process.execArgv; --expose-gc lets
-  // the memory step read the heap after a collection.
-  const proc = fork(entry, [name], { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+/**
+ * `execArgv`: the child's Node options; by default this process's (tsx's
+ * loader with it). --expose-gc is always added: the memory step reads the
+ * heap after a collection.
+ */
+export function startChild (entry: URL, name: string, execArgv: readonly string[] = process.execArgv): Child {
+  const proc = fork(entry, [name], { execArgv: [...execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const waiting = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
   let next = 0
   proc.on('message', (msg: Reply) => {

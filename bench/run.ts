@@ -13,7 +13,7 @@
  * the option is never passed); `on` passes it where a variant needs it.
  */
 import { execFileSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { JsonWebKey } from 'node:crypto'
@@ -92,7 +92,7 @@ async function main (): Promise<void> {
   const variants = all.filter((v) => (cacheAvailable || !v.needsCache) && (only === undefined || only.has(v.id)))
   const servers = new Map<string, { child: Child, port: number, jwksCooldown?: number }>()
   await Promise.all(variants.map(async (v) => {
-    const child = spawn('server.ts', `server-${v.id}`)
+    const child = spawnServer(`server-${v.id}`)
     const start: StartArgs = { kind: v.kind, issuer: info.url, projectId: info.projectId, publicJwk: info.publicJwk, pluginOptions: v.pluginOptions, entry: v.entry, guard: v.guard }
     servers.set(v.id, { child, ...await child.call<{ port: number, jwksCooldown?: number }>('start', { ...start }) })
   }))
@@ -185,7 +185,7 @@ async function main (): Promise<void> {
  * check), so entries are built and evicted at the rate of new tokens.
  */
 async function memoryStep (info: IssuerInfo, tokens: readonly string[], hot: string, repeat: 1 | 2): Promise<MemoryResult> {
-  const child = spawn('server.ts', 'server-memory')
+  const child = spawnServer('server-memory')
   const { port } = await child.call<{ port: number }>('start', { kind: 'plugin', issuer: info.url, projectId: info.projectId, publicJwk: info.publicJwk })
   let next = cycle(tokens)
   // Warm-up that caches nothing: the hot token (a hit after its first request),
@@ -228,6 +228,18 @@ async function pluginKnowsTokenCacheSize (): Promise<boolean> {
 
 function spawn (file: string, name: string): Child {
   const child = startChild(new URL(`./${file}`, import.meta.url), name)
+  children.push(child)
+  return child
+}
+
+/**
+ * A server process: bench/server.ts as compiled by `npm run bench` (into
+ * .bench/), under plain node with no loader, as a user's server runs.
+ */
+function spawnServer (name: string): Child {
+  const entry = new URL('../.bench/bench/server.js', import.meta.url)
+  if (!existsSync(entry)) throw new Error('.bench/bench/server.js is missing: run the bench with npm run bench, which compiles it')
+  const child = startChild(entry, name, [])
   children.push(child)
   return child
 }

@@ -15,11 +15,11 @@ import { cpuMicros, serve } from './ipc.js'
 export type ServerKind = 'bare' | 'plugin' | 'fastify-jwt' | 'jose' | 'floor'
 
 /**
- * How a plugin server loads the plugin: `source` is lib/ through tsx, as in
- * development; `import` and `require` are the built package through its
- * published entry points (dist/esm and dist/cjs), as users load it.
+ * How a plugin server loads the plugin: the built package through its
+ * published entry points, `import` (dist/esm) or `require` (dist/cjs), as
+ * users load it.
  */
-export type PluginEntry = 'source' | 'import' | 'require'
+export type PluginEntry = 'import' | 'require'
 
 export interface StartArgs {
   kind: ServerKind
@@ -28,7 +28,7 @@ export interface StartArgs {
   publicJwk: JsonWebKey
   /** Extra plugin options (only `tokenCacheSize`, and only for the variants that set it). */
   pluginOptions?: Record<string, unknown> | undefined
-  /** Plugin servers: where the plugin comes from (default `source`). */
+  /** Plugin servers: how the plugin is loaded (default `import`). */
   entry?: PluginEntry | undefined
   /** Plugin servers: the route's guard, `requireAuth()` (default) or `requireRoles(['user'])`. */
   guard?: 'auth' | 'roles' | undefined
@@ -120,7 +120,7 @@ async function build (args: StartArgs): Promise<FastifyInstance> {
 
 /** (2)-(4), (7): this plugin, with requireAuth or requireRoles on the route as a protected API would have. */
 async function registerPlugin (server: FastifyInstance, args: StartArgs): Promise<void> {
-  const zitadelAuth = await loadPlugin(args.entry ?? 'source')
+  const zitadelAuth = await loadPlugin(args.entry ?? 'import')
   // tokenCacheSize is passed only when a variant sets it, so the bench also runs
   // against a plugin that does not know the option yet (it refuses unknown options).
   const options: ZitadelAuthOptions & Record<string, unknown> = { issuer: args.issuer, projectId: args.projectId, ...args.pluginOptions }
@@ -128,7 +128,6 @@ async function registerPlugin (server: FastifyInstance, args: StartArgs): Promis
 }
 
 async function loadPlugin (entry: PluginEntry): Promise<FastifyPluginAsync<ZitadelAuthOptions>> {
-  if (entry === 'source') return (await import('../lib/index.js')).default
   // The package's own name resolves to its exports (package self-reference):
   // dist/esm for import, dist/cjs for require, as in a user's project.
   const name = 'fastify-zitadel-auth'

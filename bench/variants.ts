@@ -9,7 +9,7 @@ export interface Variant {
   kind: ServerKind
   /** Extra plugin options; set only where a variant needs one. */
   pluginOptions?: Record<string, unknown>
-  /** Plugin variants: lib/ through tsx (default) or the built package through `import` or `require`. */
+  /** Plugin variants: the built package through `import` (default) or `require`. */
   entry?: PluginEntry
   /** Plugin variants: `requireAuth()` (default) or `requireRoles(['user'])` on the route. */
   guard?: 'auth' | 'roles'
