@@ -7,13 +7,10 @@
 /** RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
 
-export type BearerResult =
-  | { kind: 'none' } // no Authorization header, or another scheme: not ours to judge
-  | { kind: 'invalid' } // "Bearer" with nothing usable after it: 400 invalid_request
-  | { kind: 'token', token: string }
-
-export const NONE = Object.freeze({ kind: 'none' }) satisfies BearerResult
-export const INVALID = Object.freeze({ kind: 'invalid' }) satisfies BearerResult
+/** No Authorization header, or another scheme: not ours to judge. */
+export const NONE = Object.freeze({ kind: 'none' as const })
+/** "Bearer" with nothing usable after it: 400 invalid_request. */
+export const INVALID = Object.freeze({ kind: 'invalid' as const })
 
 /**
  * The credential of a Bearer header, not yet checked against `b64token`
@@ -49,11 +46,4 @@ export function hasOneAuthorization (rawHeaders: readonly string[]): boolean {
 /** Is this credential a `b64token`? (An empty string is not.) */
 export function isB64Token (credential: string): boolean {
   return B64TOKEN.test(credential)
-}
-
-/** Both steps: the token of a valid Bearer header, or why there is none. */
-export function extractBearer (header: string | undefined): BearerResult {
-  const credential = bearerCredential(header)
-  if (typeof credential !== 'string') return credential
-  return isB64Token(credential) ? { kind: 'token', token: credential } : INVALID
 }

@@ -15,7 +15,7 @@ export type { ZitadelAuthOptions, ResolvedOptions, Algorithm, OpenApiOptions } f
 export { SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from './options.js'
 export type { IntrospectionOptions, ResolvedIntrospection } from './introspection-options.js'
 export type { ApplicationKeyFile } from './client-assertion.js'
-export type { GuardOptions, RequireRolesOptions, Guard, GuardRequirement } from './guards.js'
+export type { GuardOptions, RequireRolesOptions, OrgIdResolver, Guard, GuardRequirement } from './guards.js'
 export { ZitadelErrorResponse } from './openapi.js'
 export type {
   ZitadelSecurityScheme, ZitadelSwaggerOptions, ZitadelSwaggerUiOptions, ZitadelInitOAuth, ZitadelThemeFile,

@@ -10,9 +10,8 @@ import type { ResolvedOptions } from './options.js'
 const MAX_JWKS_BYTES = 512 * 1024
 /**
  * Zitadel's legacy keys are created when a token is signed, so its JWKS can
- * lag a fresh `kid` by a moment (the Python library waits 1 s). With good keys
- * at hand, the fetch for an unknown `kid` therefore starts this long after the
- * `kid` is first seen: one fetch that finds a lagging key, where fetching at
+ * lag a fresh `kid` by a moment. With good keys at hand, the fetch for an
+ * unknown `kid` therefore starts this long after the `kid` is first seen: one fetch that finds a lagging key, where fetching at
  * once and again later would cost two per cooldown in an unknown-kid flood.
  */
 const UNKNOWN_KID_DELAY_MS = 1000

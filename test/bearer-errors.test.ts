@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { ZitadelAuthOptions } from '../lib/index.js'
-import { extractBearer } from '../lib/bearer.js'
+import { bearerCredential, INVALID, isB64Token } from '../lib/bearer.js'
 import * as errors from '../lib/errors.js'
 import { createErrorFactory } from '../lib/errors.js'
 import { bearer, buildApp } from './helpers/app.js'
@@ -29,8 +29,17 @@ const CHALLENGE_WITH_ERROR = new RegExp(
 const BEARER_CODE_BY_STATUS: Record<number, string> = { 400: 'invalid_request', 401: 'invalid_token', 403: 'insufficient_scope' }
 
 // ---------------------------------------------------------------------------
-// extractBearer
+// extractBearer: the plugin's two steps on a header, as one function
 // ---------------------------------------------------------------------------
+
+type BearerResult = { kind: 'none' } | { kind: 'invalid' } | { kind: 'token', token: string }
+
+/** The token of a valid Bearer header, or why there is none: bearerCredential, then the b64token rule. */
+function extractBearer (header: string | undefined): BearerResult {
+  const credential = bearerCredential(header)
+  if (typeof credential !== 'string') return credential
+  return isB64Token(credential) ? { kind: 'token', token: credential } : INVALID
+}
 
 t.test('extractBearer: no header or another scheme is none', async (t) => {
   t.same(extractBearer(undefined), { kind: 'none' })
