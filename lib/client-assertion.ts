@@ -24,6 +24,7 @@ export interface ApplicationKeyFile {
   appId?: string
 }
 
+/** RFC 7523 §2.2: the only client assertion type Zitadel accepts. */
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
 /** An assertion lives this long; Zitadel's limit is an hour. */

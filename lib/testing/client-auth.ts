@@ -2,9 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import type { App, Directory } from './directory.js'
 import { OAuthError, basicCredentials, safeEqual, single } from './http.js'
 import { verifyJwtAssertion } from './jwt-assertion.js'
-
-/** RFC 7523 §2.2: the only client assertion type Zitadel accepts. */
-export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+import { CLIENT_ASSERTION_TYPE } from '../client-assertion.js'
 
 /** What a request offers to prove who the client is. */
 export interface ClientCredentials {

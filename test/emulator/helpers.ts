@@ -2,6 +2,7 @@ import { createHash, createPrivateKey, randomBytes } from 'node:crypto'
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose'
 import { startZitadelEmulator, type ZitadelEmulator, type ZitadelEmulatorOptions } from '../../lib/testing/index.js'
 import type { ApplicationKeyFile, ServiceUserKeyFile } from '../../lib/testing/emulator.js'
+import { CLIENT_ASSERTION_TYPE } from '../../lib/client-assertion.js'
 
 /**
  * Shared steps for the emulator tests: everything goes over real HTTP to a
@@ -13,7 +14,7 @@ export const API_ORIGIN = 'http://localhost:8001'
 export const REDIRECT_URI = `${API_ORIGIN}/docs/static/oauth2-redirect.html`
 export const REDIRECT_URI_IP = 'http://127.0.0.1:8001/docs/static/oauth2-redirect.html'
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
-export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+export { CLIENT_ASSERTION_TYPE }
 export const ROLES_SCOPE = 'urn:zitadel:iam:org:projects:roles'
 export const audScope = (projectId: string): string => `urn:zitadel:iam:org:project:id:${projectId}:aud`
 
