@@ -1,8 +1,9 @@
 /**
  * fastify-zitadel-auth: protect Fastify APIs with Zitadel.
  *
- * The data flows one way: options → bearer → verify (discovery, JWKS cache, token cache;
- * or introspection for opaque tokens) → user → guards.
+ * A request flows one way: authenticate (the Bearer header) → credential-check
+ * (the caches, then verify with the JWKS cache, or introspection for opaque
+ * tokens) → user → guards. plugin.ts wires them.
  */
 import type { ZitadelAuth } from './plugin.js'
 import type { ZitadelUser } from './user.js'

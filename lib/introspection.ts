@@ -5,11 +5,11 @@ import { CLIENT_ASSERTION_TYPE, ClientAssertion } from './client-assertion.js'
 import type { Discovery } from './discovery.js'
 import { TokenInactiveError, TokenMalformedError, type ErrorFactory } from './errors.js'
 import { IdpFetchError, postForm } from './http.js'
+import { COMPACT_JWS } from './jws.js'
 import type { IntrospectionCredentials, ResolvedIntrospection } from './introspection-options.js'
 import type { ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
 import { ZitadelUser } from './user.js'
-import { COMPACT_JWS } from './verify.js'
 
 /** An introspection answer is well under 4 KiB; 64 KiB bounds memory. */
 const MAX_ANSWER_BYTES = 64 * 1024
@@ -79,12 +79,17 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     return all || !COMPACT_JWS.test(token)
   }
 
-  /** The user of an `active` token: from the cache when it may be, else from one shared call. */
-  function check (token: string): ZitadelUser | Promise<ZitadelUser> {
+  /** The user of a token whose answer is kept and still fresh, or undefined: then `check` decides. */
+  function cached (token: string): ZitadelUser | undefined {
+    if (cache === undefined || token.length > MAX_OPAQUE_LENGTH) return undefined
+    const answer = cache.get(digest(token))
+    return answer !== undefined && Date.now() / 1000 < answer.exp && performance.now() < answer.deadline ? userOf(token, answer.claims) : undefined
+  }
+
+  /** The user of an `active` token, from one call shared by the requests that carry it. Every outcome comes through the promise. */
+  async function check (token: string): Promise<ZitadelUser> {
     if (token.length > MAX_OPAQUE_LENGTH) throw errors.auth(TokenMalformedError)
-    const key = createHash('sha256').update(token).digest('base64url')
-    const answer = cache?.get(key)
-    if (answer !== undefined && Date.now() / 1000 < answer.exp && performance.now() < answer.deadline) return userOf(token, answer.claims)
+    const key = digest(token)
     let pending = inflight.get(key)
     if (pending === undefined) {
       if (inflight.size >= MAX_CALLS_IN_FLIGHT) throw errors.unavailable(1)
@@ -172,7 +177,12 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
       `clients must ask for the scope urn:zitadel:iam:org:project:id:${opts.projectId}:aud`)
   }
 
-  return { all, applies, check }
+  return { all, applies, cached, check }
+}
+
+/** The cache key of a token: its SHA-256, so the cache never holds a token. */
+function digest (token: string): string {
+  return createHash('sha256').update(token).digest('base64url')
 }
 
 export type Introspector = ReturnType<typeof createIntrospector>

@@ -10,6 +10,9 @@ import type { Algorithm } from './options.js'
  * JWKS, and the algorithm bound to the key type.
  */
 
+/** Three base64url segments (RFC 7515 §7.1); anything else is not a JWS. */
+export const COMPACT_JWS = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/
+
 /** A verification key from the JWKS, imported once when the key set is fetched. */
 export interface VerificationKey {
   readonly kid: string

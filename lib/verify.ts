@@ -3,13 +3,11 @@ import type { FastifyBaseLogger } from 'fastify'
 import { createClaimsCheck, deepFreeze, notBeforeToleranceOf, type Claims } from './claims.js'
 import { SignatureInvalidError, TokenMalformedError, TokenUnsupportedError, type ErrorFactory } from './errors.js'
 import type { JwksCache } from './jwks.js'
-import { isCanonicalBase64url, keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
+import { COMPACT_JWS, isCanonicalBase64url, keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
 import type { Algorithm, ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
 import { ZitadelUser } from './user.js'
 
-/** Three base64url segments (RFC 7515 §7.1); anything else is not a JWS. */
-export const COMPACT_JWS = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/
 /** What Zitadel's opaque tokens look like: base64url without dots (zitadel/oidc pkg/op/token.go CreateBearerToken). */
 const OPAQUE = /^[A-Za-z0-9_-]+$/
 
@@ -80,11 +78,11 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
   }
 
   /**
-   * Every check, then caches the user. A token that is not even a compact
-   * JWS with an acceptable header is refused at once (a synchronous throw, no
-   * key lookup, no fetch); every other outcome comes through the promise.
+   * Every check, then caches the user; every outcome comes through the
+   * promise. A token that is not even a compact JWS with an acceptable header
+   * is refused before any key lookup or fetch.
    */
-  function verify (token: string): Promise<ZitadelUser> {
+  async function verify (token: string): Promise<ZitadelUser> {
     const parts = COMPACT_JWS.exec(token)
     if (parts === null) {
       if (hintOpaque && OPAQUE.test(token)) hint()
