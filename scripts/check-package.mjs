@@ -4,14 +4,15 @@
 // linted by publint and @arethetypeswrong/cli, then installed with npm into two
 // new projects:
 // - ESM on the latest TypeScript with `tsc --init`'s defaults (types: ["node"]
-//   as the README says): every ```ts block of the README compiles, and the
-//   README's test example passes under `node --import tsx --test`; the same
-//   TypeScript compiles the type tests and lib/;
+//   as docs/testing.md says): every ```ts block of the README and of docs/*.md
+//   compiles, and the test example of docs/testing.md passes under
+//   `node --import tsx --test`; the same TypeScript compiles the type tests
+//   and lib/;
 // - CommonJS: require() of the package and of its emulator works.
 // npm reads its registry for the projects' other packages (fastify, TypeScript,
 // tsx, @types/node), preferring its cache.
 import { execFileSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -43,23 +44,28 @@ function pack (dir) {
   return join(scratch, filename)
 }
 
-/** The README's ```ts blocks, each with the heading it sits under. */
-function readmeBlocks () {
+/** The user documentation: the README, then docs/*.md by name. */
+const docFiles = () => ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)]
+
+/** The ```ts blocks of the user documentation, each with its file and the `#` or `##` heading it sits under. */
+function docBlocks () {
   const blocks = []
-  let heading = ''
-  let block = null
-  for (const line of readFileSync(join(root, 'README.md'), 'utf8').split('\n')) {
-    if (block !== null) {
-      if (line === '```') { blocks.push({ heading, code: block.join('\n') + '\n' }); block = null } else block.push(line)
-    } else if (line.startsWith('## ')) heading = line.slice(3)
-    else if (line === '```ts') block = []
+  for (const file of docFiles()) {
+    let heading = ''
+    let block = null
+    for (const line of readFileSync(join(root, file), 'utf8').split('\n')) {
+      if (block !== null) {
+        if (line === '```') { blocks.push({ file, heading, code: block.join('\n') + '\n' }); block = null } else block.push(line)
+      } else if (/^##? /.test(line)) heading = line.replace(/^##? /, '')
+      else if (line === '```ts') block = []
+    }
   }
   return blocks
 }
 
 /**
- * A README fragment made a module: what it uses without declaring (`app`, the
- * option values, the imports of the Usage example) is declared in front.
+ * A README or docs fragment made a module: what it uses without declaring
+ * (`app`, the option values, the imports of the examples) is declared in front.
  */
 function asModule (code) {
   const has = (re) => re.test(code)
@@ -85,17 +91,18 @@ function esmProject (tarball) {
   run(tsc, ['--init'], { cwd: dir, stdio: 'ignore' })
   const tsconfig = join(dir, 'tsconfig.json')
   const config = readFileSync(tsconfig, 'utf8')
-  if (!config.includes('"types": [],')) throw new Error('tsc --init no longer writes "types": []; update the README and this check')
+  if (!config.includes('"types": [],')) throw new Error('tsc --init no longer writes "types": []; update docs/testing.md and this check')
   writeFileSync(tsconfig, config.replace('"types": [],', '"types": ["node"],'))
 
-  const blocks = readmeBlocks()
-  const testing = blocks.filter((b) => b.heading === 'Testing your own API')
-  if (testing.length !== 1) throw new Error('expected one ```ts block under "Testing your own API"')
+  const blocks = docBlocks()
+  const testing = blocks.filter((b) => b.file === 'docs/testing.md' && b.heading === 'Testing your own API')
+  if (testing.length !== 1) throw new Error('expected one ```ts block under "# Testing your own API" in docs/testing.md')
   blocks.forEach((b, i) => {
-    if (b !== testing[0]) writeFileSync(join(dir, 'src', `readme-${i}.ts`), asModule(b.code))
+    if (b !== testing[0]) writeFileSync(join(dir, 'src', `${b.file.replace(/\.md$/, '').replace('/', '-')}-${i}.ts`), asModule(b.code))
   })
   writeFileSync(join(dir, 'test', 'api.test.ts'), testing[0].code)
-  console.log(`package: the README's ${blocks.length} TypeScript blocks, compiled by TypeScript ${execFileSync(tsc, ['--version'], { encoding: 'utf8' }).trim().replace('Version ', '')} with tsc --init's settings`)
+  const perFile = docFiles().map((file) => [file, blocks.filter((b) => b.file === file).length]).filter(([, n]) => n > 0)
+  console.log(`package: the README's and docs' ${blocks.length} TypeScript blocks (${perFile.map(([file, n]) => `${file} ${n}`).join(', ')}; the test example of docs/testing.md among them), compiled by TypeScript ${execFileSync(tsc, ['--version'], { encoding: 'utf8' }).trim().replace('Version ', '')} with tsc --init's settings`)
   run(tsc, ['--noEmit'], { cwd: dir })
   // TSTyche cannot load TypeScript 7 yet (it reads lib/typescript.js, which 7
   // does not ship), so 7 at least compiles the type tests' files, and lib/

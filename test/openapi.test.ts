@@ -29,7 +29,7 @@ interface Setup {
   routes?: (app: FastifyInstance) => void
 }
 
-/** An app with the plugin, @fastify/swagger and @fastify/swagger-ui as the README shows them. */
+/** An app with the plugin, @fastify/swagger and @fastify/swagger-ui as docs/openapi.md shows them. */
 async function docsApp (t: Teardown, setup: Setup = {}): Promise<{ app: FastifyInstance, issuer: TestIssuer }> {
   const issuer = await startIssuer()
   t.teardown(() => issuer.close())

@@ -7,7 +7,7 @@ import { opaqueTenant } from './helpers/introspection.js'
 import { startIdp } from './emulator/helpers.js'
 
 /*
- * The README's Deployment section: @fastify/rate-limit's hook added at the
+ * docs/deployment.md: @fastify/rate-limit's hook added at the
  * application level runs before the plugin's route-level check, so requests
  * over the limit cost no introspection call; its default (global: true)
  * appends its hook to each route, after the check.
