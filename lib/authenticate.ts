@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { bearerCredential, hasOneAuthorization, isB64Token, NONE } from './bearer.js'
 import type { CredentialCheck } from './credential-check.js'
-import { awaitable, BadRequestError, failHook, type ErrorFactory } from './errors.js'
+import { BadRequestError, type ErrorFactory } from './errors.js'
+import { awaitable, failHook } from './hooks.js'
 
 /** On a request whose token `authenticate` has handled. */
 export const kChecked = Symbol('fastify-zitadel-auth.checked')

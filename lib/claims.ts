@@ -3,7 +3,8 @@ import {
   AudienceInvalidError, ClaimsInvalidError, ClientNotAllowedError, IssuerInvalidError,
   TokenExpiredError, TokenNotYetValidError, type ErrorConstructor, type ErrorFactory
 } from './errors.js'
-import { compileClaimsSchema, MIN_NOT_BEFORE_TOLERANCE, type ResolvedOptions } from './options.js'
+import { compileClaimsSchema } from './claims-schema.js'
+import { MIN_NOT_BEFORE_TOLERANCE, type ResolvedOptions } from './options.js'
 
 export type Claims = Record<string, unknown>
 

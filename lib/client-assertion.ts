@@ -1,4 +1,5 @@
 import { createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto'
+import { isPlainObject } from './values.js'
 
 /**
  * `private_key_jwt` client authentication (RFC 7523 §2.2, OpenID Connect Core
@@ -58,7 +59,7 @@ export function readKeyFile (value: unknown): ClientKey | string {
       return 'JSON text that does not parse'
     }
   }
-  if (file === null || typeof file !== 'object' || Array.isArray(file)) return 'not an object'
+  if (!isPlainObject(file)) return 'not an object'
   const { type, keyId, key, clientId } = file as Record<string, unknown>
   if (type !== 'application') {
     const named = typeof type === 'string' && /^[a-z]{1,20}$/.test(type) ? `"${type}"` : 'another value'

@@ -1,5 +1,4 @@
 import createError from '@fastify/error'
-import type { FastifyReply, FastifyRequest } from 'fastify'
 
 /**
  * Every error the plugin sends, with a stable code, its HTTP status and, for
@@ -112,30 +111,7 @@ function challenge (realm: string, Err: ErrorConstructor): string {
   return `Bearer realm="${realm}", error="${code}", error_description="${new Err().message}"`
 }
 
-/** Sets the headers an error carries (`WWW-Authenticate`, `Retry-After`) on the reply. */
-export function setChallenge (reply: FastifyReply, err: unknown): void {
-  const headers = (err as AuthError).headers
-  if (headers !== undefined) reply.headers(headers)
-}
-
-/**
- * Ends a callback-style hook with `err`, after setting the headers it
- * carries (`WWW-Authenticate`, `Retry-After`) on the reply. Fastify's default
- * error handler applies `err.headers` itself; a custom `setErrorHandler` that
- * sends its own body keeps them this way, as RFC 6750 §3 requires for every 401.
- */
-export function failHook (reply: FastifyReply, err: unknown, done: (err?: Error) => void): void {
-  setChallenge(reply, err)
-  done(err as Error)
-}
-
-/**
- * Runs a callback-style hook as a promise: for a caller that awaits the hook
- * as if it were async, instead of passing `done`. The hooks are callback
- * style for speed; this keeps them safe to call either way.
- */
-export function awaitable (hook: (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  return new Promise((resolve, reject) => {
-    hook(request, reply, (err) => { if (err === undefined) resolve(); else reject(err) })
-  })
+/** Throws `ZITADEL_AUTH_INVALID_OPTION`: a setup mistake, found at registration or route declaration. */
+export function invalidOption (message: string): never {
+  throw new InvalidOptionError(message)
 }

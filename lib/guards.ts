@@ -1,7 +1,9 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler } from 'fastify'
-import { DelegationRefusedError, GuardNotCalledError, InvalidOptionError, RoleRequiredError, TokenMissingError, awaitable, failHook, type ErrorFactory } from './errors.js'
-import { SCOPE_TOKEN } from './options.js'
+import { DelegationRefusedError, GuardNotCalledError, RoleRequiredError, TokenMissingError, invalidOption, type ErrorFactory } from './errors.js'
+import { awaitable, failHook } from './hooks.js'
+import { SCOPE_TOKEN } from './scope.js'
 import type { ZitadelUser } from './user.js'
+import { isPlainObject } from './values.js'
 
 /** What a guard demands; kept on the guard so routes (and their docs) can tell what protects them. */
 export type GuardRequirement =
@@ -79,7 +81,7 @@ export function createGuards (errors: ErrorFactory) {
   function optionalAuth (): Guard {
     refuseHookCall('optionalAuth', arguments[0])
     // A guard without options: `optionalAuth({ allowDelegated: false })` would refuse nothing, so it fails here instead.
-    if (arguments.length > 0) invalid('optionalAuth: takes no arguments; it lets every request through')
+    if (arguments.length > 0) invalidOption('optionalAuth: takes no arguments; it lets every request through')
     return guard({ kind: 'optional' }, function optionalAuth () {})
   }
 
@@ -93,9 +95,9 @@ export function createGuards (errors: ErrorFactory) {
     const list = checkList('requireRoles', 'roles', roles, /^\S+$/)
     const inPerson = readInPerson('requireRoles', options)
     const { orgId, any = false } = options
-    if (typeof any !== 'boolean') invalid('requireRoles: option "any" must be a boolean')
+    if (typeof any !== 'boolean') invalidOption('requireRoles: option "any" must be a boolean')
     if (orgId !== undefined && !(typeof orgId === 'function' || (typeof orgId === 'string' && orgId !== ''))) {
-      invalid('requireRoles: option "orgId" must be a non-empty string or a function of the request')
+      invalidOption('requireRoles: option "orgId" must be a non-empty string or a function of the request')
     }
     const orgOf = (typeof orgId === 'function' ? orgId : () => orgId) as (request: FastifyRequest) => string | undefined
 
@@ -188,21 +190,17 @@ function guard (requirement: GuardRequirement, check: (request: FastifyRequest) 
 /** Guards are built when routes are declared: a wrong argument fails there, not on a request. */
 function checkList (fn: string, what: string, value: unknown, pattern: RegExp): readonly string[] {
   if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string' && pattern.test(v))) {
-    invalid(`${fn}: ${what} must be a non-empty array of non-empty strings without spaces`)
+    invalidOption(`${fn}: ${what} must be a non-empty array of non-empty strings without spaces`)
   }
   return Object.freeze([...new Set(value as string[])])
 }
 
 /** Checks a guard's options object and reads `allowDelegated`: true when the user must act in person. */
 function readInPerson (fn: string, options: unknown): boolean {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) invalid(`${fn}: options must be an object`)
+  if (!isPlainObject(options)) invalidOption(`${fn}: options must be an object`)
   const { allowDelegated = true } = options as GuardOptions
-  if (typeof allowDelegated !== 'boolean') invalid(`${fn}: option "allowDelegated" must be a boolean`)
+  if (typeof allowDelegated !== 'boolean') invalidOption(`${fn}: option "allowDelegated" must be a boolean`)
   return !allowDelegated
-}
-
-function invalid (message: string): never {
-  throw new InvalidOptionError(message)
 }
 
 /** The guards among a route's hooks (a function or a list of them), in order. */

@@ -12,7 +12,8 @@ import plugin from './plugin.js'
 export default plugin
 export { plugin as fastifyZitadelAuth }
 export type { ZitadelAuth } from './plugin.js'
-export type { ZitadelAuthOptions, ResolvedOptions, Algorithm, OpenApiOptions } from './options.js'
+export type { ZitadelAuthOptions, ResolvedOptions, Algorithm } from './options.js'
+export type { OpenApiOptions, ResolvedOpenApi } from './openapi-options.js'
 export { SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from './options.js'
 export type { IntrospectionOptions, ResolvedIntrospection } from './introspection-options.js'
 export type { ApplicationKeyFile } from './client-assertion.js'

@@ -1,5 +1,5 @@
 import { readKeyFile, type ApplicationKeyFile, type ClientKey } from './client-assertion.js'
-import { InvalidOptionError } from './errors.js'
+import { invalidOption } from './errors.js'
 
 /** The `introspection` option: how the API asks Zitadel about tokens it cannot verify itself. */
 export interface IntrospectionOptions {
@@ -43,10 +43,6 @@ export type IntrospectionCredentials =
 
 const FIELDS = ['keyFile', 'clientId', 'clientSecret', 'tokens', 'cacheMaxAge', 'cacheSize']
 
-function fail (message: string): never {
-  throw new InvalidOptionError(message)
-}
-
 /**
  * Checks the `introspection` option at registration; undefined when it is
  * absent. Every message names the field and what it must be, and never
@@ -55,30 +51,30 @@ function fail (message: string): never {
 export function resolveIntrospection (input: unknown): { options: ResolvedIntrospection, credentials: IntrospectionCredentials } | undefined {
   if (input === undefined) return undefined
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    fail('option "introspection" must be an object with "keyFile", or "clientId" and "clientSecret"')
+    invalidOption('option "introspection" must be an object with "keyFile", or "clientId" and "clientSecret"')
   }
   const o = input as Record<string, unknown>
   for (const name of Object.keys(o)) {
-    if (!FIELDS.includes(name)) fail(`unknown option "introspection.${name}"; known fields are ${FIELDS.join(', ')}`)
+    if (!FIELDS.includes(name)) invalidOption(`unknown option "introspection.${name}"; known fields are ${FIELDS.join(', ')}`)
   }
   const { keyFile, clientId, clientSecret, tokens = 'opaque', cacheMaxAge = 60, cacheSize = 10_000 } = o
 
   let credentials: IntrospectionCredentials
   if (keyFile !== undefined) {
     if (clientId !== undefined || clientSecret !== undefined) {
-      fail('option "introspection" takes "keyFile" (private_key_jwt) or "clientId" and "clientSecret" (Basic), not both')
+      invalidOption('option "introspection" takes "keyFile" (private_key_jwt) or "clientId" and "clientSecret" (Basic), not both')
     }
     const key = readKeyFile(keyFile)
-    if (typeof key === 'string') fail(`option "introspection.keyFile" must be Zitadel's application key file (an object or its JSON text with type "application", keyId, key, clientId); got one ${key}`)
+    if (typeof key === 'string') invalidOption(`option "introspection.keyFile" must be Zitadel's application key file (an object or its JSON text with type "application", keyId, key, clientId); got one ${key}`)
     credentials = { method: 'private_key_jwt', key }
   } else {
-    if (!isNonEmpty(clientId)) fail('option "introspection.clientId" must be a non-empty string (the API application\'s client id), or give "keyFile" instead')
-    if (!isNonEmpty(clientSecret)) fail('option "introspection.clientSecret" must be a non-empty string (the API application\'s client secret), or give "keyFile" instead')
+    if (!isNonEmpty(clientId)) invalidOption('option "introspection.clientId" must be a non-empty string (the API application\'s client id), or give "keyFile" instead')
+    if (!isNonEmpty(clientSecret)) invalidOption('option "introspection.clientSecret" must be a non-empty string (the API application\'s client secret), or give "keyFile" instead')
     credentials = { method: 'client_secret_basic', clientId, clientSecret }
   }
-  if (tokens !== 'opaque' && tokens !== 'all') fail('option "introspection.tokens" must be "opaque" or "all"')
-  if (typeof cacheMaxAge !== 'number' || !(cacheMaxAge >= 0 && cacheMaxAge <= 3600)) fail('option "introspection.cacheMaxAge" must be a number of seconds from 0 to 3600')
-  if (!Number.isInteger(cacheSize) || !((cacheSize as number) >= 0 && (cacheSize as number) <= 1_000_000)) fail('option "introspection.cacheSize" must be an integer from 0 (no cache) to 1000000')
+  if (tokens !== 'opaque' && tokens !== 'all') invalidOption('option "introspection.tokens" must be "opaque" or "all"')
+  if (typeof cacheMaxAge !== 'number' || !(cacheMaxAge >= 0 && cacheMaxAge <= 3600)) invalidOption('option "introspection.cacheMaxAge" must be a number of seconds from 0 to 3600')
+  if (!Number.isInteger(cacheSize) || !((cacheSize as number) >= 0 && (cacheSize as number) <= 1_000_000)) invalidOption('option "introspection.cacheSize" must be an integer from 0 (no cache) to 1000000')
 
   const options: ResolvedIntrospection = Object.freeze({
     clientId: credentials.method === 'private_key_jwt' ? credentials.key.clientId : credentials.clientId,
@@ -93,4 +89,17 @@ export function resolveIntrospection (input: unknown): { options: ResolvedIntros
 
 function isNonEmpty (value: unknown): value is string {
   return typeof value === 'string' && value !== ''
+}
+
+/** The introspection credentials of resolved options, kept off the options object itself. */
+const credentials = new WeakMap<object, IntrospectionCredentials>()
+
+/** Files the credentials of `resolved` options, for `introspectionCredentials`. */
+export function keepCredentials (resolved: object, kept: IntrospectionCredentials): void {
+  credentials.set(resolved, kept)
+}
+
+/** The introspection credentials of resolved options; undefined without introspection. */
+export function introspectionCredentials (opts: object): IntrospectionCredentials | undefined {
+  return credentials.get(opts)
 }

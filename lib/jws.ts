@@ -1,5 +1,6 @@
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto'
 import type { Algorithm } from './options.js'
+import { isPlainObject } from './values.js'
 
 /**
  * JWS compact serialization (RFC 7515 §7.1) checked with node:crypto on
@@ -69,7 +70,7 @@ const MIN_RSA_BITS = 2048
  * symmetric keys are refused: a JWKS only ever publishes public signing keys.
  */
 export function importVerificationKey (jwk: unknown): VerificationKey | string {
-  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) return 'not an object'
+  if (!isPlainObject(jwk)) return 'not an object'
   const k = jwk as Record<string, unknown>
   if (typeof k.kid !== 'string' || k.kid === '') return 'no kid'
   if (k.use !== undefined && k.use !== 'sig') return 'not a signing key'

@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifySchema } from 'fastify'
-import { InvalidOptionError } from './errors.js'
+import { invalidOption } from './errors.js'
 import { guardsOf, type GuardRequirement } from './guards.js'
 import type { ResolvedOptions } from './options.js'
+import { isPlainObject } from './values.js'
 
 /**
  * OpenAPI 3 for `@fastify/swagger` and `@fastify/swagger-ui`: the Zitadel
@@ -199,14 +200,6 @@ function code (names: readonly string[], conjunction = 'and'): string {
   return quoted.length === 1 ? quoted[0] as string : `${quoted.slice(0, -1).join(', ')} ${conjunction} ${quoted.at(-1) as string}`
 }
 
-function invalid (message: string): never {
-  throw new InvalidOptionError(message)
-}
-
-function isObject (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-}
-
 /** `fastify.zitadel.swaggerOptions` and `fastify.zitadel.swaggerUiOptions` for one registration. */
 export function createOpenApiHelpers (opts: ResolvedOptions) {
   const name = opts.openapi.securityScheme
@@ -214,20 +207,20 @@ export function createOpenApiHelpers (opts: ResolvedOptions) {
   function swaggerOptions<T extends object & SwaggerOptionsBase = Record<never, never>> (base?: T): ZitadelSwaggerOptions<T> {
     const given: Record<string, unknown> = base === undefined ? {} : objectArgument('swaggerOptions', base)
     if (given.swagger !== undefined) {
-      invalid('swaggerOptions: only OpenAPI 3 is supported; describe the document under "openapi", not "swagger" (OpenAPI 2)')
+      invalidOption('swaggerOptions: only OpenAPI 3 is supported; describe the document under "openapi", not "swagger" (OpenAPI 2)')
     }
     if (given.mode !== undefined && given.mode !== 'dynamic') {
-      invalid('swaggerOptions: only mode "dynamic" builds the document from the routes; a static document must declare the security scheme itself')
+      invalidOption('swaggerOptions: only mode "dynamic" builds the document from the routes; a static document must declare the security scheme itself')
     }
     const openapi = part(given, 'openapi', 'swaggerOptions: "openapi"')
     const components = part(openapi, 'components', 'swaggerOptions: "openapi.components"')
     const schemes = part(components, 'securitySchemes', 'swaggerOptions: "openapi.components.securitySchemes"')
     if (Object.hasOwn(schemes, name)) {
-      invalid(`swaggerOptions: "openapi.components.securitySchemes" already has "${name}"; choose another name with the plugin option openapi.securityScheme`)
+      invalidOption(`swaggerOptions: "openapi.components.securitySchemes" already has "${name}"; choose another name with the plugin option openapi.securityScheme`)
     }
     const userTransform = given.transform
     if (userTransform !== undefined && userTransform !== null && typeof userTransform !== 'function') {
-      invalid('swaggerOptions: "transform" must be a function')
+      invalidOption('swaggerOptions: "transform" must be a function')
     }
     const before = userTransform as SwaggerTransform | undefined | null
 
@@ -248,7 +241,7 @@ export function createOpenApiHelpers (opts: ResolvedOptions) {
   function swaggerUiOptions<T extends object = Record<never, never>> (base?: T): ZitadelSwaggerUiOptions<T> {
     const given: Record<string, unknown> = base === undefined ? {} : objectArgument('swaggerUiOptions', base)
     if (opts.clientId === undefined) {
-      invalid('swaggerUiOptions: the plugin option "clientId" is required: Swagger UI logs in with the User Agent app it names')
+      invalidOption('swaggerUiOptions: the plugin option "clientId" is required: Swagger UI logs in with the User Agent app it names')
     }
     const initOAuth: Record<string, unknown> = {
       clientId: opts.clientId,
@@ -257,7 +250,7 @@ export function createOpenApiHelpers (opts: ResolvedOptions) {
       ...part(given, 'initOAuth', 'swaggerUiOptions: "initOAuth"')
     }
     const theme = part(given, 'theme', 'swaggerUiOptions: "theme"')
-    if (theme.css !== undefined && !Array.isArray(theme.css)) invalid('swaggerUiOptions: "theme.css" must be an array')
+    if (theme.css !== undefined && !Array.isArray(theme.css)) invalidOption('swaggerUiOptions: "theme.css" must be an array')
     // A caller who sets a client secret, or turns PKCE off, keeps the input.
     const secretless = initOAuth.usePkceWithAuthorizationCodeGrant === true && (initOAuth.clientSecret === undefined || initOAuth.clientSecret === '')
     return {
@@ -271,7 +264,7 @@ export function createOpenApiHelpers (opts: ResolvedOptions) {
 }
 
 function objectArgument (fn: string, value: unknown): Record<string, unknown> {
-  if (!isObject(value)) invalid(`${fn}: the argument must be an options object`)
+  if (!isPlainObject(value)) invalidOption(`${fn}: the argument must be an options object`)
   return value
 }
 
@@ -279,6 +272,6 @@ function objectArgument (fn: string, value: unknown): Record<string, unknown> {
 function part (parent: Record<string, unknown>, key: string, what: string): Record<string, unknown> {
   const value = parent[key]
   if (value === undefined) return {}
-  if (!isObject(value)) invalid(`${what} must be an object`)
+  if (!isPlainObject(value)) invalidOption(`${what} must be an object`)
   return value
 }

@@ -1,8 +1,9 @@
-import { FormatRegistry, Type, KindGuard, type TSchema } from '@sinclair/typebox'
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import { Type, KindGuard, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { InvalidOptionError } from './errors.js'
-import { resolveIntrospection, type IntrospectionCredentials, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js'
+import { invalidOption } from './errors.js'
+import { keepCredentials, resolveIntrospection, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js'
+import { isLoopbackHost, normaliseIssuer } from './issuer-url.js'
+import { resolveOpenApi, type OpenApiOptions, type ResolvedOpenApi } from './openapi-options.js'
 
 /**
  * Signature algorithms a token may use. Asymmetric only: `none` and the HS*
@@ -94,18 +95,6 @@ export interface ZitadelAuthOptions {
   introspection?: IntrospectionOptions | undefined
 }
 
-/** The `openapi` option. */
-export interface OpenApiOptions {
-  /** The name of the security scheme in `components.securitySchemes`. Letters, digits, `.`, `-`, `_`. Default: `'zitadel'`. */
-  securityScheme?: string | undefined
-  /**
-   * The scopes Swagger UI may request, each with its description; Swagger UI
-   * selects all of them. Default: `openid`, `profile`, `email`,
-   * `urn:zitadel:iam:org:project:id:{projectId}:aud` and `urn:zitadel:iam:org:projects:roles`.
-   */
-  scopes?: Record<string, string> | undefined
-}
-
 /** The options after validation and defaults: what `fastify.zitadel.options` shows. Frozen. */
 export interface ResolvedOptions {
   /** The first issuer: discovery, keys and introspection come from it. */
@@ -132,19 +121,12 @@ export interface ResolvedOptions {
   /** `urn:zitadel:iam:org:project:{projectId}:roles`, the only claim roles are read from. */
   readonly roleClaim: string
   /** The security scheme name and the scopes of the OpenAPI document. */
-  readonly openapi: {
-    readonly securityScheme: string
-    readonly scopes: Readonly<Record<string, string>>
-  }
+  readonly openapi: ResolvedOpenApi
   /** The `introspection` option without its secret or key; undefined when off. */
   readonly introspection: ResolvedIntrospection | undefined
 }
 
 const NonEmptyString = Type.String({ minLength: 1, pattern: '^\\S+$' })
-/** OpenAPI 3 component names (OAS 3.0.3 §4.7.7, Components Object). */
-const COMPONENT_NAME = /^[a-zA-Z0-9.\-_]+$/
-/** RFC 6749 §3.3 (and RFC 6750 §3): `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )` */
-export const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 const NonEmptyList = Type.Array(NonEmptyString, { minItems: 1 })
 const seconds = (exclusiveMinimum: number | undefined, maximum: number) =>
   exclusiveMinimum === undefined
@@ -196,39 +178,35 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
 /** Options Fastify's `register` passes along with the plugin's own. */
 const fastifyRegisterOptions = new Set(['prefix', 'logLevel', 'logSerializers'])
 
-function fail (message: string): never {
-  throw new InvalidOptionError(message)
-}
-
 /**
  * Checks the caller's options once, at registration, and returns a frozen
  * copy with defaults. The caller's object is never changed. A wrong value is
  * an error that names the option, never a silent fallback.
  */
 export function resolveOptions (input: unknown): ResolvedOptions {
-  if (input === null || typeof input !== 'object') fail('options must be an object with at least "issuer" and "projectId"')
+  if (input === null || typeof input !== 'object') invalidOption('options must be an object with at least "issuer" and "projectId"')
   const opts = input as Record<string, unknown>
 
   for (const name of Object.keys(opts)) {
     if (!Object.hasOwn(rules, name) && !fastifyRegisterOptions.has(name)) {
-      fail(`unknown option "${name}"; known options are ${Object.keys(rules).join(', ')}`)
+      invalidOption(`unknown option "${name}"; known options are ${Object.keys(rules).join(', ')}`)
     }
   }
   for (const [name, rule] of Object.entries(rules)) {
     const value = opts[name]
     if (value === undefined) {
-      if (name === 'issuer' || name === 'projectId') fail(`option "${name}" is required and must be ${rule.expected}`)
+      if (name === 'issuer' || name === 'projectId') invalidOption(`option "${name}" is required and must be ${rule.expected}`)
       continue
     }
-    if (!Value.Check(rule.schema, value)) fail(`option "${name}" must be ${rule.expected}`)
+    if (!Value.Check(rule.schema, value)) invalidOption(`option "${name}" must be ${rule.expected}`)
   }
   if (opts.claimsSchema !== undefined && !KindGuard.IsSchema(opts.claimsSchema)) {
-    fail(`option "claimsSchema" must be ${rules.claimsSchema.expected}`)
+    invalidOption(`option "claimsSchema" must be ${rules.claimsSchema.expected}`)
   }
 
   const allowInsecureIssuer = (opts.allowInsecureIssuer as boolean | undefined) ?? false
   const issuers = [...new Set(([] as string[]).concat(opts.issuer as string | string[]).map((value, i) =>
-    normaliseIssuer(value, allowInsecureIssuer, Array.isArray(opts.issuer) ? `issuer[${i}]` : 'issuer')))]
+    issuerOption(value, allowInsecureIssuer, Array.isArray(opts.issuer) ? `issuer[${i}]` : 'issuer')))]
   const issuer = issuers[0] as string
   const projectId = opts.projectId as string
   const audience = opts.audience === undefined ? [projectId] : ([] as string[]).concat(opts.audience as string | string[])
@@ -259,45 +237,8 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     openapi: resolveOpenApi(opts.openapi as OpenApiOptions | undefined, projectId),
     introspection: introspection?.options
   })
-  if (introspection !== undefined) credentials.set(resolved, introspection.credentials)
+  if (introspection !== undefined) keepCredentials(resolved, introspection.credentials)
   return resolved
-}
-
-/** The introspection credentials of resolved options, kept off the options object itself. */
-const credentials = new WeakMap<ResolvedOptions, IntrospectionCredentials>()
-
-export function introspectionCredentials (opts: ResolvedOptions): IntrospectionCredentials | undefined {
-  return credentials.get(opts)
-}
-
-function resolveOpenApi (input: OpenApiOptions | undefined, projectId: string): ResolvedOptions['openapi'] {
-  const name = input?.securityScheme
-  if (name !== undefined && !(typeof name === 'string' && COMPONENT_NAME.test(name))) {
-    fail('option "openapi.securityScheme" must be a non-empty string of letters, digits, ".", "-" and "_" (an OpenAPI component name)')
-  }
-  const given = input?.scopes
-  if (given !== undefined && !isScopeMap(given)) {
-    fail('option "openapi.scopes" must be a non-empty object mapping scope tokens (RFC 6749 §3.3: no spaces, quotes or backslashes) to description strings')
-  }
-  const scopes = given === undefined
-    ? {
-        openid: 'Sign in with OpenID Connect',
-        profile: 'The user\'s name and profile',
-        email: 'The user\'s email address',
-        [`urn:zitadel:iam:org:project:id:${projectId}:aud`]: 'Puts this API\'s project in the token audience',
-        'urn:zitadel:iam:org:projects:roles': 'Adds the user\'s project roles to the token'
-      }
-    : { ...given }
-  return Object.freeze({
-    securityScheme: name ?? 'zitadel',
-    scopes: Object.freeze(scopes)
-  })
-}
-
-function isScopeMap (value: unknown): value is Record<string, string> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
-  const entries = Object.entries(value)
-  return entries.length > 0 && entries.every(([scope, description]) => SCOPE_TOKEN.test(scope) && typeof description === 'string')
 }
 
 /**
@@ -305,53 +246,16 @@ function isScopeMap (value: unknown): value is Record<string, string> {
  * no trailing slash. Plain http only on loopback unless explicitly allowed:
  * keys fetched over plain http from another host can be swapped in transit.
  */
-function normaliseIssuer (value: string, allowInsecure: boolean, name: string): string {
-  const expected = 'an absolute http(s) URL string, such as "https://my-instance.zitadel.cloud"'
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    fail(`option "${name}" must be ${expected}`)
+function issuerOption (value: string, allowInsecure: boolean, name: string): string {
+  const result = normaliseIssuer(value)
+  if ('problem' in result) {
+    invalidOption(result.problem === 'not an http(s) URL'
+      ? `option "${name}" must be an absolute http(s) URL string, such as "https://my-instance.zitadel.cloud"`
+      : `option "${name}" must be a URL without credentials, query or fragment`)
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`option "${name}" must be ${expected}`)
-  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
-    fail(`option "${name}" must be a URL without credentials, query or fragment`)
+  const url = new URL(result.issuer)
+  if (url.protocol === 'http:' && !allowInsecure && !isLoopbackHost(url.hostname)) {
+    invalidOption(`option "${name}" must use https unless it is on loopback (localhost, 127.0.0.1, [::1]); set allowInsecureIssuer: true to accept plain http`)
   }
-  if (url.protocol === 'http:' && !allowInsecure && !isLoopback(url.hostname)) {
-    fail(`option "${name}" must use https unless it is on loopback (localhost, 127.0.0.1, [::1]); set allowInsecureIssuer: true to accept plain http`)
-  }
-  return url.origin + url.pathname.replace(/\/+$/, '')
-}
-
-function isLoopback (hostname: string): boolean {
-  return hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname)
-}
-
-/**
- * Compiles `claimsSchema` once, at registration. A schema TypeBox cannot
- * compile, or one using a `format` nobody registered (TypeBox then fails every
- * value, so every token would get 401 with no hint why), is a registration error.
- */
-export function compileClaimsSchema (schema: TSchema): TypeCheck<TSchema> {
-  const unknown = formatsOf(schema).filter((f) => !FormatRegistry.Has(f))
-  if (unknown.length > 0) {
-    fail(`option "claimsSchema" uses the format ${unknown.map((f) => `"${f}"`).join(', ')} that is not registered; add it with FormatRegistry.Set from @sinclair/typebox`)
-  }
-  try {
-    return TypeCompiler.Compile(schema)
-  } catch (err) {
-    fail(`option "claimsSchema" could not be compiled: ${(err as Error).message}`)
-  }
-}
-
-function formatsOf (value: unknown, found: string[] = []): string[] {
-  if (Array.isArray(value)) {
-    for (const v of value) formatsOf(v, found)
-  } else if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'format' && typeof v === 'string') found.push(v)
-      else formatsOf(v, found)
-    }
-  }
-  return found
+  return result.issuer
 }

@@ -1,4 +1,5 @@
 import type { Claims } from './claims.js'
+import { isPlainObject } from './values.js'
 
 /**
  * Zitadel's role claim shape: `{ roleKey: { orgId: orgPrimaryDomain } }`,
@@ -156,10 +157,6 @@ export function readRoles (claim: unknown): ZitadelRoles {
     if (count > 0) roles[role] = Object.freeze(valid)
   }
   return Object.freeze(roles)
-}
-
-function isPlainObject (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
 function stringOrUndefined (value: unknown): string | undefined {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { startZitadelEmulator } from '../lib/testing/index.js'
-import { isLoopbackHost, originOf, resolveEmulatorOptions } from '../lib/testing/options.js'
+import { isLoopbackHost } from '../lib/issuer-url.js'
+import { originOf, resolveEmulatorOptions } from '../lib/testing/options.js'
 import { startIdp } from './emulator/helpers.js'
 
 t.test('options are checked once, and a wrong one is named', async (t) => {

@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto'
 import Fastify from 'fastify'
 import t from 'tap'
 import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
-import { introspectionCredentials, resolveOptions } from '../lib/options.js'
+import { introspectionCredentials } from '../lib/introspection-options.js'
+import { resolveOptions } from '../lib/options.js'
 
 /**
  * The `introspection` option at registration (each wrong shape names its

@@ -1,3 +1,5 @@
+import { isLoopbackHost, normaliseIssuer } from '../issuer-url.js'
+
 /** Signing algorithms of Zitadel's web keys (RSA with three hashes, ECDSA on three curves, Ed25519). */
 export const EMULATOR_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
 
@@ -90,7 +92,7 @@ export function resolveEmulatorOptions (input: ZitadelEmulatorOptions = {}): Res
   return Object.freeze({
     port,
     host,
-    issuer: issuer === undefined ? undefined : normaliseIssuer(issuer),
+    issuer: issuer === undefined ? undefined : issuerOption(issuer),
     algorithm,
     accessTokenLifetime,
     idTokenLifetime,
@@ -119,25 +121,12 @@ function normaliseDomain (value: unknown): string {
 }
 
 /** Loopback names and addresses: localhost, *.localhost, 127.0.0.0/8, ::1. */
-export function isLoopbackHost (host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase()
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h)
-}
-
-function normaliseIssuer (value: unknown): string {
-  let url: URL
-  try {
-    url = new URL(value as string)
-  } catch {
-    fail('option "issuer" must be an absolute http(s) URL, such as "http://localhost:8002"')
-  }
-  if (typeof value !== 'string' || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    fail('option "issuer" must be an absolute http(s) URL, such as "http://localhost:8002"')
-  }
-  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
-    fail('option "issuer" must be a URL without credentials, query or fragment')
-  }
-  return url.origin + url.pathname.replace(/\/+$/, '')
+function issuerOption (value: unknown): string {
+  const result = normaliseIssuer(value)
+  if ('issuer' in result) return result.issuer
+  fail(result.problem === 'not an http(s) URL'
+    ? 'option "issuer" must be an absolute http(s) URL, such as "http://localhost:8002"'
+    : 'option "issuer" must be a URL without credentials, query or fragment')
 }
 
 /** `http://host:port`, with brackets around an IPv6 address. */
