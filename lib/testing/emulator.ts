@@ -18,6 +18,7 @@ import { tokenRoutes } from './routes/token.js'
 import { userinfoRoutes } from './routes/userinfo.js'
 import { SCOPES, addOnce, audScope, parseScope } from './scopes.js'
 import { TokenService, appTokenRequest, serviceTokenRequest, type Actor } from './tokens.js'
+import type { ApplicationKeyFile as PluginApplicationKeyFile } from '../client-assertion.js'
 
 /** A user as the emulator hands it back. */
 export interface EmulatedUser {
@@ -34,14 +35,12 @@ export interface ServiceUserKeyFile {
   userId: string
 }
 
-/** An API app's key file in Zitadel's format (`private_key_jwt`); `key` is a PKCS#1 PEM private key. */
-export interface ApplicationKeyFile {
-  type: 'application'
-  keyId: string
-  key: string
-  clientId: string
-  appId: string
-}
+/**
+ * An API app's key file in Zitadel's format (`private_key_jwt`), the type the
+ * plugin's `introspection.keyFile` takes; the emulator always writes `appId`,
+ * as Zitadel does, and `key` is a PKCS#1 PEM private key.
+ */
+export type ApplicationKeyFile = Required<PluginApplicationKeyFile>
 
 export interface ServiceUserInput {
   username: string
