@@ -75,7 +75,12 @@ export interface ZitadelAuthOptions {
   clockTolerance?: number | undefined
   /** Seconds a fetched key set is used before it is replaced; the IdP's `Cache-Control: max-age` may shorten it. Default: 600. */
   jwksCacheTtl?: number | undefined
-  /** The least seconds between two key fetches caused by unknown key ids or failures. Default: 10. */
+  /**
+   * The least seconds between two key fetches caused by unknown key ids or
+   * failures. With `introspection`, also how long new opaque tokens get 503
+   * without a call after a failed introspection call: one setting for how
+   * often the API may knock on a Zitadel that is failing. Default: 10.
+   */
   jwksCooldown?: number | undefined
   /** Seconds the last good keys stay usable past their refresh time while the IdP cannot be reached. Default: 3600. */
   jwksMaxStale?: number | undefined
