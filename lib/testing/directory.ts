@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { randomToken, type IdGenerator } from './ids.js'
-import { fail } from './options.js'
+import { fail } from './setup-error.js'
 
 export interface Organization {
   readonly id: string

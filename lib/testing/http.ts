@@ -85,3 +85,10 @@ export function safeEqual (a: string, b: string): boolean {
 export function noStore (reply: FastifyReply): FastifyReply {
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
 }
+
+/** `uri` with these query parameters set (undefined ones left out). */
+export function withParams (uri: string, params: Record<string, string | undefined>): string {
+  const url = new URL(uri)
+  for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(name, value)
+  return url.href
+}

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
-import { fail, type ResolvedEmulatorOptions } from './options.js'
+import type { ResolvedEmulatorOptions } from './options.js'
+import { fail } from './setup-error.js'
 
 /**
  * The issuers of one emulated instance. Zitadel writes the origin the client

@@ -1,4 +1,5 @@
 import { isLoopbackHost, normaliseIssuer } from '../issuer-url.js'
+import { fail } from './setup-error.js'
 
 /** Signing algorithms of Zitadel's web keys (RSA with three hashes, ECDSA on three curves, Ed25519). */
 export const EMULATOR_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
@@ -61,10 +62,6 @@ export interface ResolvedEmulatorOptions {
 }
 
 const KNOWN = new Set(['port', 'host', 'allowNonLoopback', 'issuer', 'algorithm', 'accessTokenLifetime', 'idTokenLifetime', 'logger', 'quiet', 'typHeader', 'jwksCacheControl', 'domains'])
-
-export function fail (message: string): never {
-  throw new TypeError(`zitadel emulator: ${message}`)
-}
 
 /** Checks the options once and fails loudly, naming the option; the caller's object is not changed. */
 export function resolveEmulatorOptions (input: ZitadelEmulatorOptions = {}): ResolvedEmulatorOptions {

@@ -2,17 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { EmulatorContext } from '../context.js'
 import type { App } from '../directory.js'
 import { PAGE_HEADERS, loginPage } from '../html.js'
-import { OAuthError, PageError, formOf, queryOf, single } from '../http.js'
+import { OAuthError, PageError, formOf, queryOf, single, withParams } from '../http.js'
 import type { AuthRequest } from '../login-store.js'
 import { isPkceValue } from '../pkce.js'
 import { parseScope } from '../scopes.js'
-
-/** `uri` with these query parameters set (undefined ones left out). */
-export function withParams (uri: string, params: Record<string, string | undefined>): string {
-  const url = new URL(uri)
-  for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(name, value)
-  return url.href
-}
 
 /**
  * The authorization endpoint and the login form (Zitadel's login UI lives at

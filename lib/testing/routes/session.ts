@@ -2,8 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { authenticateClient } from '../client-auth.js'
 import type { EmulatorContext } from '../context.js'
 import { PAGE_HEADERS, signedOutPage } from '../html.js'
-import { OAuthError, PageError, formOf, noStore, queryOf, single } from '../http.js'
-import { withParams } from './authorize.js'
+import { OAuthError, PageError, formOf, noStore, queryOf, single, withParams } from '../http.js'
 
 /**
  * Ending things: RP-initiated logout at /oidc/v1/end_session (the emulator
