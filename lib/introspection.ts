@@ -9,7 +9,7 @@ import { COMPACT_JWS } from './jws.js'
 import type { IntrospectionCredentials, ResolvedIntrospection } from './introspection-options.js'
 import type { ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
-import { ZitadelUser } from './user.js'
+import { createZitadelUser, type ZitadelUser } from './user.js'
 
 /** An introspection answer is well under 4 KiB; 64 KiB bounds memory. */
 const MAX_ANSWER_BYTES = 64 * 1024
@@ -102,9 +102,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
   }
 
   function userOf (token: string, claims: Claims): ZitadelUser {
-    const user = new ZitadelUser(token, claims, opts.roleClaim)
-    Object.freeze(user)
-    return user
+    return createZitadelUser(token, claims, opts.roleClaim)
   }
 
   async function introspect (token: string, key: string): Promise<Claims> {

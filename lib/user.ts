@@ -46,12 +46,24 @@ export interface ZitadelActor {
  */
 export interface ZitadelCustomClaims {}
 
+/** Builds users; set by the class itself, which alone may call its constructor. */
+let create: (token: string, claims: Claims, roleClaim: string) => ZitadelUser
+
 /**
- * `request.user` of an authenticated request. The plugin freezes it, and its
- * `claims` all the way down: every request with the same token shares one
- * user (see the token cache in lib/verify.ts).
+ * `request.user` of an authenticated request, built only by the plugin and
+ * frozen, with its `claims` all the way down: every request with the same
+ * token shares one user (see the token cache in lib/verify.ts).
+ * `request.user instanceof ZitadelUser` tells it from `null`.
  */
 export class ZitadelUser {
+  static {
+    create = (token, claims, roleClaim) => {
+      const user = new ZitadelUser(token, claims, roleClaim)
+      Object.freeze(user)
+      return user
+    }
+  }
+
   /** The subject: the Zitadel user id (of a human or a service user). */
   readonly sub: string
   /** The app or service user the token was issued to (`client_id`; Zitadel before zitadel/oidc v3.29.1 omits it). */
@@ -80,7 +92,7 @@ export class ZitadelUser {
   // response or a log because a handler returned or logged `request.user`.
   readonly #token: string
 
-  constructor (token: string, claims: Claims, roleClaim: string) {
+  private constructor (token: string, claims: Claims, roleClaim: string) {
     this.sub = claims.sub as string
     this.clientId = stringOrUndefined(claims.client_id)
     this.orgId = stringOrUndefined(claims['urn:zitadel:iam:user:resourceowner:id'])
@@ -103,6 +115,14 @@ export class ZitadelUser {
     if (orgs === undefined) return false
     return orgId === undefined || Object.hasOwn(orgs, orgId)
   }
+}
+
+/**
+ * The user of verified claims, frozen. The claims must be frozen already
+ * (deepFreeze): the user hands them out as they are.
+ */
+export function createZitadelUser (token: string, claims: Claims, roleClaim: string): ZitadelUser {
+  return create(token, claims, roleClaim)
 }
 
 const EMPTY: readonly string[] = Object.freeze([])

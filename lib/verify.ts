@@ -6,7 +6,7 @@ import type { JwksCache } from './jwks.js'
 import { COMPACT_JWS, isCanonicalBase64url, keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
 import type { Algorithm, ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
-import { ZitadelUser } from './user.js'
+import { createZitadelUser, type ZitadelUser } from './user.js'
 
 /** What Zitadel's opaque tokens look like: base64url without dots (zitadel/oidc pkg/op/token.go CreateBearerToken). */
 const OPAQUE = /^[A-Za-z0-9_-]+$/
@@ -151,8 +151,7 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     checkClaims(claims, now)
     // Frozen all the way down, on a miss as on a hit: one request's handler
     // cannot change what another request sees.
-    const user = new ZitadelUser(token, deepFreeze(claims), roleClaim)
-    Object.freeze(user)
+    const user = createZitadelUser(token, deepFreeze(claims), roleClaim)
     // A token accepted only thanks to the tolerance on exp is not cached.
     if (cache !== undefined && now < (claims.exp as number)) cache.set(token, user)
     return user

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readRoles, ZitadelUser } from '../lib/user.js'
+import { createZitadelUser, readRoles, ZitadelUser } from '../lib/user.js'
 import { bearer, setup } from './helpers/app.js'
 import { CLIENT_ID, ORG_DOMAIN, ORG_ID, PROJECT_ID, zitadelClaims } from './helpers/issuer.js'
 
@@ -78,7 +78,7 @@ t.test('readRoles: __proto__ from JSON is an ordinary role and never reaches Obj
 })
 
 t.test('ZitadelUser.hasRole(role) and hasRole(role, orgId)', async (t) => {
-  const user = new ZitadelUser('tok', claimsOf({
+  const user = createZitadelUser('tok', claimsOf({
     [ROLE_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN }, viewer: { [OTHER_ORG]: 'other.localhost' } }
   }), ROLE_CLAIM)
   t.equal(user.hasRole('admin'), true, 'held somewhere')
@@ -92,13 +92,13 @@ t.test('ZitadelUser.hasRole(role) and hasRole(role, orgId)', async (t) => {
 })
 
 t.test('ZitadelUser: prototype names are never roles unless the token says so', async (t) => {
-  const user = new ZitadelUser('tok', claimsOf({ [ROLE_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN } } }), ROLE_CLAIM)
+  const user = createZitadelUser('tok', claimsOf({ [ROLE_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN } } }), ROLE_CLAIM)
   for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf']) {
     t.equal(user.hasRole(name), false, `hasRole('${name}') is false`)
     t.equal(user.hasRole('admin', name), false, `hasRole('admin', '${name}') is false`)
   }
 
-  const tricky = new ZitadelUser('tok', claimsOf({
+  const tricky = createZitadelUser('tok', claimsOf({
     [ROLE_CLAIM]: JSON.parse('{"__proto__": {"org": "x"}, "toString": {"org": "y"}}')
   }), ROLE_CLAIM)
   t.equal(tricky.hasRole('__proto__'), true, 'a role named __proto__ held in the token')
@@ -109,7 +109,7 @@ t.test('ZitadelUser: prototype names are never roles unless the token says so', 
 })
 
 t.test('ZitadelUser reads its roles only from the configured project\'s claim', async (t) => {
-  const user = new ZitadelUser('tok', claimsOf({
+  const user = createZitadelUser('tok', claimsOf({
     [OTHER_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN } },
     [GENERIC_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN } },
     [ROLE_CLAIM]: { viewer: { [ORG_ID]: ORG_DOMAIN } }
@@ -117,7 +117,7 @@ t.test('ZitadelUser reads its roles only from the configured project\'s claim', 
   t.strictSame(Object.keys(user.roles), ['viewer'])
   t.equal(user.hasRole('admin'), false)
 
-  const none = new ZitadelUser('tok', claimsOf({ [GENERIC_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN } } }), ROLE_CLAIM)
+  const none = createZitadelUser('tok', claimsOf({ [GENERIC_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN } } }), ROLE_CLAIM)
   t.strictSame(Object.keys(none.roles), [], 'no claim of our project: no roles')
   t.equal(Object.getPrototypeOf(none.roles), null)
 })
@@ -130,7 +130,7 @@ t.test('ZitadelUser fields: sub, clientId, orgId, scopes, claims', async (t) => 
     scope: 'a b  c',
     custom: { deep: [1, 2] }
   })
-  const user = new ZitadelUser('tok', claims, ROLE_CLAIM)
+  const user = createZitadelUser('tok', claims, ROLE_CLAIM)
   t.equal(user.sub, 'user-1')
   t.equal(user.clientId, 'client-a', 'clientId is client_id')
   t.equal(user.orgId, ORG_ID)
@@ -139,27 +139,27 @@ t.test('ZitadelUser fields: sub, clientId, orgId, scopes, claims', async (t) => 
   t.equal(user.claims, claims, 'claims holds all claims')
   t.strictSame(user.claims.custom, { deep: [1, 2] })
 
-  const azp = new ZitadelUser('tok', claimsOf({ azp: 'client-b' }), ROLE_CLAIM)
+  const azp = createZitadelUser('tok', claimsOf({ azp: 'client-b' }), ROLE_CLAIM)
   t.equal(azp.clientId, undefined, 'azp (an ID-token claim) never stands in for client_id')
-  const notString = new ZitadelUser('tok', claimsOf({ client_id: 42, azp: 'client-b' }), ROLE_CLAIM)
+  const notString = createZitadelUser('tok', claimsOf({ client_id: 42, azp: 'client-b' }), ROLE_CLAIM)
   t.equal(notString.clientId, undefined, 'a client_id that is not a string is ignored, azp too')
 
-  const bare = new ZitadelUser('tok', claimsOf({ 'urn:zitadel:iam:user:resourceowner:id': 42, azp: ['x'] }), ROLE_CLAIM)
+  const bare = createZitadelUser('tok', claimsOf({ 'urn:zitadel:iam:user:resourceowner:id': 42, azp: ['x'] }), ROLE_CLAIM)
   t.equal(bare.clientId, undefined, 'no string client_id: undefined')
   t.equal(bare.orgId, undefined, 'a resource owner that is not a string: undefined')
   t.strictSame(bare.scopes, [], 'no scope claim: []')
   t.ok(Object.isFrozen(bare.scopes))
 
   for (const scope of [['a', 'b'], 42, null, { a: 1 }]) {
-    const u = new ZitadelUser('tok', claimsOf({ scope }), ROLE_CLAIM)
+    const u = createZitadelUser('tok', claimsOf({ scope }), ROLE_CLAIM)
     t.strictSame(u.scopes, [], `a scope claim of ${JSON.stringify(scope)}: []`)
   }
-  t.strictSame(new ZitadelUser('tok', claimsOf({ scope: '' }), ROLE_CLAIM).scopes, [], 'an empty scope string: []')
+  t.strictSame(createZitadelUser('tok', claimsOf({ scope: '' }), ROLE_CLAIM).scopes, [], 'an empty scope string: []')
 })
 
 t.test('ZitadelUser keeps the token out of its keys and its JSON', async (t) => {
   const token = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl'
-  const user = new ZitadelUser(token, claimsOf({ [ROLE_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN } } }), ROLE_CLAIM)
+  const user = createZitadelUser(token, claimsOf({ [ROLE_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN } } }), ROLE_CLAIM)
   t.equal(user.token, token, 'user.token is the raw token')
   t.notOk(Object.keys(user).includes('token'), 'not an own key')
   t.notOk(Object.getOwnPropertyNames(user).includes('token'), 'not even a non-enumerable one')

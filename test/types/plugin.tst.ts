@@ -108,3 +108,7 @@ test('request.user', () => {
     return 'ok'
   })
 })
+
+test('only the plugin builds users', () => {
+  expect(ZitadelUser).type.not.toBeConstructableWith('token', { sub: 'x' }, 'urn:zitadel:iam:org:project:1:roles')
+})
