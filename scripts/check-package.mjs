@@ -8,7 +8,10 @@
 //   compiles, and the test example of docs/testing.md passes under
 //   `node --import tsx --test`; the same TypeScript compiles the type tests
 //   and lib/;
-// - CommonJS: require() of the package and of its emulator works.
+// - CommonJS: require() of the package and of its emulator works, and a
+//   token the emulator signs passes the plugin.
+// Neither project may have jose installed: the plugin and the emulator sign
+// and verify with node:crypto, so a production install pulls no JOSE library.
 // npm reads its registry for the projects' other packages (fastify, TypeScript,
 // tsx, @types/node), preferring its cache.
 import { execFileSync } from 'node:child_process'
@@ -80,6 +83,12 @@ function asModule (code) {
   return prelude.join('\n') + '\n' + code
 }
 
+/** Fails if anything installed in `dir` is the package jose, naming where it is. */
+function assertNoJose (dir) {
+  const found = JSON.parse(execFileSync('npm', ['query', '#jose'], { cwd: dir, encoding: 'utf8' })).map((p) => p.location)
+  if (found.length > 0) throw new Error(`${dir} has jose installed (${found.join(', ')}): the package must run without it`)
+}
+
 function esmProject (tarball) {
   const dir = join(scratch, 'esm')
   mkdirSync(join(dir, 'src'), { recursive: true })
@@ -87,6 +96,7 @@ function esmProject (tarball) {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'my-api', private: true, type: 'module' }))
   npm(dir, 'install', tarball, 'fastify@5', '@fastify/swagger', '@fastify/swagger-ui', '@fastify/rate-limit')
   npm(dir, 'install', '--save-dev', 'typescript@latest', 'tsx', '@types/node')
+  assertNoJose(dir)
   const tsc = join(dir, 'node_modules', '.bin', 'tsc')
   run(tsc, ['--init'], { cwd: dir, stdio: 'ignore' })
   const tsconfig = join(dir, 'tsconfig.json')
@@ -116,17 +126,25 @@ function cjsProject (tarball) {
   mkdirSync(dir)
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'my-cjs-api', private: true, type: 'commonjs' }))
   npm(dir, 'install', tarball, 'fastify@5')
+  assertNoJose(dir)
   writeFileSync(join(dir, 'index.js'), `
     const Fastify = require('fastify')
     const { fastifyZitadelAuth } = require('fastify-zitadel-auth')
     const { startZitadelEmulator } = require('fastify-zitadel-auth/testing')
     ;(async () => {
       const idp = await startZitadelEmulator({ quiet: true })
+      const org = idp.addOrganization({ name: 'ACME' })
+      const project = idp.addProject({ name: 'api', roles: ['user'] })
+      idp.addApp({ projectId: project.id, name: 'web', redirectUris: ['http://localhost:3000/callback'] })
+      const alice = idp.addUser({ username: 'alice', password: 'secret', orgId: org.id, grants: [{ projectId: project.id, roles: ['user'] }] })
       const app = Fastify()
-      await app.register(fastifyZitadelAuth, { issuer: idp.issuer, projectId: '1' })
+      await app.register(fastifyZitadelAuth, { issuer: idp.issuer, projectId: project.id })
       app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
       const res = await app.inject('/me')
       if (res.statusCode !== 401) throw new Error('requireAuth let a request without a token through: ' + res.statusCode)
+      const token = await idp.mintAccessToken({ userId: alice.id })
+      const ok = await app.inject({ url: '/me', headers: { authorization: 'Bearer ' + token } })
+      if (ok.statusCode !== 200) throw new Error('a token the emulator signed did not pass: ' + ok.statusCode + ' ' + ok.body)
       await app.close()
       await idp.close()
     })().catch((e) => { console.error(e); process.exit(1) })
@@ -142,7 +160,7 @@ try {
   run(bin('attw'), [tarball, '--format', 'table-flipped'])
   esmProject(tarball)
   cjsProject(tarball)
-  console.log('package: packed from a clean tree; publint, attw, an ESM TypeScript project and a CommonJS project all pass')
+  console.log('package: packed from a clean tree; publint, attw, an ESM TypeScript project and a CommonJS project, neither with jose installed, all pass')
 } finally {
   rmSync(scratch, { recursive: true, force: true })
 }

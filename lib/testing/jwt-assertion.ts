@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto'
-import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
+import { decodeJws, verifyJws } from './jws.js'
 
 /**
  * zitadel/zitadel builds both of its assertion verifiers with
@@ -35,15 +35,9 @@ export async function verifyJwtAssertion (assertion: string, rules: AssertionRul
   function fail (description: string): never {
     return rules.fail(description)
   }
-  let header: ReturnType<typeof decodeProtectedHeader>
-  let claims: JWTPayload
-  try {
-    header = decodeProtectedHeader(assertion)
-    claims = decodeJwt(assertion)
-  } catch {
-    fail('the assertion is not a signed JWT')
-  }
-  const { iss, sub, aud, exp, iat } = claims
+  const jws = decodeJws(assertion)
+  if (jws === undefined) fail('the assertion is not a signed JWT')
+  const { iss, sub, aud, exp, iat } = jws.payload
   const t = Date.now() / 1000
   if (!(aud === issuer || (Array.isArray(aud) && aud.includes(issuer)))) fail('the assertion\'s aud must contain the issuer')
   if (typeof exp !== 'number' || t + OFFSET >= exp) fail('the assertion has expired')
@@ -51,13 +45,9 @@ export async function verifyJwtAssertion (assertion: string, rules: AssertionRul
   if (iat > Math.round(t + OFFSET)) fail('the assertion\'s iat is in the future')
   if (iat < Math.round(t - MAX_AGE)) fail('the assertion\'s iat is more than an hour old')
   if (typeof sub !== 'string' || iss !== sub) fail(`the assertion's iss and sub must both be the ${signer} id`)
-  const key = typeof header.kid === 'string' ? keyOf(sub, header.kid) : undefined
+  const key = typeof jws.header.kid === 'string' ? keyOf(sub, jws.header.kid) : undefined
   if (key === undefined) fail(`no key with this kid for this ${signer}`)
-  try {
-    // zitadel/oidc CheckSignature without a list of algorithms: RS256 only.
-    await compactVerify(assertion, key, { algorithms: ['RS256'] })
-  } catch {
-    fail('the assertion\'s signature is invalid')
-  }
+  // zitadel/oidc CheckSignature without a list of algorithms: RS256 only.
+  if (!await verifyJws(jws, 'RS256', key)) fail('the assertion\'s signature is invalid')
   return sub
 }

@@ -1,7 +1,7 @@
-import { generateKeyPair, type KeyObject } from 'node:crypto'
+import { generateKeyPair, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { promisify } from 'node:util'
-import { SignJWT, compactVerify, exportJWK, type JWK } from 'jose'
 import type { IdGenerator } from './ids.js'
+import { decodeJws, signJws, verifyJws } from './jws.js'
 import type { EmulatorAlgorithm } from './options.js'
 
 const generate = promisify(generateKeyPair)
@@ -12,7 +12,7 @@ export interface SigningKey {
   readonly privateKey: KeyObject
   readonly publicKey: KeyObject
   /** The public JWK as the JWKS endpoint serves it: `kid`, `alg`, `use: "sig"`. */
-  readonly jwk: JWK
+  readonly jwk: JsonWebKey
   published: boolean
 }
 
@@ -56,7 +56,7 @@ export class KeyRing {
   async rotate (alg: EmulatorAlgorithm, keepOld: boolean): Promise<SigningKey> {
     const { privateKey, publicKey } = await generateKeys(alg)
     const kid = this.#ids.next()
-    const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }
+    const jwk: JsonWebKey = { ...publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' }
     const key: SigningKey = { kid, alg, privateKey, publicKey, jwk, published: true }
     if (!keepOld) for (const k of this.#keys) k.published = false
     this.#keys.unshift(key)
@@ -69,7 +69,7 @@ export class KeyRing {
   }
 
   /** The JWKS document: published keys, the active one first. */
-  jwks (): { keys: JWK[] } {
+  jwks (): { keys: JsonWebKey[] } {
     return { keys: this.#keys.filter((k) => k.published).map((k) => ({ ...k.jwk })) }
   }
 
@@ -82,7 +82,7 @@ export class KeyRing {
   async sign (claims: Record<string, unknown>): Promise<string> {
     const key = this.active
     const header = this.#typ ? { alg: key.alg, kid: key.kid, typ: 'JWT' } : { alg: key.alg, kid: key.kid }
-    return new SignJWT(claims).setProtectedHeader(header).sign(key.privateKey)
+    return signJws(header, claims, key.privateKey)
   }
 
   /**
@@ -90,16 +90,10 @@ export class KeyRing {
    * returns its claims; no claim is checked. Undefined for anything else.
    */
   async verify (token: string): Promise<Record<string, unknown> | undefined> {
-    try {
-      const { payload } = await compactVerify(token, (header) => {
-        const key = this.#keys.find((k) => k.published && k.kid === header.kid && k.alg === header.alg)
-        if (key === undefined) throw new Error('unknown key')
-        return key.publicKey
-      })
-      // The emulator signs JSON objects only.
-      return JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>
-    } catch {
-      return undefined
-    }
+    const jws = decodeJws(token)
+    if (jws === undefined) return undefined
+    const key = this.#keys.find((k) => k.published && k.kid === jws.header.kid && k.alg === jws.header.alg)
+    if (key === undefined) return undefined
+    return await verifyJws(jws, key.alg, key.publicKey) ? jws.payload : undefined
   }
 }
