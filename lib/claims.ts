@@ -25,7 +25,7 @@ const MAX_ACTOR_DEPTH = 8
 const MAX_LOGGED_LENGTH = 256
 const MAX_LOGGED_VALUES = 10
 
-export interface ClaimsCheckContext {
+interface ClaimsCheckContext {
   /** Where refusals that need a word are explained, at debug level. */
   readonly log: FastifyBaseLogger
   /** JWTs: refuse ID tokens. Introspection answers describe access tokens and may carry `auth_time`/`amr`. */

@@ -43,7 +43,7 @@ export const InvalidOptionError = createError<[string]>('ZITADEL_AUTH_INVALID_OP
 export const GuardNotCalledError = createError<[string]>('ZITADEL_AUTH_GUARD_NOT_CALLED', 'fastify-zitadel-auth: %s', 500, TypeError)
 
 export type ErrorConstructor = typeof TokenMissingError
-export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope'
+type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope'
 
 /** The RFC 6750 §3.1 error code of each request error; absent: none is sent (§3.1: no token at all). */
 const bearerCodes = new Map<ErrorConstructor, BearerErrorCode>([

@@ -147,7 +147,7 @@ export function securityScheme (opts: ResolvedOptions): ZitadelSecurityScheme {
  * them. Undefined when the route has no guard, or opted out. A route with
  * `optionalAuth()` alone takes a token but does not need one.
  */
-export function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySchema | undefined, scheme: string): FastifySchema | undefined {
+function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySchema | undefined, scheme: string): FastifySchema | undefined {
   if ((route.config as { zitadel?: unknown } | undefined)?.zitadel === false) return undefined
   const guards = HOOKS.flatMap((hook) => guardsOf(route[hook]))
   if (guards.length === 0) return undefined

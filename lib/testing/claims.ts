@@ -9,7 +9,7 @@ export const PROJECT_ROLES_CLAIM = 'urn:zitadel:iam:org:project:roles'
 export const METADATA_CLAIM = 'urn:zitadel:iam:user:metadata'
 export const projectRolesClaim = (projectId: string): string => `urn:zitadel:iam:org:project:${projectId}:roles`
 
-export interface UserInfoRequest {
+interface UserInfoRequest {
   scopes: readonly string[]
   /** The project of the client that asked (none for service users' JWT-profile tokens). */
   projectId: string | undefined
@@ -23,7 +23,7 @@ export interface UserInfoRequest {
   currentProjectOnly?: boolean
 }
 
-export interface UserInfo {
+interface UserInfo {
   /** Standard claims from the profile and email scopes. */
   standard: Record<string, unknown>
   /** Zitadel's reserved claims: roles, resource owner, organisation. Access tokens carry only these. */

@@ -5,7 +5,7 @@ import { verifyJwtAssertion } from './jwt-assertion.js'
 import { CLIENT_ASSERTION_TYPE } from '../client-assertion.js'
 
 /** What a request offers to prove who the client is. */
-export interface ClientCredentials {
+interface ClientCredentials {
   clientId: string | undefined
   secret: string | undefined
   assertion: string | undefined
@@ -41,7 +41,7 @@ export function parseClientCredentials (request: FastifyRequest, form: URLSearch
   return credentials
 }
 
-export interface VerifyClientOptions {
+interface VerifyClientOptions {
   /** The issuer of this request, which a client assertion's `aud` must contain. */
   issuer: string
   /**

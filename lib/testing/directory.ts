@@ -58,7 +58,7 @@ export interface App {
 }
 
 /** Roles a user holds in one project, per organisation: orgId → role keys. */
-export type ProjectGrants = Map<string, Set<string>>
+type ProjectGrants = Map<string, Set<string>>
 
 export interface User {
   readonly id: string
@@ -92,7 +92,7 @@ export interface GrantInput {
   orgId?: string
 }
 
-export interface UserInput {
+interface UserInput {
   username: string
   orgId?: string
   grants?: GrantInput[]

@@ -1,5 +1,5 @@
 /** Escapes text for HTML element content and quoted attribute values. */
-export function escapeHtml (value: string): string {
+function escapeHtml (value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
 
@@ -26,7 +26,7 @@ function page (title: string, body: string): string {
     '</body></html>\n'
 }
 
-export interface LoginPageInput {
+interface LoginPageInput {
   authRequestId: string
   appName: string
   username?: string

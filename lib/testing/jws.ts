@@ -45,7 +45,7 @@ export async function signJws (header: { alg: EmulatorAlgorithm } & Record<strin
 }
 
 /** A compact JWS taken apart; its signature not checked yet. */
-export interface DecodedJws {
+interface DecodedJws {
   readonly header: Record<string, unknown>
   readonly payload: Record<string, unknown>
   /** The first two segments exactly as they came: what the signature covers. */

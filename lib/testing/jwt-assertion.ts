@@ -10,7 +10,7 @@ import { decodeJws, verifyJws } from './jws.js'
 const MAX_AGE = 3600
 const OFFSET = 1
 
-export interface AssertionRules {
+interface AssertionRules {
   issuer: string
   /** Who signs: named in the messages (`user` for service users, `client` for apps). */
   signer: 'user' | 'client'

@@ -6,7 +6,7 @@ import type { EmulatorAlgorithm } from './options.js'
 
 const generate = promisify(generateKeyPair)
 
-export interface SigningKey {
+interface SigningKey {
   readonly kid: string
   readonly alg: EmulatorAlgorithm
   readonly privateKey: KeyObject
@@ -19,7 +19,7 @@ export interface SigningKey {
 const CURVES = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' } as const
 
 /** A fresh key pair for `alg`: RSA 2048 (Zitadel's default size), the matching EC curve, or Ed25519. */
-export async function generateKeys (alg: EmulatorAlgorithm): Promise<{ privateKey: KeyObject, publicKey: KeyObject }> {
+async function generateKeys (alg: EmulatorAlgorithm): Promise<{ privateKey: KeyObject, publicKey: KeyObject }> {
   if (alg.startsWith('RS')) return generate('rsa', { modulusLength: 2048 })
   if (alg === 'EdDSA') return generate('ed25519')
   return generate('ec', { namedCurve: CURVES[alg as keyof typeof CURVES] })

@@ -14,7 +14,7 @@ export interface AuthRequest {
 }
 
 /** An authorization code: single use, bound to the client, the redirect URI and the PKCE challenge. */
-export interface AuthCode {
+interface AuthCode {
   readonly clientId: string
   readonly redirectUri: string
   readonly codeChallenge: string | undefined
@@ -27,9 +27,9 @@ export interface AuthCode {
 }
 
 /** Seconds a login request waits for the form. */
-export const AUTH_REQUEST_TTL = 1800
+const AUTH_REQUEST_TTL = 1800
 /** Seconds a code is valid (RFC 6749 §4.1.2 recommends at most ten minutes; the emulator is stricter). */
-export const CODE_TTL = 60
+const CODE_TTL = 60
 
 /** Login requests and codes, in memory, forgotten once used or expired. */
 export class LoginStore {

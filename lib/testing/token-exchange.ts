@@ -7,7 +7,7 @@ import type { Actor, TokenRecord, TokenRequest } from './tokens.js'
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 
 /** RFC 8693 §3 token types, and Zitadel's own for a user id. */
-export const TOKEN_TYPES = {
+const TOKEN_TYPES = {
   accessToken: 'urn:ietf:params:oauth:token-type:access_token',
   idToken: 'urn:ietf:params:oauth:token-type:id_token',
   jwt: 'urn:ietf:params:oauth:token-type:jwt',

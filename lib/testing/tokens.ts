@@ -45,7 +45,7 @@ export interface TokenRecord {
   revoked: boolean
 }
 
-export interface IdTokenRequest {
+interface IdTokenRequest {
   nonce: string | undefined
   sid: string | undefined
   roleAssertion: boolean
@@ -146,7 +146,7 @@ export function serviceTokenRequest (directory: Directory, user: User, scopes: s
   }
 }
 
-export interface TokenServiceContext {
+interface TokenServiceContext {
   directory: Directory
   keys: KeyRing
   ids: IdGenerator
@@ -155,7 +155,7 @@ export interface TokenServiceContext {
 }
 
 /** The scopes of every PAT (zitadel internal/api/grpc/user/v2 AddPersonalAccessToken: "currently static"). */
-export const PAT_SCOPES = Object.freeze([SCOPES.openid, SCOPES.profile, SCOPES.metadata, SCOPES.resourceOwner])
+const PAT_SCOPES = Object.freeze([SCOPES.openid, SCOPES.profile, SCOPES.metadata, SCOPES.resourceOwner])
 
 /** Zitadel's default PAT expiry when none is given: 9999-01-01 (domain.ValidateExpirationDate). */
 const PAT_NEVER = Date.UTC(9999, 0, 1) / 1000

@@ -10,7 +10,7 @@ import { GRANT_TYPES } from './token.js'
  * OpenID Provider metadata at Zitadel's path (there is no RFC 8414 document),
  * listing only what the emulator implements.
  */
-export function discoveryDocument (issuer: string): Record<string, unknown> {
+function discoveryDocument (issuer: string): Record<string, unknown> {
   return {
     issuer,
     authorization_endpoint: `${issuer}/oauth/v2/authorize`,
