@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { createClaimsCheck, deepFreeze, type Claims } from './claims.js'
 import { CLIENT_ASSERTION_TYPE, ClientAssertion } from './client-assertion.js'
+import type { Clock } from './clock.js'
 import type { Discovery } from './discovery.js'
 import { TokenInactiveError, TokenMalformedError, type ErrorFactory } from './errors.js'
 import { IdpFetchError, postForm } from './http.js'
@@ -55,7 +56,7 @@ interface Answer {
  *   a call, so an outage is not met with a call per request. The first call
  *   that works ends that.
  */
-export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, signal: AbortSignal) {
+export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, signal: AbortSignal, clock: Clock) {
   const checkClaims = createClaimsCheck(opts, errors, { log, refuseIdTokens: false })
   const all = settings.tokens === 'all'
   const maxAge = settings.cacheMaxAge
@@ -68,7 +69,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     ? `Basic ${Buffer.from(`${formEncode(credentials.clientId)}:${formEncode(credentials.clientSecret)}`).toString('base64')}`
     : undefined
   const cooldownMs = opts.jwksCooldown * 1000
-  /** No call before this (performance.now()), after a failed one. */
+  /** No call before this (clock.now()), after a failed one. */
   let blockedUntil = -Infinity
   /** Why calls fail, while they do: the first failure is logged loud, repeats at debug. */
   let failure: string | undefined
@@ -83,7 +84,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
   function cached (token: string): ZitadelUser | undefined {
     if (cache === undefined || token.length > MAX_OPAQUE_LENGTH) return undefined
     const answer = cache.get(digest(token))
-    return answer !== undefined && Date.now() / 1000 < answer.exp && performance.now() < answer.deadline ? userOf(token, answer.claims) : undefined
+    return answer !== undefined && clock.wallSeconds() < answer.exp && clock.now() < answer.deadline ? userOf(token, answer.claims) : undefined
   }
 
   /** The user of an `active` token, from one call shared by the requests that carry it. Every outcome comes through the promise. */
@@ -106,7 +107,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
   }
 
   async function introspect (token: string, key: string): Promise<Claims> {
-    const wait = blockedUntil - performance.now()
+    const wait = blockedUntil - clock.now()
     if (wait > 0) throw errors.unavailable(wait / 1000)
     let body: unknown
     try {
@@ -136,11 +137,11 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
       hintInactive()
       throw errors.auth(TokenInactiveError)
     }
-    const now = Date.now() / 1000
+    const now = clock.wallSeconds()
     checkClaims(claims, now)
     deepFreeze(claims)
     const exp = claims.exp as number
-    if (cache !== undefined && now < exp) cache.set(key, { claims, exp, deadline: performance.now() + maxAge * 1000 })
+    if (cache !== undefined && now < exp) cache.set(key, { claims, exp, deadline: clock.now() + maxAge * 1000 })
     return claims
   }
 
@@ -152,7 +153,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     const refused = isRefusedClient(err)
     // A 400 is about this one request, unless it refuses the API's credentials;
     // anything else is about the IdP or the API's set-up.
-    if (status !== 400 || refused) blockedUntil = performance.now() + cooldownMs
+    if (status !== 400 || refused) blockedUntil = clock.now() + cooldownMs
     const first = failure !== reason
     failure = reason
     if (refused) {

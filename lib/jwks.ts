@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { Clock, Timer } from './clock.js'
 import type { Discovery } from './discovery.js'
 import type { ErrorFactory } from './errors.js'
 import { KeyUnknownError } from './errors.js'
@@ -40,11 +41,12 @@ export class JwksCache {
   readonly #opts: ResolvedOptions
   readonly #log: FastifyBaseLogger
   readonly #errors: ErrorFactory
+  readonly #clock: Clock
   readonly #closing = new AbortController()
 
   readonly #discovery: Discovery
   #keys = new Map<string, VerificationKey>()
-  // Times are on the monotonic clock (ms, performance.now()): a wall clock stepped
+  // Times are on the monotonic clock (ms, clock.now()): a wall clock stepped
   // back by NTP or a VM resume must not stretch the cooldown or a key's life.
   /** When the key set should be replaced; 0: nothing fetched yet. */
   #freshUntil = 0
@@ -53,15 +55,16 @@ export class JwksCache {
   /** When the last fetch for an unknown kid, or the last failed fetch, started: the cooldown runs from here. */
   #cooldownFrom = -Infinity
   #inflight: Promise<void> | undefined
-  #timer: NodeJS.Timeout | undefined
+  #timer: Timer | undefined
   #lastFailure: string | undefined
   readonly #keysRemoved: Array<() => void> = []
 
-  constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory, discovery: Discovery) {
+  constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory, discovery: Discovery, clock: Clock) {
     this.#opts = opts
     this.#log = log
     this.#errors = errors
     this.#discovery = discovery
+    this.#clock = clock
   }
 
   /**
@@ -69,12 +72,12 @@ export class JwksCache {
    * Otherwise undefined: then await `refreshFor(kid)` and call `lookup(kid)`.
    */
   keyAtHand (kid: string): VerificationKey | undefined {
-    return performance.now() < this.#usableUntil ? this.#keys.get(kid) : undefined
+    return this.#clock.now() < this.#usableUntil ? this.#keys.get(kid) : undefined
   }
 
   /** Whether the key set may be used now: fetched, and not past `jwksMaxStale`. */
   usable (): boolean {
-    return performance.now() < this.#usableUntil
+    return this.#clock.now() < this.#usableUntil
   }
 
   /**
@@ -115,13 +118,13 @@ export class JwksCache {
 
   /** Stops the refresh timer and aborts a fetch in flight. */
   close (): void {
-    clearTimeout(this.#timer)
+    this.#clock.clearTimeout(this.#timer)
     this.#closing.abort()
   }
 
   /** The key for `kid` in the key set as it is. Throws the 401 or 503 the request should get. */
   lookup (kid: string): VerificationKey {
-    if (performance.now() >= this.#usableUntil) throw this.#errors.unavailable(this.#cooldownLeft() / 1000)
+    if (this.#clock.now() >= this.#usableUntil) throw this.#errors.unavailable(this.#cooldownLeft() / 1000)
     const key = this.#keys.get(kid)
     if (key !== undefined) return key
     // While the IdP fails, an unknown kid may be a key it rotated in during the
@@ -132,24 +135,24 @@ export class JwksCache {
   }
 
   #cooldownLeft (): number {
-    return Math.max(0, this.#cooldownFrom + this.#opts.jwksCooldown * 1000 - performance.now())
+    return Math.max(0, this.#cooldownFrom + this.#opts.jwksCooldown * 1000 - this.#clock.now())
   }
 
   /** A due (or first) fetch replaces the set; one inside the freshness window only adds keys. */
   #mode (): 'replace' | 'merge' {
-    return performance.now() >= this.#freshUntil ? 'replace' : 'merge'
+    return this.#clock.now() >= this.#freshUntil ? 'replace' : 'merge'
   }
 
   #fetchForKid (): Promise<void> {
     return this.#run(async () => {
       // Only when the keys at hand are good: with none yet, past jwksMaxStale or
       // after a failed fetch, waiting would only hold requests up.
-      if (this.#lastFailure === undefined && performance.now() < this.#usableUntil) {
-        await delay(Math.min(UNKNOWN_KID_DELAY_MS, this.#opts.jwksCooldown * 1000), this.#closing.signal)
+      if (this.#lastFailure === undefined && this.#clock.now() < this.#usableUntil) {
+        await delay(this.#clock, Math.min(UNKNOWN_KID_DELAY_MS, this.#opts.jwksCooldown * 1000), this.#closing.signal)
       }
       // The cooldown runs from the fetch, not from the delay before it: the
       // requests that waited must not find it over and fetch a second time.
-      this.#cooldownFrom = performance.now()
+      this.#cooldownFrom = this.#clock.now()
       await this.#fetch(this.#mode())
     })
   }
@@ -166,7 +169,7 @@ export class JwksCache {
   /** One fetch of discovery (the first time) and the JWKS; true when it worked. */
   async #fetch (mode: 'replace' | 'merge'): Promise<boolean> {
     if (this.#closing.signal.aborted) return false
-    const startedAt = performance.now()
+    const startedAt = this.#clock.now()
     let keys: Map<string, VerificationKey>
     let maxAge: number | undefined
     try {
@@ -177,7 +180,7 @@ export class JwksCache {
       return false
     }
     this.#lastFailure = undefined
-    const now = performance.now()
+    const now = this.#clock.now()
     if (mode === 'merge') {
       let changed = 0
       for (const [kid, key] of keys) {
@@ -239,7 +242,7 @@ export class JwksCache {
     // IdpFetchError messages are fixed text; a hint repeats at most the issuer a
     // discovery document names, cut short and printable only.
     const { message: reason, hint } = err as IdpFetchError
-    const now = performance.now()
+    const now = this.#clock.now()
     const usable = now < this.#usableUntil
     // Each new kind of failure is logged at warn (error when only the configuration
     // can be at fault), repeats at debug: an outage must not flood the log.
@@ -261,9 +264,9 @@ export class JwksCache {
   }
 
   #schedule (ms: number): void {
-    clearTimeout(this.#timer)
+    this.#clock.clearTimeout(this.#timer)
     // #refreshWhenDue never rejects: #fetch catches every failure of a fetch.
-    this.#timer = setTimeout(() => { this.#refreshWhenDue() }, ms)
+    this.#timer = this.#clock.setTimeout(() => this.#refreshWhenDue(), ms)
     this.#timer.unref()
   }
 
@@ -281,6 +284,8 @@ export class JwksCache {
     // A replace that ran meanwhile (or failed and set its retry) has scheduled the next one.
     if (this.#timer !== undefined || this.#closing.signal.aborted) return
     this.#inflight = this.#run(async () => { await this.#fetch('replace') })
+    // Resolves once the refresh is done: the timer's clock may wait for it (lib/clock.ts).
+    await this.#inflight
   }
 }
 
@@ -305,12 +310,12 @@ export function parseMaxAge (header: string | null): number | undefined {
   return undefined
 }
 
-function delay (ms: number, signal: AbortSignal): Promise<void> {
+function delay (clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
+    const timer = clock.setTimeout(done, ms)
     signal.addEventListener('abort', done, { once: true })
     function done () {
-      clearTimeout(timer)
+      clock.clearTimeout(timer)
       signal.removeEventListener('abort', done)
       resolve()
     }

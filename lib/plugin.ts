@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, onRequestHookHandler } from 'fastify'
 import { setMaxListeners } from 'node:events'
 import fp from 'fastify-plugin'
 import { createAuthenticate, kChecked } from './authenticate.js'
+import { clockOf } from './clock.js'
 import { createCredentialCheck } from './credential-check.js'
 import { createErrorFactory } from './errors.js'
 import { createGuards } from './guards.js'
@@ -74,6 +75,8 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
  */
 const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async function fastifyZitadelAuth (fastify, options) {
   const opts = resolveOptions(options)
+  // The system's clock, unless a test hands over its own (lib/clock.ts).
+  const clock = clockOf(options)
   const log = fastify.log.child({ plugin: 'fastify-zitadel-auth' })
   const errors = createErrorFactory(opts.realm)
   // Aborts every request to the IdP when the app closes.
@@ -81,12 +84,12 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   // Every request to the IdP listens to it while in flight; dozens at once are normal.
   setMaxListeners(0, closing.signal)
   const discovery = new Discovery(opts.issuer, opts.discoveryUrl, { timeoutMs: opts.httpTimeout * 1000, signal: closing.signal })
-  const jwks = new JwksCache(opts, log, errors, discovery)
-  const verifier = createTokenVerifier(opts, jwks, errors, log)
+  const jwks = new JwksCache(opts, log, errors, discovery, clock)
+  const verifier = createTokenVerifier(opts, jwks, errors, log, clock)
   const clientCredentials = introspectionCredentials(opts)
   const introspector = opts.introspection === undefined || clientCredentials === undefined
     ? undefined
-    : createIntrospector(opts, opts.introspection, clientCredentials, discovery, log, errors, closing.signal)
+    : createIntrospector(opts, opts.introspection, clientCredentials, discovery, log, errors, closing.signal, clock)
 
   const credentials = createCredentialCheck(verifier, introspector, errors)
   const authenticate = createAuthenticate(credentials, errors)

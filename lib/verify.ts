@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import type { FastifyBaseLogger } from 'fastify'
 import { createClaimsCheck, deepFreeze, notBeforeToleranceOf, type Claims } from './claims.js'
+import type { Clock } from './clock.js'
 import { SignatureInvalidError, TokenMalformedError, TokenUnsupportedError, type ErrorFactory } from './errors.js'
 import type { JwksCache } from './jwks.js'
 import { COMPACT_JWS, isCanonicalBase64url, keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
@@ -38,7 +39,7 @@ const MAX_CHECKED_HEADERS = 64
  * is still usable. The cache is emptied whenever a key goes away or changes
  * (JwksCache reports it). Failures are never kept.
  */
-export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, errors: ErrorFactory, log: FastifyBaseLogger) {
+export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, errors: ErrorFactory, log: FastifyBaseLogger, clock: Clock) {
   // Without introspection, an opaque token (Zitadel's default for new apps) is the
   // likeliest first failure: say so in the log, at most once per cooldown.
   const hintOpaque = opts.introspection === undefined
@@ -73,7 +74,7 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     const user = cache?.get(token)
     if (user === undefined) return undefined
     const { exp, iat, nbf } = user.claims
-    const now = Date.now() / 1000
+    const now = clock.wallSeconds()
     return now < exp && now + notBeforeTolerance >= iat && (nbf === undefined || now + notBeforeTolerance >= nbf) && jwks.usable() ? user : undefined
   }
 
@@ -107,7 +108,7 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
   }
 
   function hint (): void {
-    const now = performance.now()
+    const now = clock.now()
     if (now < opaqueHintedAt + opts.jwksCooldown * 1000) return
     opaqueHintedAt = now
     log.warn('zitadel: refused a token that is not a JWT, most likely an opaque access token (Zitadel\'s default for new apps and service users). ' +
@@ -147,7 +148,7 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
 
     const claims = decodeJson(payloadB64)
     if (claims === undefined) throw errors.auth(TokenMalformedError)
-    const now = Date.now() / 1000
+    const now = clock.wallSeconds()
     checkClaims(claims, now)
     // Frozen all the way down, on a miss as on a hit: one request's handler
     // cannot change what another request sees.

@@ -1,9 +1,13 @@
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import type { Clock, kClock } from '../../lib/clock.js'
 import zitadelAuth, { type ZitadelAuthOptions } from '../../lib/index.js'
 import { startIssuer, type Alg, type TestIssuer } from './issuer.js'
 
 /** Small cooldowns keep the tests quick; the rules under test are the same. */
 export const FAST = { jwksCooldown: 0.2, httpTimeout: 1 } as const
+
+/** Plugin options, and the clock a test moves itself (`clock.option` of a FakeClock, test/helpers/clock.ts). */
+export type TestOptions = Partial<ZitadelAuthOptions> & { [kClock]?: Clock }
 
 /** What the helpers below need of a tap test: somewhere to register clean-up. */
 export interface Teardown { teardown (fn: () => unknown): void }
@@ -12,7 +16,7 @@ export interface Teardown { teardown (fn: () => unknown): void }
  * An app with the plugin registered against `issuer` and the routes most
  * tests need. Each test builds its own app and closes it (t.teardown).
  */
-export async function buildApp (issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}, extra?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
+export async function buildApp (issuer: TestIssuer, options: TestOptions = {}, extra?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST, ...options })
   app.get('/public', async (req) => ({ public: true, user: req.user?.sub ?? null }))
@@ -36,7 +40,7 @@ export async function issuerFor (t: Teardown, alg?: Alg): Promise<TestIssuer> {
 }
 
 /** buildApp, closed when the test ends. */
-export async function appFor (t: Teardown, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}, extra?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
+export async function appFor (t: Teardown, issuer: TestIssuer, options: TestOptions = {}, extra?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
   const app = await buildApp(issuer, options, extra)
   t.teardown(() => app.close())
   return app
@@ -56,7 +60,7 @@ export interface LogLine { level: number, msg: string, [field: string]: unknown 
  * The /public and /me routes of buildApp, on an app whose debug-level log
  * lines are kept: `lines` as written, `logs()` parsed. Closed when the test ends.
  */
-export async function loggedAppFor (t: Teardown, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}): Promise<{ app: FastifyInstance, lines: string[], logs: () => LogLine[] }> {
+export async function loggedAppFor (t: Teardown, issuer: TestIssuer, options: TestOptions = {}): Promise<{ app: FastifyInstance, lines: string[], logs: () => LogLine[] }> {
   const lines: string[] = []
   const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
   t.teardown(() => app.close())
@@ -75,13 +79,13 @@ export interface TestApp {
 }
 
 /** appFor, as a TestApp. */
-export async function testAppFor (t: Teardown, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}): Promise<TestApp> {
+export async function testAppFor (t: Teardown, issuer: TestIssuer, options: TestOptions = {}): Promise<TestApp> {
   const app = await appFor(t, issuer, options)
   return { app, me: (token) => app.inject({ method: 'GET', url: '/me', headers: bearer(token) }) }
 }
 
 /** An issuer signing with `alg` (RS256 by default) and a TestApp against it, both closed when the test ends. */
-export async function testSetup (t: Teardown, options: Partial<ZitadelAuthOptions> = {}, alg?: Alg): Promise<TestApp & { issuer: TestIssuer }> {
+export async function testSetup (t: Teardown, options: TestOptions = {}, alg?: Alg): Promise<TestApp & { issuer: TestIssuer }> {
   const issuer = await issuerFor(t, alg)
   return { issuer, ...await testAppFor(t, issuer, options) }
 }
@@ -92,14 +96,14 @@ export async function testSetup (t: Teardown, options: Partial<ZitadelAuthOption
  * For the tests whose rules do not depend on the algorithm.
  */
 export function withAlgorithm (alg: Alg) {
-  const only: Partial<ZitadelAuthOptions> = { algorithms: [alg] }
+  const only: TestOptions = { algorithms: [alg] }
   return {
     /** The plugin options that accept only `alg`. */
     options: only,
     issuerFor: (t: Teardown) => issuerFor(t, alg),
-    appFor: (t: Teardown, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}) => appFor(t, issuer, { ...only, ...options }),
-    loggedAppFor: (t: Teardown, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}) => loggedAppFor(t, issuer, { ...only, ...options }),
-    testAppFor: (t: Teardown, issuer: TestIssuer, options: Partial<ZitadelAuthOptions> = {}) => testAppFor(t, issuer, { ...only, ...options }),
-    testSetup: (t: Teardown, options: Partial<ZitadelAuthOptions> = {}) => testSetup(t, { ...only, ...options }, alg)
+    appFor: (t: Teardown, issuer: TestIssuer, options: TestOptions = {}) => appFor(t, issuer, { ...only, ...options }),
+    loggedAppFor: (t: Teardown, issuer: TestIssuer, options: TestOptions = {}) => loggedAppFor(t, issuer, { ...only, ...options }),
+    testAppFor: (t: Teardown, issuer: TestIssuer, options: TestOptions = {}) => testAppFor(t, issuer, { ...only, ...options }),
+    testSetup: (t: Teardown, options: TestOptions = {}) => testSetup(t, { ...only, ...options }, alg)
   }
 }
