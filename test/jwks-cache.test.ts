@@ -6,14 +6,17 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import t, { type Test } from 'tap'
 import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
 import { parseMaxAge } from '../lib/jwks.js'
-import { bearer, FAST, withAlgorithm } from './helpers/app.js'
+import { bearer, FAST, withAlgorithm, type TestOptions } from './helpers/app.js'
+import { FakeClock, kClock } from './helpers/clock.js'
+import type { TestIssuer } from './helpers/issuer.js'
 
 /*
  * The key cache (lib/jwks.ts) through real apps and a real issuer: rotation,
  * unknown key ids, cooldowns, stale-if-error, Cache-Control and shutdown.
- * Durations are fractional seconds so that time-based rules play out within
- * a second; the assertions are about outcomes and request counts, never about
- * how long something took.
+ * Time is a FakeClock (test/helpers/clock.ts) that each test moves itself:
+ * cooldowns, refreshes and stale bounds play out in an instant and exactly,
+ * against the real issuer over HTTP. The assertions are about outcomes and
+ * request counts, never about how long something took.
  *
  * The issuers sign with ES256: its keys are generated in a millisecond (RSA
  * takes a quarter of a second, which would blur the timelines below).
@@ -25,11 +28,23 @@ function me (app: FastifyInstance, token: string) {
   return app.inject({ url: '/me', headers: bearer(token) })
 }
 
-/** Sends a valid token and checks it passes; returns when that happened, which is after the keys were loaded. */
-async function accepted (t: Test, app: FastifyInstance, token: string, message = 'the token is accepted'): Promise<number> {
+/** Sends a valid token and checks it passes; once it did, the keys were loaded. */
+async function accepted (t: Test, app: FastifyInstance, token: string, message = 'the token is accepted'): Promise<void> {
   const res = await me(app, token)
   t.equal(res.statusCode, 200, message)
-  return Date.now()
+}
+
+/** appFor, on a FakeClock of its own; `start` is the clock's time when the app was ready. */
+async function clockedAppFor (t: Test, issuer: TestIssuer, options: TestOptions = {}) {
+  const clock = new FakeClock()
+  const app = await appFor(t, issuer, { ...options, [kClock]: clock })
+  return { app, clock, start: clock.now() }
+}
+
+/** loggedAppFor, on a FakeClock of its own. */
+async function clockedLoggedAppFor (t: Test, issuer: TestIssuer, options: TestOptions = {}) {
+  const clock = new FakeClock()
+  return { ...await loggedAppFor(t, issuer, { ...options, [kClock]: clock }), clock, start: clock.now() }
 }
 
 function assertKeyUnknown (t: Test, res: LightMyRequestResponse, message = 'refused: unknown key'): void {
@@ -42,12 +57,6 @@ function assertUnavailable (t: Test, res: LightMyRequestResponse, message = 'sta
   t.equal(res.statusCode, 503, message)
   t.equal(res.json().code, 'ZITADEL_AUTH_IDP_UNAVAILABLE')
   t.match(res.headers['retry-after'], /^[1-9]\d*$/, 'Retry-After is a whole number of seconds, at least 1')
-}
-
-/** Waits until the clock reads `when` (ms since epoch). */
-async function sleepUntil (when: number): Promise<void> {
-  const left = when - Date.now()
-  if (left > 0) await sleep(left)
 }
 
 t.test('parseMaxAge reads Cache-Control', async (t) => {
@@ -107,58 +116,69 @@ t.test('keys fetched before ready (zitadel.verify) are not fetched again by the 
 
 t.test('key rotation: the new key is fetched on first sight, the old one works until the scheduled refresh', async (t) => {
   const issuer = await issuerFor(t)
-  // A refresh period well past the look-up of the new kid, so a loaded machine cannot make the refresh come first.
-  const app = await appFor(t, issuer, { jwksCacheTtl: 1.5, jwksCooldown: 0.2 })
+  const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 1.5, jwksCooldown: 0.2 })
   const oldToken = await issuer.token()
-  const loadedAt = await accepted(t, app, oldToken)
+  await accepted(t, app, oldToken)
 
-  await sleep(250) // past the cooldown of the warm-up fetch
+  await clock.advance(250)
   const newKey = await issuer.rotate()
   t.notOk(issuer.keys[0]?.published, 'rotate() unpublished the old key')
   const before = issuer.requests.jwks
   const newToken = await issuer.token({ key: newKey })
-  await accepted(t, app, newToken, 'a token of the new key is accepted')
+  const { outcome, delay } = await clock.throughTimer(() => me(app, newToken))
+  t.equal(outcome.statusCode, 200, 'a token of the new key is accepted')
+  t.equal(delay, 200, 'after the look-up delay, min(1 s, jwksCooldown)')
   t.equal(issuer.requests.jwks, before + 1, 'its unknown kid caused one fetch')
   await accepted(t, app, oldToken, 'the fetch for the new kid did not drop the old key')
 
-  await sleepUntil(loadedAt + 1500 + 150) // the scheduled refresh replaced the set
-  assertKeyUnknown(t, await me(app, oldToken), 'the old key is refused after the scheduled refresh')
+  await clock.advanceTo(start + 1500 - 1)
+  await accepted(t, app, oldToken, 'the old key still works just before the scheduled refresh')
+  await clock.advanceTo(start + 1500) // the scheduled refresh replaces the set
+  const { outcome: refused, delay: lookup } = await clock.throughTimer(() => me(app, oldToken))
+  assertKeyUnknown(t, refused, 'the old key is refused after the scheduled refresh')
+  t.equal(lookup, 200, 'its kid, unknown now, was looked up once more')
   await accepted(t, app, newToken, 'the new key still works')
 })
 
 t.test('an unknown kid is looked up once, a moment after it is first seen, so a key published just after the request started is found', async (t) => {
   const issuer = await issuerFor(t)
   // The look-up waits min(1 s, jwksCooldown) = 0.25 s.
-  const app = await appFor(t, issuer, { jwksCooldown: 0.25 })
+  const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 0.25 })
   await accepted(t, app, await issuer.token())
   const never = await issuer.addKey('ES256', { publish: false })
   const late = await issuer.addKey('ES256', { publish: false })
 
-  await sleep(300)
+  await clock.advance(300)
   let before = issuer.requests.jwks
-  assertKeyUnknown(t, await me(app, await issuer.token({ key: never })))
+  const { outcome, delay } = await clock.throughTimer(async () => me(app, await issuer.token({ key: never })))
+  assertKeyUnknown(t, outcome)
+  t.equal(delay, 250, 'the look-up waits 0.25 s')
   t.equal(issuer.requests.jwks, before + 1, 'an unknown kid is looked up once, not more')
 
-  await sleep(300)
+  await clock.advance(300)
   before = issuer.requests.jwks
   const token = await issuer.token({ key: late })
-  const publish = setTimeout(() => { late.published = true }, 100)
-  t.teardown(() => clearTimeout(publish))
-  const res = await me(app, token)
-  t.equal(res.statusCode, 200, 'the key published ~100 ms after the request arrived is found by the one look-up')
+  const lookup = clock.nextTimer()
+  const pending = me(app, token)
+  await lookup
+  await clock.advance(100)
+  late.published = true
+  await clock.advance(150)
+  const res = await pending
+  t.equal(res.statusCode, 200, 'the key published 100 ms after the request arrived is found by the one look-up')
   t.equal(issuer.requests.jwks, before + 1)
 })
 
 t.test('a flood of random unknown kids: all 401 KEY_UNKNOWN, one JWKS fetch per cooldown', async (t) => {
   const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer, { jwksCooldown: 1 })
+  const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 1 })
   await accepted(t, app, await issuer.token())
-  await sleep(1050) // past the cooldown of the warm-up fetch
+  await clock.advance(1050)
   const warm = issuer.requests.jwks
   const stranger = await issuer.addKey('ES256', { publish: false })
   const tokens = await Promise.all(Array.from({ length: 200 }, () => issuer.token({ key: stranger, header: { kid: randomUUID() } })))
 
-  const concurrent = await Promise.all(tokens.map((token) => me(app, token)))
+  const { outcome: concurrent } = await clock.throughTimer(() => Promise.all(tokens.map((token) => me(app, token))))
   for (const res of concurrent.slice(0, 3)) assertKeyUnknown(t, res)
   t.same(concurrent.map((r) => r.json().code), Array(200).fill('ZITADEL_AUTH_KEY_UNKNOWN'), 'all 200 concurrent requests refused')
   for (const token of tokens.slice(0, 50)) {
@@ -166,16 +186,22 @@ t.test('a flood of random unknown kids: all 401 KEY_UNKNOWN, one JWKS fetch per 
   }
   t.equal(issuer.requests.jwks - warm, 1, 'one JWKS fetch for 250 unknown kids')
   t.equal(issuer.requests.discovery, 1)
+  await clock.advance(999)
+  t.equal((await me(app, tokens[0] as string)).json().code, 'ZITADEL_AUTH_KEY_UNKNOWN')
+  t.equal(issuer.requests.jwks - warm, 1, 'still one, just before the cooldown ends')
+  await clock.advance(1)
+  await clock.throughTimer(() => me(app, tokens[1] as string))
+  t.equal(issuer.requests.jwks - warm, 2, 'once it has ended, the next unknown kid is looked up')
 })
 
 t.test('stale-if-error: while refreshes fail, the last good keys are used and a warning says so', async (t) => {
   const issuer = await issuerFor(t)
-  const { app, logs } = await loggedAppFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2 })
+  const { app, logs, clock } = await clockedLoggedAppFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2 })
   const token = await issuer.token()
-  const loadedAt = await accepted(t, app, token)
+  await accepted(t, app, token)
 
   issuer.fault = '500'
-  await sleepUntil(loadedAt + 500)
+  await clock.advance(500) // the refresh at 0.25 s fails, and its retry at 0.45 s
   t.ok(issuer.requests.jwks >= 2, 'the due refresh was tried')
   await accepted(t, app, token, 'the last good keys are still used')
   const warnings = logs().filter((l) => l.level === 40)
@@ -185,7 +211,7 @@ t.test('stale-if-error: while refreshes fail, the last good keys are used and a 
 
   issuer.fault = 'none'
   const failed = issuer.requests.jwks
-  await sleep(300)
+  await clock.advance(300)
   t.ok(issuer.requests.jwks > failed, 'the background retry goes on without requests')
   await accepted(t, app, token)
 })
@@ -193,28 +219,30 @@ t.test('stale-if-error: while refreshes fail, the last good keys are used and a 
 t.test('past jwksMaxStale the last good keys are no longer used: 503, then recovery', async (t) => {
   await t.test('jwksMaxStale 0.3', async (t) => {
     const issuer = await issuerFor(t)
-    const app = await appFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0.3 })
+    const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0.3 })
     const token = await issuer.token()
-    const loadedAt = await accepted(t, app, token)
+    await accepted(t, app, token)
 
     issuer.fault = '500'
-    await sleepUntil(loadedAt + 400)
+    await clock.advanceTo(start + 400)
     await accepted(t, app, token, 'past the ttl, within the stale bound: still accepted')
-    await sleepUntil(loadedAt + 250 + 300 + 150)
+    await clock.advanceTo(start + 250 + 300 - 1)
+    await accepted(t, app, token, 'just before the stale bound: still accepted')
+    await clock.advanceTo(start + 250 + 300)
     assertUnavailable(t, await me(app, token), 'past the stale bound: 503')
 
     issuer.fault = 'none'
-    await sleep(300)
+    await clock.advance(300)
     await accepted(t, app, token, 'recovers once the IdP answers')
   })
   await t.test('jwksMaxStale 0', async (t) => {
     const issuer = await issuerFor(t)
-    const app = await appFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0 })
+    const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0 })
     const token = await issuer.token()
-    const loadedAt = await accepted(t, app, token)
+    await accepted(t, app, token)
 
     issuer.fault = '500'
-    await sleepUntil(loadedAt + 400)
+    await clock.advanceTo(start + 400)
     assertUnavailable(t, await me(app, token), 'no stale keys at all: 503 as soon as the refresh fails')
   })
 })
@@ -222,13 +250,13 @@ t.test('past jwksMaxStale the last good keys are no longer used: 503, then recov
 t.test('an empty JWKS', async (t) => {
   await t.test('on refresh: the old keys are kept', async (t) => {
     const issuer = await issuerFor(t)
-    const app = await appFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2 })
+    const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2 })
     const token = await issuer.token()
-    const loadedAt = await accepted(t, app, token)
+    await accepted(t, app, token)
 
     issuer.fault = 'empty'
     issuer.faultOn = 'jwks'
-    await sleepUntil(loadedAt + 450)
+    await clock.advanceTo(start + 450)
     t.ok(issuer.requests.jwks >= 2, 'the empty set was fetched')
     await accepted(t, app, token, 'the empty set did not replace the keys')
   })
@@ -308,27 +336,27 @@ t.test('keys no longer published are refused after the next successful scheduled
   const [keyA] = issuer.keys
   if (keyA === undefined) throw new Error('the issuer has no key')
   const keyB = await issuer.addKey('ES256')
-  const app = await appFor(t, issuer, { jwksCacheTtl: 0.6, jwksCooldown: 0.2 })
+  const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.6, jwksCooldown: 0.2 })
   const tokenA = await issuer.token({ key: keyA })
   const tokenB = await issuer.token({ key: keyB })
-  const loadedAt = await accepted(t, app, tokenA)
+  await accepted(t, app, tokenA)
 
   keyA.published = false
-  await sleep(250)
+  await clock.advance(250)
   const stranger = await issuer.addKey('ES256', { publish: false })
   const before = issuer.requests.jwks
-  assertKeyUnknown(t, await me(app, await issuer.token({ key: stranger })))
+  assertKeyUnknown(t, (await clock.throughTimer(async () => me(app, await issuer.token({ key: stranger })))).outcome)
   t.equal(issuer.requests.jwks, before + 1, 'the unknown kid caused a fetch of a set without A')
   await accepted(t, app, tokenA, 'that fetch only added keys: A is still accepted')
 
   issuer.fault = '500'
-  await sleepUntil(loadedAt + 600 + 100)
+  await clock.advanceTo(start + 600 + 100)
   t.ok(issuer.requests.jwks >= before + 2, 'the scheduled refresh was tried')
   await accepted(t, app, tokenA, 'a failed refresh drops nothing')
 
   issuer.fault = 'none'
-  await sleep(300) // the background retry, 0.2 s after the failed refresh, succeeds
-  assertKeyUnknown(t, await me(app, tokenA), 'A is refused after the successful refresh')
+  await clock.advance(300) // the background retry, 0.2 s after the failed refresh, succeeds
+  assertKeyUnknown(t, (await clock.throughTimer(() => me(app, tokenA))).outcome, 'A is refused after the successful refresh')
   await accepted(t, app, tokenB, 'B, still published, is kept')
 })
 
@@ -336,23 +364,29 @@ t.test('a scheduled refresh that falls due during an unknown-kid fetch still hap
   const issuer = await issuerFor(t)
   const [keyA] = issuer.keys
   if (keyA === undefined) throw new Error('the issuer has no key')
-  const app = await appFor(t, issuer, { jwksCacheTtl: 0.5, jwksCooldown: 0.2, httpTimeout: 5 })
+  const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.5, jwksCooldown: 0.2, httpTimeout: 5 })
   const tokenA = await issuer.token({ key: keyA })
-  const loadedAt = await accepted(t, app, tokenA)
+  await accepted(t, app, tokenA)
 
-  await sleep(220)
+  await clock.advance(220)
   const keyB = await issuer.rotate() // A is no longer published
-  // The fetch for B's kid starts 0.2 s after B is first seen (~0.42 s) and is slow:
-  // it is still in flight when the refresh falls due at ~0.5 s.
+  // The fetch for B's kid starts 0.2 s after B is first seen (0.42 s) and is slow:
+  // it is still in flight when the refresh falls due at 0.5 s.
   issuer.fault = 'slow'
   issuer.faultOn = 'jwks'
   issuer.slowMs = 500
-  await accepted(t, app, await issuer.token({ key: keyB }), 'B is found')
+  const tokenB = await issuer.token({ key: keyB })
+  const lookup = clock.nextTimer()
+  let answered = false
+  const pending = me(app, tokenB).finally(() => { answered = true })
+  await clock.advance((await lookup).delay) // the look-up starts
+  t.notOk(answered, 'B is still being fetched when the refresh falls due')
+  const due = clock.advanceTo(start + 500) // the refresh falls due, and waits for the fetch for B
+  t.equal((await pending).statusCode, 200, 'B is found')
   issuer.fault = 'none'
-  t.ok(Date.now() > loadedAt + 500, 'the refresh fell due while B was being fetched')
 
   // The overdue refresh starts as soon as the fetch for B ends, maybe still slow (0.5 s).
-  await sleepUntil(loadedAt + 1700)
+  await due
   t.ok(issuer.requests.jwks >= 3, `a refresh followed the fetch for B (JWKS requests: ${issuer.requests.jwks})`)
   assertKeyUnknown(t, await me(app, tokenA), 'A, unpublished, is refused once the overdue refresh ran')
 })
@@ -361,17 +395,19 @@ t.test('an unknown-kid fetch that starts once the key set is due replaces it, an
   const issuer = await issuerFor(t)
   const [keyA] = issuer.keys
   if (keyA === undefined) throw new Error('the issuer has no key')
-  const app = await appFor(t, issuer, { jwksCacheTtl: 0.6, jwksCooldown: 0.3 })
+  const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.6, jwksCooldown: 0.3 })
   const tokenA = await issuer.token({ key: keyA })
-  const loadedAt = await accepted(t, app, tokenA)
+  await accepted(t, app, tokenA)
   const keyB = await issuer.rotate() // A is no longer published
   const tokenB = await issuer.token({ key: keyB })
 
-  await sleepUntil(loadedAt + 400) // past the cooldown, before the refresh falls due at ~0.6 s
+  await clock.advanceTo(start + 400) // past the cooldown, before the refresh falls due at 0.6 s
   const before = issuer.requests.jwks
-  // B's fetch starts 0.3 s after B is first seen, at ~0.7 s: the set is due by then.
-  await accepted(t, app, tokenB, 'B is found')
-  await sleep(50)
+  // B's fetch starts 0.3 s after B is first seen, at 0.7 s: the set is due by then,
+  // and the refresh that fell due at 0.6 s waits for it.
+  const { outcome, delay } = await clock.throughTimer(() => me(app, tokenB))
+  t.equal(outcome.statusCode, 200, 'B is found')
+  t.equal(delay, 300)
   t.equal(issuer.requests.jwks, before + 1, 'one fetch: the due refresh that waited for it did not fetch again')
   assertKeyUnknown(t, await me(app, tokenA), 'that fetch replaced the set: A, unpublished, is refused')
 })
@@ -379,47 +415,53 @@ t.test('an unknown-kid fetch that starts once the key set is due replaces it, an
 t.test('Cache-Control on the JWKS shortens the refresh, down to the cooldown, never lengthens it', async (t) => {
   const cases: Array<{ name: string, header: string | undefined, options?: Partial<ZitadelAuthOptions>, check: (n: number) => boolean, expected: string }> = [
     { name: 'no header', header: undefined, check: (n) => n === 1, expected: 'exactly 1 (the 600 s ttl)' },
-    { name: 'max-age=0', header: 'max-age=0', check: (n) => n >= 3 && n <= 8, expected: 'about one per 0.2 s cooldown' },
+    { name: 'max-age=0', header: 'max-age=0', check: (n) => n === 7, expected: 'one per 0.2 s cooldown: 7' },
     { name: 'no-store', header: 'no-store', check: (n) => n === 1, expected: 'exactly 1 (the 600 s ttl, not the 0.2 s cooldown)' },
     { name: 'no-cache', header: 'no-cache, no-store, must-revalidate', check: (n) => n === 1, expected: 'exactly 1 (the 600 s ttl)' },
-    { name: 'max-age=1', header: 'public, max-age=1, must-revalidate', check: (n) => n >= 2 && n <= 3, expected: 'about one per second' },
-    { name: 'max-age=3600 with a 0.3 s ttl', header: 'max-age=3600', options: { jwksCacheTtl: 0.3 }, check: (n) => n >= 3, expected: 'about one per 0.3 s ttl' }
+    { name: 'max-age=1', header: 'public, max-age=1, must-revalidate', check: (n) => n === 2, expected: 'one per second: 2' },
+    { name: 'max-age=3600 with a 0.3 s ttl', header: 'max-age=3600', options: { jwksCacheTtl: 0.3 }, check: (n) => n === 5, expected: 'one per 0.3 s ttl: 5' }
   ]
   const setups = await Promise.all(cases.map(async (c) => {
     const issuer = await issuerFor(t)
     issuer.cacheControl = c.header
-    await appFor(t, issuer, { jwksCacheTtl: 600, jwksCooldown: 0.2, ...c.options })
-    return { ...c, issuer }
+    const { app, clock } = await clockedAppFor(t, issuer, { jwksCacheTtl: 600, jwksCooldown: 0.2, ...c.options })
+    await accepted(t, app, await issuer.token(), `${c.name}: the keys are loaded`)
+    return { ...c, issuer, clock }
   }))
-  await sleep(1200)
+  await Promise.all(setups.map(({ clock }) => clock.advance(1200)))
   for (const { name, issuer, check, expected } of setups) {
     const n = issuer.requests.jwks
-    t.ok(check(n), `${name}: ${n} JWKS requests in ~1.2 s, expected ${expected}`)
+    t.ok(check(n), `${name}: ${n} JWKS requests in 1.2 s, expected ${expected}`)
   }
 })
 
 t.test('after close, no further JWKS requests', async (t) => {
   await t.test('the scheduled refresh is cancelled', async (t) => {
     const issuer = await issuerFor(t)
-    const app = await appFor(t, issuer, { jwksCacheTtl: 0.2, jwksCooldown: 0.2 })
+    const { app, clock } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.2, jwksCooldown: 0.2 })
     await accepted(t, app, await issuer.token())
+    t.equal(clock.pending, 1, 'the refresh is scheduled')
     await app.close()
+    t.equal(clock.pending, 0, 'close cleared its timer')
     const seen = issuer.requests.jwks
-    await sleep(400) // two ttl
+    await clock.advance(400) // two ttl
     t.equal(issuer.requests.jwks, seen)
   })
   await t.test('a close during the wait before the look-up of an unknown kid', async (t) => {
     const issuer = await issuerFor(t)
-    const app = await appFor(t, issuer, { jwksCooldown: 0.25 })
+    const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 0.25 })
     await accepted(t, app, await issuer.token())
     const stranger = await issuer.addKey('ES256', { publish: false })
-    await sleep(300)
+    await clock.advance(300)
     const before = issuer.requests.jwks
+    const lookup = clock.nextTimer()
     const pending = me(app, await issuer.token({ key: stranger }))
-    await sleep(80) // the look-up is 0.25 s after the kid was first seen
+    await lookup
+    await clock.advance(80) // the look-up is 0.25 s after the kid was first seen
     await app.close()
     assertKeyUnknown(t, await pending)
-    await sleep(250)
+    t.equal(clock.pending, 0, 'close cleared the wait and the refresh timer')
+    await clock.advance(250)
     t.equal(issuer.requests.jwks, before, 'the look-up never happened')
   })
 })
@@ -430,8 +472,9 @@ t.test('after close, no further JWKS requests', async (t) => {
 t.test('a failed fetch is not retried for a fresh kid: the failure starts the cooldown', async (t) => {
   const issuer = await issuerFor(t)
   issuer.fault = '500'
-  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
-  await sleep(300) // the warm-up on ready failed, and its cooldown is over
+  const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 0.2 })
+  assertUnavailable(t, await me(app, await issuer.token()), 'the warm-up on ready failed')
+  await clock.advance(300) // its cooldown is over
   issuer.resetCounts()
   await t.rejects(app.zitadel.verify(await issuer.token()), { code: 'ZITADEL_AUTH_IDP_UNAVAILABLE' })
   t.equal(issuer.requests.discovery, 1, 'one failed attempt, no second look-up after it')
@@ -442,35 +485,35 @@ t.test('a failed fetch is not retried for a fresh kid: the failure starts the co
 
 t.test('an unknown kid while the IdP fails gets 503 (retry later), not 401, even with usable stale keys', async (t) => {
   const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 0.2 })
   await accepted(t, app, await issuer.token())
   const rotated = await issuer.addKey('ES256')
   issuer.fault = '500'
-  await sleep(250)
-  const res = await me(app, await issuer.token({ key: rotated }))
+  await clock.advance(250)
+  const { outcome: res } = await clock.throughTimer(async () => me(app, await issuer.token({ key: rotated })))
   assertUnavailable(t, res, 'a key rotated in during the outage: 503')
   await accepted(t, app, await issuer.token(), 'known keys keep working meanwhile')
 
   issuer.fault = 'none'
-  await sleep(250)
+  await clock.advance(250)
   t.equal((await me(app, await issuer.token({ key: rotated }))).statusCode, 200, 'once the IdP answers, the new key is fetched')
   const stranger = await issuer.addKey('ES256', { publish: false })
-  await sleep(250)
-  assertKeyUnknown(t, await me(app, await issuer.token({ key: stranger })), 'with the IdP healthy an unknown kid is 401 again')
+  await clock.advance(250)
+  const { outcome: unknown } = await clock.throughTimer(async () => me(app, await issuer.token({ key: stranger })))
+  assertKeyUnknown(t, unknown, 'with the IdP healthy an unknown kid is 401 again')
 })
 
 t.test('a jwksCacheTtl below the cooldown refreshes at the cooldown, so keys never lapse while the IdP is healthy', async (t) => {
   const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer, { jwksCacheTtl: 0.1, jwksCooldown: 0.4, jwksMaxStale: 0 })
+  const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.1, jwksCooldown: 0.4, jwksMaxStale: 0 })
   const token = await issuer.token()
   const stranger = await issuer.addKey('ES256', { publish: false })
   const statuses: number[] = []
-  const end = Date.now() + 1500
-  while (Date.now() < end) {
+  while (clock.now() < start + 1500) {
     statuses.push((await me(app, token)).statusCode)
     // Unknown kids keep starting fetches; they must not starve the scheduled refresh.
-    await me(app, await issuer.token({ key: stranger, header: { kid: randomUUID() } }))
-    await sleep(40)
+    await clock.throughTimer(async () => me(app, await issuer.token({ key: stranger, header: { kid: randomUUID() } })))
+    await clock.advance(40)
   }
   t.same([...new Set(statuses)], [200], `every one of ${statuses.length} valid requests is accepted`)
   t.ok(issuer.requests.jwks >= 3, 'the key set was refreshed several times meanwhile')
