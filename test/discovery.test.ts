@@ -1,17 +1,19 @@
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { ZitadelAuthOptions } from '../lib/index.js'
 import { bearer, withAlgorithm } from './helpers/app.js'
+import { FakeClock, kClock } from './helpers/clock.js'
+import { STILL_WAITING, within } from './helpers/within.js'
 import type { Fault } from './helpers/issuer.js'
 
 /*
  * Discovery and the bounded HTTP client (lib/discovery.ts, lib/http.ts), seen
  * through real apps talking to a real issuer over HTTP. Whatever goes wrong on
  * the IdP's side, a request that carries a token gets 503 with Retry-After,
- * never a 401 (the token may be fine) nor a 500.
+ * never a 401 (the token may be fine) nor a 500. Cooldowns pass on a
+ * FakeClock (test/helpers/clock.ts); timeouts are real, as the sockets are.
  *
  * The issuers sign with ES256: its keys are generated in a millisecond (RSA
  * takes a quarter of a second), and nothing here depends on the algorithm.
@@ -184,7 +186,8 @@ t.test('redirects are not followed: a 302 on discovery gives 503 and its target 
       sendJson(res, { keys: issuer.keys.map((k) => k.publicJwk) })
     }
   })
-  const app = await appFor(t, issuer, { issuer: idp.url, jwksCooldown: 0.2 })
+  const clock = new FakeClock()
+  const app = await appFor(t, issuer, { issuer: idp.url, jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token({ claims: { iss: idp.url } })
 
   assertUnavailable(t, await me(app, token))
@@ -194,7 +197,7 @@ t.test('redirects are not followed: a 302 on discovery gives 503 and its target 
 
   // The same server without the redirect is a working IdP: the 503 came from the redirect.
   redirect = false
-  await sleep(300)
+  await clock.advance(300)
   t.equal((await me(app, token)).statusCode, 200)
   t.equal(idp.hits.get('/moved'), undefined)
 })
@@ -288,11 +291,8 @@ t.test('a body cut off or stalled half-way: 503, and the stalled one is given up
       res.write('{"issuer": "http://')
     })
     const app = await appFor(t, issuer, { issuer: idp.url, httpTimeout: 0.2 })
-    const res = await Promise.race([
-      me(app, await issuer.token({ claims: { iss: idp.url } })),
-      sleep(5000, 'still waiting')
-    ])
-    t.not(res, 'still waiting', 'the request does not hang on a stalled body')
+    const res = await within(5000, me(app, await issuer.token({ claims: { iss: idp.url } })))
+    t.not(res, STILL_WAITING, 'the request does not hang on a stalled body')
     if (typeof res !== 'string') assertUnavailable(t, res)
   })
 })
@@ -300,7 +300,8 @@ t.test('a body cut off or stalled half-way: 503, and the stalled one is given up
 t.test('the IdP down at start: ready resolves, public routes answer, protected ones get 503 until it is back', async (t) => {
   const issuer = await issuerFor(t)
   issuer.fault = 'down'
-  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  const clock = new FakeClock()
+  const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token()
 
   const pub = await app.inject('/public')
@@ -310,7 +311,10 @@ t.test('the IdP down at start: ready resolves, public routes answer, protected o
   assertUnavailable(t, await me(app, token))
 
   issuer.fault = 'none'
-  await sleep(300) // past the cooldown of the failed fetch
+  await clock.advance(199)
+  assertUnavailable(t, await me(app, token)) // within the cooldown of the failed fetch
+  t.equal(issuer.requests.discovery, 1, 'not fetched again within the cooldown')
+  await clock.advance(1) // the cooldown is over
   const res = await me(app, token)
   t.equal(res.statusCode, 200, 'recovers without a restart')
   t.equal(res.json().sub, '263785111111111111')
@@ -338,12 +342,13 @@ t.test('a failing JWKS endpoint does not cause discovery to be fetched again', a
   const issuer = await issuerFor(t)
   issuer.fault = '500'
   issuer.faultOn = 'jwks'
-  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  const clock = new FakeClock()
+  const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token()
 
   assertUnavailable(t, await me(app, token))
   issuer.fault = 'none'
-  await sleep(300)
+  await clock.advance(300)
   t.equal((await me(app, token)).statusCode, 200)
   t.equal(issuer.requests.discovery, 1, 'the jwks_uri is kept')
   t.equal(issuer.requests.jwks, 2)
@@ -353,12 +358,13 @@ t.test('a failed discovery is retried after the cooldown, not cached', async (t)
   const issuer = await issuerFor(t)
   issuer.fault = '500'
   issuer.faultOn = 'discovery'
-  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  const clock = new FakeClock()
+  const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token()
 
   assertUnavailable(t, await me(app, token))
   issuer.fault = 'none'
-  await sleep(300)
+  await clock.advance(300)
   t.equal((await me(app, token)).statusCode, 200)
   t.same(issuer.requests, { discovery: 2, jwks: 1 })
 })
@@ -366,18 +372,19 @@ t.test('a failed discovery is retried after the cooldown, not cached', async (t)
 t.test('repeated failures of one kind warn once and then log at debug; a new kind warns again', async (t) => {
   const issuer = await issuerFor(t)
   issuer.fault = '500'
-  const { app, logs } = await loggedAppFor(t, issuer, { jwksCooldown: 0.2 })
+  const clock = new FakeClock()
+  const { app, logs } = await loggedAppFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token()
   const failures = () => logs().filter((l) => /could not fetch signing keys/.test(l.msg))
 
   assertUnavailable(t, await me(app, token))
-  await sleep(300)
+  await clock.advance(300)
   assertUnavailable(t, await me(app, token))
   t.ok(issuer.requests.discovery >= 2, 'fetched again after the cooldown')
   t.same(failures().map((l) => l.level), Array(issuer.requests.discovery).fill(40).fill(20, 1), 'warn, then debug')
 
   issuer.fault = 'garbage'
-  await sleep(300)
+  await clock.advance(300)
   assertUnavailable(t, await me(app, token))
   const last = failures().filter((l) => l.level >= 40).at(-1)
   t.match(last, { reason: /not JSON/ }, 'another kind of failure is logged loud again')
@@ -398,11 +405,12 @@ t.test('50 concurrent cold requests after a failed start share one discovery and
   const issuer = await issuerFor(t)
   issuer.fault = '500'
   const tokens = await Promise.all(Array.from({ length: 50 }, () => issuer.token()))
-  const app = await appFor(t, issuer, { jwksCooldown: 0.2 })
+  const clock = new FakeClock()
+  const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
   assertUnavailable(t, await me(app, tokens[0] as string)) // no keys were ever loaded
 
   issuer.fault = 'none'
-  await sleep(300)
+  await clock.advance(300)
   issuer.resetCounts()
   const results = await Promise.all(tokens.map((token) => me(app, token)))
   t.same(results.map((r) => r.statusCode), Array(50).fill(200))
@@ -412,21 +420,22 @@ t.test('50 concurrent cold requests after a failed start share one discovery and
 t.test('logs never contain the token, not even at debug level', async (t) => {
   const issuer = await issuerFor(t)
   issuer.fault = 'down'
-  const { app, lines } = await loggedAppFor(t, issuer, { jwksCooldown: 0.2 })
+  const clock = new FakeClock()
+  const { app, lines } = await loggedAppFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
   const stranger = await issuer.addKey('ES256', { publish: false })
   const token = await issuer.token()
   const unknownKid = await issuer.token({ key: stranger })
-  const expired = await issuer.token({ claims: { exp: Math.floor(Date.now() / 1000) - 60 } })
+  const expired = await issuer.token({ claims: { exp: Math.floor(clock.wallSeconds()) - 60 } })
   const [head, payload, signature] = token.split('.') as [string, string, string]
   const forged = `${head}.${payload}.${expired.split('.')[2]}`
 
   assertUnavailable(t, await me(app, token))
   issuer.fault = 'none'
-  await sleep(300)
+  await clock.advance(300)
   t.equal((await me(app, token)).statusCode, 200)
   t.equal((await me(app, forged)).json().code, 'ZITADEL_AUTH_SIGNATURE_INVALID')
   t.equal((await me(app, expired)).json().code, 'ZITADEL_AUTH_TOKEN_EXPIRED')
-  t.equal((await me(app, unknownKid)).json().code, 'ZITADEL_AUTH_KEY_UNKNOWN')
+  t.equal((await clock.throughTimer(() => me(app, unknownKid))).outcome.json().code, 'ZITADEL_AUTH_KEY_UNKNOWN')
   t.equal((await app.inject({ url: '/me', headers: { authorization: `Bearer ${token} trailing` } })).statusCode, 400)
 
   t.ok(lines.length > 10, 'the requests were logged')
