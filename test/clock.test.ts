@@ -97,8 +97,11 @@ t.test('FakeClock: a timer\'s work that waits for a later timer is waited for on
 t.test('FakeClock: nextTimer and throughTimer', async (t) => {
   const clock = new FakeClock()
   const next = clock.nextTimer()
+  clock.setTimeout(() => {}, 10).unref()
+  const cleared = clock.setTimeout(() => {}, 20)
+  clock.clearTimeout(cleared)
   clock.setTimeout(() => {}, 70)
-  t.same(await next, { delay: 70, due: clock.now() + 70 })
+  t.same(await next, { delay: 70, due: clock.now() + 70 }, 'the first timer set that holds something up: background and cleared ones are passed over')
 
   const waited = await clock.throughTimer(() => new Promise<string>((resolve) => { clock.setTimeout(() => { resolve('done') }, 250) }))
   t.same(waited, { outcome: 'done', delay: 250 }, 'time ran on to the timer the work set')

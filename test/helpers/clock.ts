@@ -5,12 +5,21 @@ export { kClock } from '../../lib/clock.js'
 
 interface FakeTimer extends Timer {
   readonly due: number
+  readonly delay: number
   readonly seq: number
   readonly fn: () => unknown
+  /** unref() was called: a background timer nothing waits for. */
+  background: boolean
 }
 
 /** A pending timer set after a `nextTimer()` call, and the delay it was set with. */
 export interface ScheduledTimer { readonly delay: number, readonly due: number }
+
+interface Waiter {
+  /** Timers set from this sequence number on. */
+  readonly from: number
+  readonly resolve: (timer: ScheduledTimer) => void
+}
 
 /**
  * A clock the test moves by hand (lib/clock.ts), handed to the plugin under
@@ -25,13 +34,16 @@ export interface ScheduledTimer { readonly delay: number, readonly due: number }
  * callback's work is waited for only once that timer has run too: the work
  * may be waiting for it (a refresh that falls due during the delay before
  * the look-up of an unknown kid waits for that look-up).
+ *
+ * Use one clock per app: timers of several apps on one clock would run
+ * between each other's work.
  */
 export class FakeClock implements Clock {
   #now = 1000
   #wallMs: number
   #seq = 0
   readonly #timers = new Set<FakeTimer>()
-  readonly #waiters: Array<(timer: FakeTimer) => void> = []
+  #waiters: Waiter[] = []
 
   constructor (wallMs = Date.now()) {
     this.#wallMs = wallMs
@@ -46,9 +58,20 @@ export class FakeClock implements Clock {
   }
 
   setTimeout (fn: () => unknown, ms: number): Timer {
-    const timer: FakeTimer = { due: this.#now + Math.max(0, ms), seq: this.#seq++, fn, unref: () => timer }
+    const timer: FakeTimer = {
+      due: this.#now + Math.max(0, ms),
+      delay: Math.max(0, ms),
+      seq: this.#seq++,
+      fn,
+      background: false,
+      unref: () => {
+        timer.background = true
+        return timer
+      }
+    }
     this.#timers.add(timer)
-    for (const waiter of this.#waiters.splice(0)) waiter(timer)
+    // Once the caller has had the chance to unref it.
+    queueMicrotask(() => { this.#offer(timer) })
     return timer
   }
 
@@ -88,23 +111,30 @@ export class FakeClock implements Clock {
     return this.advance(Math.max(0, time - this.#now))
   }
 
+  /** `advance` until the wall clock reads `seconds` since the epoch, exactly (a whole number of ms). */
+  advanceToWallSeconds (seconds: number): Promise<void> {
+    return this.advance(Math.max(0, Math.round(seconds * 1000) - this.#wallMs))
+  }
+
   /** Steps the wall clock alone by `seconds` (back when negative), as NTP or a VM resume would. */
   stepWall (seconds: number): void {
     this.#wallMs += seconds * 1000
   }
 
-  /** Resolves when the next timer is set (from this call on), with its delay and due time. */
+  /**
+   * Resolves when the next timer that holds something up is set (from this
+   * call on), with its delay and due time. Background timers, the ones
+   * unref()'d (the plugin's scheduled refreshes), are passed over.
+   */
   nextTimer (): Promise<ScheduledTimer> {
-    return new Promise((resolve) => {
-      this.#waiters.push((timer) => { resolve({ delay: timer.due - this.#now, due: timer.due }) })
-    })
+    return new Promise((resolve) => { this.#waiters.push({ from: this.#seq, resolve }) })
   }
 
   /**
-   * Starts `start()` and, if it sets a timer before it settles (a request
-   * with an unknown kid: the delay before its look-up), runs time on to that
-   * timer. The outcome, with that timer's delay, or undefined when the work
-   * settled without setting one.
+   * Starts `start()` and, if it sets a timer that holds it up before it
+   * settles (a request with an unknown kid: the delay before its look-up),
+   * runs time on to that timer. The outcome, with that timer's delay, or
+   * undefined when the work settled without setting one.
    */
   async throughTimer<T> (start: () => Promise<T>): Promise<{ outcome: T, delay: number | undefined }> {
     const next = this.nextTimer()
@@ -112,6 +142,14 @@ export class FakeClock implements Clock {
     const first = await Promise.race([next, work.then(() => undefined, () => undefined)])
     if (first !== undefined) await this.advanceTo(first.due)
     return { outcome: await work, delay: first?.delay }
+  }
+
+  #offer (timer: FakeTimer): void {
+    if (timer.background || !this.#timers.has(timer)) return
+    const scheduled = { delay: timer.delay, due: timer.due }
+    const waiting = this.#waiters
+    this.#waiters = waiting.filter((w) => w.from > timer.seq)
+    for (const w of waiting) if (w.from <= timer.seq) w.resolve(scheduled)
   }
 
   #next (target: number): FakeTimer | undefined {
