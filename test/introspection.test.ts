@@ -1,11 +1,11 @@
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Type } from '@sinclair/typebox'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { ZitadelAuthOptions } from '../lib/index.js'
 import { projectRolesClaim } from '../lib/testing/index.js'
-import { FAST } from './helpers/app.js'
+import { FAST, type TestOptions } from './helpers/app.js'
+import { FakeClock, kClock } from './helpers/clock.js'
 import { SECRET, introspectedApi, opaqueTenant, type IntrospectedApi } from './helpers/introspection.js'
 import { ROLES_SCOPE, addTenant, assertion, audScope, codeFlow, jwtProfile, post, startIdp } from './emulator/helpers.js'
 
@@ -15,6 +15,7 @@ import { ROLES_SCOPE, addTenant, assertion, audScope, codeFlow, jwtProfile, post
  * client authentications, revocation within the cache bound, the audience
  * rule, misconfigured credentials, the shared call and the cache, which
  * tokens are introspected, and the claim rules applied to the answer.
+ * The cache bound and the cooldown pass on a FakeClock (test/helpers/clock.ts).
  */
 
 const idp = await startIdp()
@@ -29,7 +30,7 @@ const orgRoles = (...roles: string[]) => Object.fromEntries(roles.map((r) => [r,
 
 type Api = IntrospectedApi
 
-function apiFor (t: Test, introspection: ZitadelAuthOptions['introspection'], options: Partial<ZitadelAuthOptions> = {}): Promise<Api> {
+function apiFor (t: Test, introspection: ZitadelAuthOptions['introspection'], options: TestOptions = {}): Promise<Api> {
   return introspectedApi(t, { issuer: idp.issuer, projectId: tenant.projectId, rolesScope: ROLES_SCOPE }, introspection, options)
 }
 
@@ -147,12 +148,14 @@ t.test('the resolved options show the introspection settings, never the secret o
 })
 
 t.test('a revoked token is refused once the cache bound has passed', async (t) => {
-  const api = await apiFor(t, { ...BY_KEY, cacheMaxAge: 0.3 })
+  const clock = new FakeClock()
+  const api = await apiFor(t, { ...BY_KEY, cacheMaxAge: 0.3 }, { [kClock]: clock })
   const { access_token: token } = await codeFlow(idp, tenant.clientId, tenant.bob.username, 'bob-pw')
   t.equal((await api.get('/me', token)).statusCode, 200, 'accepted')
   await revoke(t, token)
-  await api.get('/me', token) // from the cache or not: either is right within the bound
-  await sleep(350)
+  await clock.advance(299)
+  t.equal((await api.get('/me', token)).statusCode, 200, 'within the bound, the answer kept before the revocation is used')
+  await clock.advance(1)
   inactive(t, await api.get('/me', token), token, 'refused after cacheMaxAge')
   inactive(t, await api.get('/public', token), token, 'on a public route too: a presented token is checked')
   noSecretsLogged(t, api, [token])
@@ -195,7 +198,8 @@ t.test('credentials the introspection endpoint refuses: 503 with Retry-After, on
     ['a Basic app\'s client id in a key file', { keyFile: { ...keyFile, clientId: basicApi.clientId } }]
   ] as const
   for (const [name, introspection] of cases) {
-    const api = await apiFor(t, introspection)
+    const clock = new FakeClock()
+    const api = await apiFor(t, introspection, { [kClock]: clock })
     const token = await opaqueToken()
     const before = idp.requests.introspect
     unavailable(t, await api.get('/me', token), token, name)
@@ -206,9 +210,11 @@ t.test('credentials the introspection endpoint refuses: 503 with Retry-After, on
     t.match(errorLines()[0]?.msg, /introspection/i, `${name}: it is about introspection`)
     t.match(errorLines()[0]?.msg, /client authentication/i, `${name}: and the client authentication`)
 
-    await sleep(FAST.jwksCooldown * 1000 + 50)
+    unavailable(t, await api.get('/public', token), token, `${name}: within the cooldown`)
+    t.equal(idp.requests.introspect, before + 1, `${name}: not asked again within the cooldown`)
+    await clock.advance(FAST.jwksCooldown * 1000)
     unavailable(t, await api.get('/public', token), token, `${name}: again`)
-    t.ok(idp.requests.introspect >= before + 1)
+    t.equal(idp.requests.introspect, before + 2, `${name}: asked again once the cooldown has passed`)
     t.equal(errorLines().length, 1, `${name}: repeats are not errors`)
     t.ok(api.logs().some((l) => l.level === 20 && /client authentication/i.test(l.msg)), `${name}: repeats go to debug`)
     noSecretsLogged(t, api, [token, SECRET, 'not-the-secret', stranger.split('\n')[1] as string, keyFile.key.split('\n')[1] as string])
@@ -256,7 +262,8 @@ t.test('tokens "opaque" (the default): JWTs are verified locally, only what is n
 t.test('tokens "all": JWTs are introspected too, and a revoked JWT is refused after cacheMaxAge', async (t) => {
   const jwtTenant = addTenant(idp)
   const jwtApi = idp.addApiApp({ projectId: jwtTenant.projectId, name: 'jwt backend' })
-  const api = await apiFor(t, { clientId: jwtApi.clientId, clientSecret: jwtApi.clientSecret, tokens: 'all', cacheMaxAge: 0.3 }, { projectId: jwtTenant.projectId })
+  const clock = new FakeClock()
+  const api = await apiFor(t, { clientId: jwtApi.clientId, clientSecret: jwtApi.clientSecret, tokens: 'all', cacheMaxAge: 0.3 }, { projectId: jwtTenant.projectId, [kClock]: clock })
   const jwt = await idp.mintAccessToken({ userId: jwtTenant.alice.id, clientId: jwtTenant.clientId })
   const before = idp.requests.introspect
   const res = await api.get('/me', jwt)
@@ -268,7 +275,7 @@ t.test('tokens "all": JWTs are introspected too, and a revoked JWT is refused af
   t.equal(idp.requests.introspect, before + 1, 'then the cache')
 
   await revoke(t, jwt, jwtTenant.clientId)
-  await sleep(350)
+  await clock.advance(300)
   inactive(t, await api.get('/me', jwt), jwt, 'the revoked JWT is refused, though its signature is good')
   t.ok(idp.requests.introspect >= before + 2)
 })
@@ -322,7 +329,8 @@ t.test('without the introspection option, an opaque token is malformed and nobod
 })
 
 t.test('app.zitadel.verify introspects opaque tokens as the hook does', async (t) => {
-  const api = await apiFor(t, { ...BY_SECRET, cacheMaxAge: 0.3 })
+  const clock = new FakeClock()
+  const api = await apiFor(t, { ...BY_SECRET, cacheMaxAge: 0.3 }, { [kClock]: clock })
   const { access_token: token } = await codeFlow(idp, tenant.clientId, tenant.alice.username, 'alice-pw')
   const user = await api.app.zitadel.verify(token)
   t.equal(user.sub, tenant.alice.id)
@@ -333,7 +341,7 @@ t.test('app.zitadel.verify introspects opaque tokens as the hook does', async (t
   t.ok(Object.isFrozen(user))
 
   await revoke(t, token)
-  await sleep(350)
+  await clock.advance(300)
   const err = await api.app.zitadel.verify(token).then(() => undefined, (e: unknown) => e as Error & { code: string, statusCode: number })
   t.match(err, { code: INACTIVE, statusCode: 401 }, 'rejects once revoked')
   t.notOk(err?.message.includes(token), 'the message does not hold the token')

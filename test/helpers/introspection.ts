@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import zitadelAuth, { type ZitadelAuthOptions } from '../../lib/index.js'
 import type { ZitadelEmulator } from '../../lib/testing/index.js'
 import { addTenant } from '../emulator/helpers.js'
-import { FAST, bearer, type LogLine, type Teardown } from './app.js'
+import { FAST, bearer, type LogLine, type Teardown, type TestOptions } from './app.js'
 
 /** The plugin with `introspection`, as the introspection tests drive it. */
 export interface IntrospectedApi {
@@ -28,7 +28,7 @@ export async function introspectedApi (
   t: Teardown,
   target: { issuer: string, projectId: string, rolesScope: string },
   introspection: ZitadelAuthOptions['introspection'],
-  options: Partial<ZitadelAuthOptions> = {}
+  options: TestOptions = {}
 ): Promise<IntrospectedApi> {
   const lines: string[] = []
   const app = Fastify({ logger: { level: 'debug', stream: { write: (line: string) => { lines.push(line) } } } })
