@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { ZitadelAuthOptions } from '../lib/index.js'
-import { FAST } from './helpers/app.js'
+import { FAST, type TestOptions } from './helpers/app.js'
+import { FakeClock, kClock } from './helpers/clock.js'
 import { SECRET, introspectedApi, opaqueTenant, type IntrospectedApi } from './helpers/introspection.js'
 import { CLIENT_ASSERTION_TYPE, claimsOf, headerOf, startIdp } from './emulator/helpers.js'
 
@@ -16,12 +17,17 @@ import { CLIENT_ASSERTION_TYPE, claimsOf, headerOf, startIdp } from './emulator/
  * issuer the tokens and discovery name) that passes everything through and
  * can, on the introspection endpoint, drop the connection, answer slowly, with
  * an error status, with something that is not a JSON object or with far too
- * much, or change the answer; it can also change the discovery document. It
- * records every introspection request it sees.
+ * much, hold it until the test releases it, or change the answer; it can also change the discovery document. It
+ * records every introspection request it sees. The plugin's cooldown and
+ * cache bounds pass on a FakeClock (test/helpers/clock.ts); the front's slow
+ * answers and the plugin's httpTimeout are real, as the sockets are.
  */
 
-/** `{ status, body }`: answers at once; the body defaults to Zitadel's refusal of the client, `{"error":"unauthorized_client"}`. */
-type Mode = 'pass' | 'down' | 'slow' | 'not-json' | 'array' | 'null' | 'huge' | 'huge-chunked' | { status: number, body?: string }
+/**
+ * `{ status, body }`: answers at once; the body defaults to Zitadel's refusal of the client, `{"error":"unauthorized_client"}`.
+ * `held`: passes the call through once the test calls `release()`.
+ */
+type Mode = 'pass' | 'down' | 'slow' | 'held' | 'not-json' | 'array' | 'null' | 'huge' | 'huge-chunked' | { status: number, body?: string }
 
 interface Front {
   readonly url: string
@@ -35,6 +41,10 @@ interface Front {
   discovery: ((doc: Record<string, unknown>) => unknown) | undefined
   /** The introspection requests seen, whatever the mode. */
   readonly calls: Array<{ form: URLSearchParams, authorization: string | undefined }>
+  /** Resolves once `calls` holds `count` requests. */
+  callsReached (count: number): Promise<void>
+  /** Lets the calls held so far (mode `held`) go on. */
+  release (): void
   close (): Promise<void>
 }
 
@@ -65,6 +75,9 @@ async function startFront (): Promise<Front> {
   const closing = new AbortController()
   setMaxListeners(0, closing.signal)
   const server = createServer((req, res) => { handle(req, res).catch(() => res.destroy()) })
+  let arrivals: Array<{ count: number, resolve: () => void }> = []
+  let release = () => {}
+  let held = new Promise<void>((resolve) => { release = resolve })
   const front: Front = {
     url: await listen(server),
     target: '',
@@ -72,8 +85,18 @@ async function startFront (): Promise<Front> {
     answer: undefined,
     discovery: undefined,
     calls: [],
+    callsReached: (count) => new Promise((resolve) => {
+      if (front.calls.length >= count) resolve()
+      else arrivals.push({ count, resolve })
+    }),
+    release: () => {
+      const opened = release
+      held = new Promise<void>((resolve) => { release = resolve })
+      opened()
+    },
     close: async () => {
       closing.abort()
+      front.release()
       await stop(server)
     }
   }
@@ -86,12 +109,16 @@ async function startFront (): Promise<Front> {
     let rewrite: ((value: Record<string, unknown>) => unknown) | undefined
     if (path === '/oauth/v2/introspect') {
       front.calls.push({ form: new URLSearchParams(body.toString('utf8')), authorization: req.headers.authorization })
+      const reached = arrivals.filter((a) => front.calls.length >= a.count)
+      arrivals = arrivals.filter((a) => front.calls.length < a.count)
+      for (const a of reached) a.resolve()
       const { mode } = front
       if (mode === 'down') {
         req.socket.destroy()
         return
       }
       if (mode === 'slow') await sleep(1500, undefined, { signal: closing.signal })
+      if (mode === 'held') await held
       const canned = typeof mode === 'object'
         ? [mode.status, mode.body ?? '{"error":"unauthorized_client","error_description":"no"}', true] as const
         : CANNED[mode]
@@ -147,8 +174,14 @@ function reset (t: Test): void {
   t.teardown(clean)
 }
 
-function apiFor (t: Test, introspection: ZitadelAuthOptions['introspection'], options: Partial<ZitadelAuthOptions> = {}): Promise<IntrospectedApi> {
+function apiFor (t: Test, introspection: ZitadelAuthOptions['introspection'], options: TestOptions = {}): Promise<IntrospectedApi> {
   return introspectedApi(t, { issuer: idp.issuer, projectId: tenant.projectId, rolesScope: 'urn:zitadel:iam:org:projects:roles' }, introspection, options)
+}
+
+/** apiFor, on a FakeClock of its own. */
+async function clockedApiFor (t: Test, introspection: ZitadelAuthOptions['introspection'], options: TestOptions = {}) {
+  const clock = new FakeClock()
+  return { ...await apiFor(t, introspection, { ...options, [kClock]: clock }), clock }
 }
 
 function opaqueToken (): Promise<string> {
@@ -166,8 +199,14 @@ function unavailable (t: Test, res: LightMyRequestResponse, token: string, what 
   t.notOk(res.body.includes(token), `${what}: the token is not in the body`)
 }
 
-/** Past the plugin's wait after a failed call (jwksCooldown). */
-const afterCooldown = () => sleep(FAST.jwksCooldown * 1000 + 60)
+/** Just past the plugin's wait after a failed call (jwksCooldown), checking that a moment before it the IdP is not asked. */
+async function afterCooldown (t: Test, api: IntrospectedApi & { clock: FakeClock }, token: string): Promise<void> {
+  await api.clock.advance(FAST.jwksCooldown * 1000 - 1)
+  const calls = front.calls.length
+  t.equal((await api.me(token)).statusCode, 503, 'within the cooldown: 503')
+  t.equal(front.calls.length, calls, 'within the cooldown: no call')
+  await api.clock.advance(1)
+}
 
 t.test('the request: a form POST with the token and its hint, and a client assertion as Zitadel documents it, reused', async (t) => {
   reset(t)
@@ -229,7 +268,7 @@ t.test('the introspection endpoint down, failing, slow or answering no JSON obje
   ]
   for (const [name, mode] of cases) {
     reset(t)
-    const api = await apiFor(t, BY_SECRET, { httpTimeout: 0.3 })
+    const api = await clockedApiFor(t, BY_SECRET, { httpTimeout: 0.3 })
     const token = await opaqueToken()
     front.mode = mode
     const from = front.calls.length
@@ -237,7 +276,7 @@ t.test('the introspection endpoint down, failing, slow or answering no JSON obje
     t.equal(front.calls.length, from + 1, `${name}: one call`)
     t.ok(api.pluginLogs().some((l) => l.level >= 40 && /introspection/i.test(l.msg)), `${name}: logged`)
     front.mode = 'pass'
-    await afterCooldown()
+    await afterCooldown(t, api, token)
     t.equal((await api.me(token)).statusCode, 200, `${name}: 200 once it works, the failure was not cached`)
     t.notOk(api.lines.some((line) => line.includes(token)), `${name}: the token is in no log line`)
   }
@@ -245,14 +284,14 @@ t.test('the introspection endpoint down, failing, slow or answering no JSON obje
 
 t.test('an outage is not met with a call per request: 503 without a call until jwksCooldown has passed; one warning, repeats at debug', async (t) => {
   reset(t)
-  const api = await apiFor(t, BY_SECRET)
+  const api = await clockedApiFor(t, BY_SECRET)
   front.mode = { status: 500 }
   const from = front.calls.length
   const tokens = await Promise.all([opaqueToken(), opaqueToken(), opaqueToken()])
   unavailable(t, await api.me(tokens[0]), tokens[0], 'the first')
   unavailable(t, await api.me(tokens[1]), tokens[1], 'another token at once')
   t.equal(front.calls.length, from + 1, 'no second call within the cooldown')
-  await afterCooldown()
+  await afterCooldown(t, api, tokens[1])
   unavailable(t, await api.me(tokens[2]), tokens[2], 'after the cooldown')
   t.equal(front.calls.length, from + 2, 'asked again')
   const failures = api.pluginLogs().filter((l) => /introspection/i.test(l.msg))
@@ -260,7 +299,7 @@ t.test('an outage is not met with a call per request: 503 without a call until j
   t.ok(failures.some((l) => l.level === 20), 'the repeat at debug')
   t.equal(failures.filter((l) => l.level >= 50).length, 0, 'a 500 is no configuration error')
   front.mode = 'pass'
-  await afterCooldown()
+  await afterCooldown(t, api, tokens[0])
   t.equal((await api.me(tokens[0])).statusCode, 200)
   t.ok(api.pluginLogs().some((l) => l.level === 30 && /introspection/i.test(l.msg)), 'that it works again is logged')
 })
@@ -275,7 +314,7 @@ t.test('the API\'s credentials refused (Zitadel: HTTP 400 unauthorized_client or
   ]
   for (const [status, refusal] of refusals) {
     reset(t)
-    const api = await apiFor(t, BY_KEY)
+    const api = await clockedApiFor(t, BY_KEY)
     const token = await opaqueToken()
     const errors = () => api.pluginLogs().filter((l) => l.level >= 50)
     front.mode = refusal
@@ -283,14 +322,14 @@ t.test('the API\'s credentials refused (Zitadel: HTTP 400 unauthorized_client or
     t.equal(errors().length, 1, `${status}: one error line`)
     t.match(errors()[0]?.msg, /introspection/i)
     t.match(errors()[0]?.msg, /client authentication/i)
-    await afterCooldown()
+    await afterCooldown(t, api, token)
     unavailable(t, await api.me(token), token, `${status}: again`)
     t.equal(errors().length, 1, `${status}: the repeat is no error`)
     t.ok(api.pluginLogs().some((l) => l.level === 20 && /client authentication/i.test(l.msg)), `${status}: but a debug line`)
 
     front.mode = 'pass'
     t.equal((await api.me(token)).statusCode, 503, `${status}: no call within the cooldown`)
-    await afterCooldown()
+    await afterCooldown(t, api, token)
     t.equal((await api.me(token)).statusCode, 200, `${status}: works again`)
     front.mode = refusal
     const other = await opaqueToken()
@@ -330,15 +369,18 @@ t.test('the answer meets the claim rules of a JWT, and only active: true is acti
 
 t.test('an active answer is reused until the token\'s exp, never past it', async (t) => {
   reset(t)
-  const api = await apiFor(t, BY_KEY)
-  const exp = Math.floor(Date.now() / 1000) + 2
+  const { clock, ...api } = await clockedApiFor(t, BY_KEY)
+  const exp = Math.floor(clock.wallSeconds()) + 2
   front.answer = (b) => ({ ...b, exp })
   const token = await opaqueToken()
   const from = front.calls.length
   t.equal((await api.me(token)).statusCode, 200)
   t.equal((await api.me(token)).statusCode, 200)
   t.equal(front.calls.length, from + 1, 'cached (cacheMaxAge is 60)')
-  await sleep(exp * 1000 - Date.now() + 50)
+  await clock.advanceToWallSeconds(exp - 0.001)
+  t.equal((await api.me(token)).statusCode, 200)
+  t.equal(front.calls.length, from + 1, 'still cached a millisecond before exp')
+  await clock.advanceToWallSeconds(exp)
   front.answer = undefined
   t.equal((await api.me(token)).statusCode, 200, 'the real answer: active')
   t.equal(front.calls.length, from + 2, 'asked again once exp had passed')
@@ -401,14 +443,15 @@ t.test('an introspection_endpoint on another origin is refused: the token is nev
 
 t.test('a flood of new tokens: at most 64 calls in flight; beyond that 503 at once, without a call', async (t) => {
   reset(t)
-  front.mode = 'slow'
+  front.mode = 'held'
   const api = await apiFor(t, BY_SECRET, { httpTimeout: 5 })
   const from = front.calls.length
   const made = Array.from({ length: 70 }, (_, i) => `made-up-opaque-token-${i}-${'x'.repeat(40)}`)
   const answers = made.map((token) => api.me(token))
-  await sleep(300)
+  await front.callsReached(from + 64)
   t.equal(front.calls.length - from, 64, '64 calls reached the IdP')
   front.mode = 'pass'
+  front.release()
   const results = await Promise.all(answers)
   t.equal(results.filter((r) => r.statusCode === 503).length, 6, 'the other 6 got 503')
   t.equal(results.filter((r) => r.statusCode === 401).length, 64, 'the 64 asked got their answer: not active')
@@ -445,12 +488,12 @@ t.test('any other 400 from the introspection endpoint is about that request: 503
 t.test('a refused client assertion is not reused: the next call signs a new one', async (t) => {
   reset(t)
   front.mode = { status: 401 }
-  const api = await apiFor(t, BY_KEY)
+  const api = await clockedApiFor(t, BY_KEY)
   const from = front.calls.length
   const token = await opaqueToken()
   unavailable(t, await api.me(token), token)
   front.mode = 'pass'
-  await afterCooldown()
+  await afterCooldown(t, api, token)
   t.equal((await api.me(token)).statusCode, 200)
   const [refusedCall, nextCall] = front.calls.slice(from)
   t.not(nextCall?.form.get('client_assertion'), refusedCall?.form.get('client_assertion'), 'a new assertion after the 401')
@@ -458,16 +501,14 @@ t.test('a refused client assertion is not reused: the next call signs a new one'
 
 t.test('cacheMaxAge is measured on the monotonic clock: a wall clock stepped back does not stretch it', async (t) => {
   reset(t)
-  const realNow = Date.now
-  t.teardown(() => { Date.now = realNow })
-  const api = await apiFor(t, { ...BY_SECRET, cacheMaxAge: 0.3 })
+  const { clock, ...api } = await clockedApiFor(t, { ...BY_SECRET, cacheMaxAge: 0.3 })
   const token = await opaqueToken()
   t.equal((await api.me(token)).statusCode, 200)
   const from = front.calls.length
   t.equal((await api.me(token)).statusCode, 200)
   t.equal(front.calls.length, from, 'within cacheMaxAge: from the cache')
-  Date.now = () => realNow() - 600_000
-  await sleep(350)
+  clock.stepWall(-600)
+  await clock.advance(300)
   // What the answer then says (its iat is now in the future) does not matter here.
   await api.me(token)
   t.equal(front.calls.length, from + 1, 'past cacheMaxAge, the IdP is asked again although the wall clock went back ten minutes')
@@ -479,13 +520,13 @@ t.test('the emulator\'s faults on discovery (down, error, slow): 503 with Retry-
     idp.fault = fault
     idp.slowMs = 1000
     t.teardown(() => { idp.slowMs = 1000 })
-    const api = await apiFor(t, BY_SECRET, { httpTimeout: 0.2 })
+    const api = await clockedApiFor(t, BY_SECRET, { httpTimeout: 0.2 })
     const token = await opaqueToken()
     const from = front.calls.length
     unavailable(t, await api.me(token), token, fault)
     t.equal(front.calls.length, from, `${fault}: introspection was not reached`)
     idp.fault = 'none'
-    await afterCooldown()
+    await afterCooldown(t, api, token)
     t.equal((await api.me(token)).statusCode, 200, `${fault}: 200 after recovery`)
   }
 })
