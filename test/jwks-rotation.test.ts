@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { bearer, withAlgorithm } from './helpers/app.js'
-import type { TestIssuer } from './helpers/issuer.js'
+import { FakeClock, kClock } from './helpers/clock.js'
 
 /*
  * A key Zitadel starts signing with at once (an administrator activates a web
@@ -10,14 +10,15 @@ import type { TestIssuer } from './helpers/issuer.js'
  * every request with the new kid waits for one shared fetch, whenever it
  * comes, including just after a scheduled refresh. Only a kid still absent
  * after that fetch is refused, and unknown kids still cost at most one fetch
- * per cooldown. ES256 keys: generated in a millisecond.
+ * per cooldown. ES256 keys: generated in a millisecond. Refreshes and the
+ * wait before the look-up of a new kid pass on a FakeClock
+ * (test/helpers/clock.ts).
  */
 
 const { issuerFor, appFor } = withAlgorithm('ES256')
 
-/** Resolves once the issuer has served `count` JWKS requests. */
-async function jwksRequests (issuer: TestIssuer, count: number): Promise<void> {
-  while (issuer.requests.jwks < count) await sleep(10)
+function me (app: FastifyInstance, token: string) {
+  return app.inject({ url: '/me', headers: bearer(token) })
 }
 
 t.test('a new kid just after a scheduled refresh is fetched and accepted on its first request, with no-store as Zitadel\'s legacy keys send', async (t) => {
@@ -25,12 +26,15 @@ t.test('a new kid just after a scheduled refresh is fetched and accepted on its 
     const issuer = await issuerFor(t)
     issuer.cacheControl = cacheControl
     // A refresh every second, and a cooldown as long: the new kid comes well within the cooldown of the refresh.
-    const app = await appFor(t, issuer, { jwksCacheTtl: 1, jwksCooldown: 1 })
-    await app.ready()
-    await jwksRequests(issuer, 2) // the warm-up and one scheduled refresh
+    const clock = new FakeClock()
+    const app = await appFor(t, issuer, { jwksCacheTtl: 1, jwksCooldown: 1, [kClock]: clock })
+    t.equal((await me(app, await issuer.token())).statusCode, 200, 'the warm-up loaded the keys')
+    await clock.advance(1000)
+    t.equal(issuer.requests.jwks, 2, 'the warm-up and one scheduled refresh')
     const before = issuer.requests.jwks
     const fresh = await issuer.addKey('ES256')
-    const res = await app.inject({ url: '/me', headers: bearer(await issuer.token({ key: fresh })) })
+    const token = await issuer.token({ key: fresh })
+    const { outcome: res } = await clock.throughTimer(() => me(app, token))
     t.equal(res.statusCode, 200, `${String(cacheControl)}: accepted on its first request`)
     t.equal(issuer.requests.jwks - before, 1, `${String(cacheControl)}: one fetch`)
   }
@@ -38,31 +42,34 @@ t.test('a new kid just after a scheduled refresh is fetched and accepted on its 
 
 t.test('a sudden switch to a new key under concurrent load: every request waits for the one fetch and passes', async (t) => {
   const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer, { jwksCooldown: 10 })
+  const clock = new FakeClock()
+  const app = await appFor(t, issuer, { jwksCooldown: 10, [kClock]: clock })
   const old = await issuer.token()
-  t.equal((await app.inject({ url: '/me', headers: bearer(old) })).statusCode, 200)
+  t.equal((await me(app, old)).statusCode, 200)
   const before = issuer.requests.jwks
   const fresh = await issuer.addKey('ES256')
   const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => issuer.token({ key: fresh, claims: { jti: `new-${i}` } })))
   // 400 requests at once, each of the 50 tokens eight times, old tokens among them.
-  const requests = Array.from({ length: 400 }, (_, i) => app.inject({ url: '/me', headers: bearer(i % 10 === 0 ? old : tokens[i % 50] as string) }))
-  const statuses = (await Promise.all(requests)).map((res) => res.statusCode)
+  const { outcome } = await clock.throughTimer(() => Promise.all(Array.from({ length: 400 }, (_, i) => me(app, i % 10 === 0 ? old : tokens[i % 50] as string))))
+  const statuses = outcome.map((res) => res.statusCode)
   t.same(statuses.filter((s) => s !== 200), [], 'all 400 answered 200')
   t.equal(issuer.requests.jwks - before, 1, 'after one JWKS fetch')
 })
 
 t.test('a kid still absent after its fetch is refused, and a flood of unknown kids costs one fetch per cooldown', async (t) => {
   const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer, { jwksCooldown: 10 })
-  t.equal((await app.inject({ url: '/me', headers: bearer(await issuer.token()) })).statusCode, 200)
+  const clock = new FakeClock()
+  const app = await appFor(t, issuer, { jwksCooldown: 10, [kClock]: clock })
+  t.equal((await me(app, await issuer.token())).statusCode, 200)
   const before = issuer.requests.jwks
   const stranger = await issuer.addKey('ES256', { publish: false })
   const flood = await Promise.all(Array.from({ length: 100 }, () => issuer.token({ key: stranger, header: { kid: randomUUID() } })))
-  const codes = (await Promise.all(flood.map((token) => app.inject({ url: '/me', headers: bearer(token) })))).map((res) => res.json().code)
+  const { outcome } = await clock.throughTimer(() => Promise.all(flood.map((token) => me(app, token))))
+  const codes = outcome.map((res) => res.json().code)
   t.same([...new Set(codes)], ['ZITADEL_AUTH_KEY_UNKNOWN'], 'every unknown kid: 401 KEY_UNKNOWN')
   t.equal(issuer.requests.jwks - before, 1, 'one fetch for 100 unknown kids')
   // Within the cooldown, a key published later is not looked for yet: the bound holds.
   const late = await issuer.addKey('ES256')
-  t.equal((await app.inject({ url: '/me', headers: bearer(await issuer.token({ key: late })) })).json().code, 'ZITADEL_AUTH_KEY_UNKNOWN', 'within the cooldown: refused without a fetch')
+  t.equal((await me(app, await issuer.token({ key: late }))).json().code, 'ZITADEL_AUTH_KEY_UNKNOWN', 'within the cooldown: refused without a fetch')
   t.equal(issuer.requests.jwks - before, 1, 'still one fetch')
 })
