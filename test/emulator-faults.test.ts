@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify from 'fastify'
 import t from 'tap'
 import zitadelAuth from '../lib/index.js'
-import { FAST, bearer } from './helpers/app.js'
+import { FAST, bearer, type TestOptions } from './helpers/app.js'
+import { FakeClock, kClock } from './helpers/clock.js'
 import { JWT_BEARER, addTenant, post, startIdp } from './emulator/helpers.js'
 
 const FAULTY = {
@@ -91,8 +92,10 @@ t.test('the plugin answers 503 while the emulator is down or failing, and recove
   const token = await idp.mintAccessToken({ userId: tenant.bob.id })
   for (const fault of ['down', 'error'] as const) {
     idp.fault = fault
+    const clock = new FakeClock()
+    const options: TestOptions = { ...FAST, [kClock]: clock }
     const app = Fastify()
-    await app.register(zitadelAuth, { issuer: idp.issuer, projectId: tenant.projectId, ...FAST })
+    await app.register(zitadelAuth, { issuer: idp.issuer, projectId: tenant.projectId, ...options })
     app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => ({ sub: req.user?.sub }))
     await app.ready()
     t.teardown(() => app.close())
@@ -102,7 +105,7 @@ t.test('the plugin answers 503 while the emulator is down or failing, and recove
     t.ok(Number(refused.headers['retry-after']) >= 1)
 
     idp.fault = 'none'
-    await sleep(FAST.jwksCooldown * 1000 + 50)
+    await clock.advance(FAST.jwksCooldown * 1000)
     const ok = await app.inject({ url: '/me', headers: bearer(token) })
     t.equal(ok.statusCode, 200, `${fault}, then up again`)
     t.equal(ok.json().sub, tenant.bob.id)

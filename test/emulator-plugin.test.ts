@@ -1,9 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
+import zitadelAuth from '../lib/index.js'
 import type { ZitadelEmulator } from '../lib/testing/index.js'
-import { FAST, bearer } from './helpers/app.js'
+import { FAST, bearer, type TestOptions } from './helpers/app.js'
+import { FakeClock, kClock } from './helpers/clock.js'
 import { ROLES_SCOPE, addTenant, assertion, audScope, codeFlow, jwtProfile, startIdp, type Tenant } from './emulator/helpers.js'
 
 /**
@@ -15,7 +15,7 @@ import { ROLES_SCOPE, addTenant, assertion, audScope, codeFlow, jwtProfile, star
 const idp = await startIdp()
 t.teardown(() => idp.close())
 
-async function apiFor (t: Test, emulator: ZitadelEmulator, tenant: Tenant, options: Partial<ZitadelAuthOptions> = {}): Promise<FastifyInstance> {
+async function apiFor (t: Test, emulator: ZitadelEmulator, tenant: Tenant, options: TestOptions = {}): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(zitadelAuth, { issuer: emulator.issuer, projectId: tenant.projectId, clientId: tenant.clientId, ...FAST, ...options })
   app.get('/api/public', async (req) => ({ user: req.user?.sub ?? null }))
@@ -95,19 +95,23 @@ t.test('key rotation: new tokens verify after a refetch; a dropped key goes at t
   const own = await startIdp()
   t.teardown(() => own.close())
   const tenant = addTenant(own)
-  const api = await apiFor(t, own, tenant, { jwksCacheTtl: 0.3 })
+  const clock = new FakeClock()
+  const api = await apiFor(t, own, tenant, { jwksCacheTtl: 0.3, [kClock]: clock })
+  const protectedRoute = (token: string) => api.inject({ url: '/api/protected', headers: bearer(token) })
   const before = await own.mintAccessToken({ userId: tenant.bob.id })
-  t.equal((await api.inject({ url: '/api/protected', headers: bearer(before) })).statusCode, 200)
+  t.equal((await protectedRoute(before)).statusCode, 200)
   await own.rotateKeys()
-  await sleep(FAST.jwksCooldown * 1000 + 50)
+  await clock.advance(FAST.jwksCooldown * 1000 + 50)
   const after = await own.mintAccessToken({ userId: tenant.bob.id })
-  t.equal((await api.inject({ url: '/api/protected', headers: bearer(after) })).statusCode, 200, 'the unknown kid made the plugin refetch')
+  const fetched = await clock.throughTimer(() => protectedRoute(after))
+  t.equal(fetched.outcome.statusCode, 200, 'the unknown kid made the plugin refetch')
+  t.equal(fetched.delay, FAST.jwksCooldown * 1000, 'after the wait before a look-up')
   // An unknown-kid fetch only adds keys; the scheduled refresh replaces the set.
-  await sleep(600)
-  const old = await api.inject({ url: '/api/protected', headers: bearer(before) })
+  await clock.advance(600)
+  const { outcome: old } = await clock.throughTimer(() => protectedRoute(before))
   t.equal(old.statusCode, 401)
   t.equal(old.json().code, 'ZITADEL_AUTH_KEY_UNKNOWN')
-  t.equal((await api.inject({ url: '/api/protected', headers: bearer(after) })).statusCode, 200)
+  t.equal((await protectedRoute(after)).statusCode, 200)
 })
 
 t.test('an emulator signing with ES256: accepted on the defaults, refused by a plugin narrowed to RS256', async (t) => {
