@@ -125,19 +125,3 @@ function hasAudience (aud: unknown, accepted: Set<string>): boolean {
   }
   return false
 }
-
-/**
- * Freezes a parsed JSON value and everything in it. Iterative: JSON may nest
- * deeper than the call stack.
- */
-export function deepFreeze<T extends object> (root: T): T {
-  const stack: object[] = [root]
-  for (let value = stack.pop(); value !== undefined; value = stack.pop()) {
-    Object.freeze(value)
-    for (const key of Object.keys(value)) {
-      const child: unknown = (value as Record<string, unknown>)[key]
-      if (typeof child === 'object' && child !== null) stack.push(child)
-    }
-  }
-  return root
-}

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { createClaimsCheck, deepFreeze, type Claims } from './claims.js'
+import { createClaimsCheck, type Claims } from './claims.js'
 import { CLIENT_ASSERTION_TYPE, ClientAssertion } from './client-assertion.js'
 import type { Clock } from './clock.js'
 import type { Discovery } from './discovery.js'
@@ -11,6 +11,7 @@ import type { IntrospectionCredentials, ResolvedIntrospection } from './introspe
 import type { ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
 import { createZitadelUser, type ZitadelUser } from './user.js'
+import { deepFreeze } from './values.js'
 
 /** An introspection answer is well under 4 KiB; 64 KiB bounds memory. */
 const MAX_ANSWER_BYTES = 64 * 1024

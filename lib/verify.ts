@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import type { FastifyBaseLogger } from 'fastify'
-import { createClaimsCheck, deepFreeze, notBeforeToleranceOf, type Claims } from './claims.js'
+import { createClaimsCheck, notBeforeToleranceOf, type Claims } from './claims.js'
 import type { Clock } from './clock.js'
 import { SignatureInvalidError, TokenMalformedError, TokenUnsupportedError, type ErrorFactory } from './errors.js'
 import type { JwksCache } from './jwks.js'
@@ -8,6 +8,7 @@ import { COMPACT_JWS, isCanonicalBase64url, keyFitsAlgorithm, verifySignature, t
 import type { Algorithm, ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
 import { createZitadelUser, type ZitadelUser } from './user.js'
+import { deepFreeze } from './values.js'
 
 /** What Zitadel's opaque tokens look like: base64url without dots (zitadel/oidc pkg/op/token.go CreateBearerToken). */
 const OPAQUE = /^[A-Za-z0-9_-]+$/
