@@ -1,12 +1,12 @@
 /**
  * The issuer for every variant, in its own process: the tests' real HTTP
- * issuer (test/helpers/issuer.ts: discovery at Zitadel's path, JWKS at
+ * issuer (fixtures/issuer.ts, shared with the tests: discovery at Zitadel's path, JWKS at
  * /oauth/v2/keys, Zitadel-shaped claims, request counters). The package's
  * emulator serves the same endpoints, but the bench needs the private key to
  * mint 100 000 tokens quickly (the emulator signs each one on libuv's thread
  * pool and keeps a record of every token), and this issuer hands it out.
  */
-import { startIssuer } from '../test/helpers/issuer.js'
+import { startIssuer } from '../fixtures/issuer.js'
 import { cpuMicros, serve } from './ipc.js'
 
 const issuer = await startIssuer()

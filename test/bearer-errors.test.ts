@@ -5,7 +5,7 @@ import { bearerCredential, INVALID, isB64Token } from '../lib/bearer.js'
 import * as errors from '../lib/errors.js'
 import { createErrorFactory } from '../lib/errors.js'
 import { bearer, buildApp } from './helpers/app.js'
-import { startIssuer, type TestIssuer } from './helpers/issuer.js'
+import { startIssuer, type TestIssuer } from '../fixtures/issuer.js'
 
 type Teardown = { teardown: (fn: () => unknown) => void }
 type Asserts = Pick<typeof t, 'equal' | 'match' | 'ok' | 'fail'>

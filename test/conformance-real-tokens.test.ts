@@ -1,6 +1,6 @@
 import t from 'tap'
 import { bearer, issuerFor, appFor } from './helpers/app.js'
-import { PROJECT_ID, type IssuerKey } from './helpers/issuer.js'
+import { PROJECT_ID, type IssuerKey } from '../fixtures/issuer.js'
 import { TOKEN_SHAPES, materialize } from './fixtures/zitadel-token-shapes.js'
 
 /*

@@ -2,7 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import zitadelAuth, { GuardNotCalledError } from '../lib/index.js'
 import { bearer } from './helpers/app.js'
-import { SUB, startIssuer } from './helpers/issuer.js'
+import { SUB, startIssuer } from '../fixtures/issuer.js'
 
 /*
  * Mistakes in how routes use the plugin are caught when the route is

@@ -2,7 +2,7 @@ import t from 'tap'
 import { resolveOptions } from '../lib/options.js'
 import { bearer, withAlgorithm } from './helpers/app.js'
 import { refused } from './helpers/assertions.js'
-import { CLIENT_ID, PROJECT_ID, SUB } from './helpers/issuer.js'
+import { CLIENT_ID, PROJECT_ID, SUB } from '../fixtures/issuer.js'
 
 /*
  * The usual set-up mistakes, each diagnosable from one log line: an opaque

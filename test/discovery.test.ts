@@ -6,7 +6,7 @@ import type { ZitadelAuthOptions } from '../lib/index.js'
 import { bearer, withAlgorithm } from './helpers/app.js'
 import { FakeClock, kClock } from './helpers/clock.js'
 import { STILL_WAITING, within } from './helpers/within.js'
-import type { Fault } from './helpers/issuer.js'
+import type { Fault } from '../fixtures/issuer.js'
 
 /*
  * Discovery and the bounded HTTP client (lib/discovery.ts, lib/http.ts), seen

@@ -2,7 +2,7 @@ import t from 'tap'
 import { createErrorFactory } from '../lib/errors.js'
 import { createGuards, guardsOf, kGuard } from '../lib/guards.js'
 import { bearer, buildApp, setup } from './helpers/app.js'
-import { ORG_DOMAIN, ORG_ID, PROJECT_ID, startIssuer } from './helpers/issuer.js'
+import { ORG_DOMAIN, ORG_ID, PROJECT_ID, startIssuer } from '../fixtures/issuer.js'
 
 const ROLE_CLAIM = `urn:zitadel:iam:org:project:${PROJECT_ID}:roles`
 const OTHER_ORG = '999999999999999999'

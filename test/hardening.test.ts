@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { isCanonicalBase64url } from '../lib/jws.js'
 import { appFor as appWithRoutesFor, bearer, withAlgorithm } from './helpers/app.js'
 import { accepted, refused } from './helpers/assertions.js'
-import { SUB, type TestIssuer } from './helpers/issuer.js'
+import { SUB, type TestIssuer } from '../fixtures/issuer.js'
 
 /*
  * Places where two components could disagree about who the caller is:

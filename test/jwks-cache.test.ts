@@ -9,7 +9,7 @@ import { parseMaxAge } from '../lib/jwks.js'
 import { bearer, FAST, withAlgorithm, type TestOptions } from './helpers/app.js'
 import { FakeClock, kClock } from './helpers/clock.js'
 import { STILL_WAITING, within } from './helpers/within.js'
-import type { TestIssuer } from './helpers/issuer.js'
+import type { TestIssuer } from '../fixtures/issuer.js'
 
 /*
  * The key cache (lib/jwks.ts) through real apps and a real issuer: rotation,

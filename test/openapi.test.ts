@@ -6,7 +6,7 @@ import { Validator } from '@seriousme/openapi-schema-validator'
 import zitadelAuth, { ZitadelErrorResponse, type ZitadelAuthOptions } from '../lib/index.js'
 import { resolveOptions } from '../lib/options.js'
 import { bearer, FAST } from './helpers/app.js'
-import { CLIENT_ID, PROJECT_ID, startIssuer, type TestIssuer } from './helpers/issuer.js'
+import { CLIENT_ID, PROJECT_ID, startIssuer, type TestIssuer } from '../fixtures/issuer.js'
 
 type Teardown = { teardown (fn: () => unknown): void }
 type Assert = Pick<typeof t, 'ok' | 'equal' | 'strictSame' | 'type'>

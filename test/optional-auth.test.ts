@@ -3,7 +3,7 @@ import Fastify from 'fastify'
 import zitadelAuth from '../lib/index.js'
 import { guardsOf } from '../lib/guards.js'
 import { bearer, setup } from './helpers/app.js'
-import { SUB } from './helpers/issuer.js'
+import { SUB } from '../fixtures/issuer.js'
 
 const now = () => Math.floor(Date.now() / 1000)
 

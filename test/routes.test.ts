@@ -3,7 +3,7 @@ import t from 'tap'
 import zitadelAuth, { fastifyZitadelAuth, ZitadelUser } from '../lib/index.js'
 import pluginDefault from '../lib/plugin.js'
 import { bearer, buildApp, FAST, setup } from './helpers/app.js'
-import { ORG_ID, PROJECT_ID, startIssuer, type TestIssuer } from './helpers/issuer.js'
+import { ORG_ID, PROJECT_ID, startIssuer, type TestIssuer } from '../fixtures/issuer.js'
 
 const SUB = '263785111111111111'
 const BAD = 'not-a-jwt'

@@ -12,7 +12,7 @@ import { TokenCache } from '../lib/token-cache.js'
 import { appFor as buildAppFor, bearer, issuerFor as buildIssuerFor, type Teardown, type TestOptions } from './helpers/app.js'
 import { accepted, refused } from './helpers/assertions.js'
 import { FakeClock, kClock } from './helpers/clock.js'
-import { CLIENT_ID, SUB, type IssuerKey, type TestIssuer } from './helpers/issuer.js'
+import { CLIENT_ID, SUB, type IssuerKey, type TestIssuer } from '../fixtures/issuer.js'
 
 /*
  * The verified-token cache: lib/token-cache.ts on its own, then through real

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createZitadelUser, readRoles, ZitadelUser } from '../lib/user.js'
 import { bearer, setup } from './helpers/app.js'
-import { CLIENT_ID, ORG_DOMAIN, ORG_ID, PROJECT_ID, zitadelClaims } from './helpers/issuer.js'
+import { CLIENT_ID, ORG_DOMAIN, ORG_ID, PROJECT_ID, zitadelClaims } from '../fixtures/issuer.js'
 
 const ROLE_CLAIM = `urn:zitadel:iam:org:project:${PROJECT_ID}:roles`
 const GENERIC_CLAIM = 'urn:zitadel:iam:org:project:roles'

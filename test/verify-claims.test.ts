@@ -4,7 +4,7 @@ import t from 'tap'
 import { ZitadelUser } from '../lib/user.js'
 import { withAlgorithm } from './helpers/app.js'
 import { accepted, refused } from './helpers/assertions.js'
-import { CLIENT_ID, ORG_ID, SUB, type IssuerKey, type TestIssuer } from './helpers/issuer.js'
+import { CLIENT_ID, ORG_ID, SUB, type IssuerKey, type TestIssuer } from '../fixtures/issuer.js'
 
 /*
  * The claim rules of lib/verify.ts (checkClaims), through a real app and a

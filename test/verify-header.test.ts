@@ -5,7 +5,7 @@ import { importVerificationKey, keyFitsAlgorithm, verifySignature, type Verifica
 import { SUPPORTED_ALGORITHMS, type ZitadelAuthOptions } from '../lib/options.js'
 import { bearer, issuerFor, testAppFor as appFor, testSetup as setup } from './helpers/app.js'
 import { accepted, refused } from './helpers/assertions.js'
-import { startIssuer, type Alg, type IssuerKey, type TestIssuer } from './helpers/issuer.js'
+import { startIssuer, type Alg, type IssuerKey, type TestIssuer } from '../fixtures/issuer.js'
 
 /*
  * The header and signature rules of lib/verify.ts and lib/jws.ts, through a

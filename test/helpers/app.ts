@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import type { Clock, kClock } from '../../lib/clock.js'
 import zitadelAuth, { type ZitadelAuthOptions } from '../../lib/index.js'
-import { startIssuer, type Alg, type TestIssuer } from './issuer.js'
+import { startIssuer, type Alg, type TestIssuer } from '../../fixtures/issuer.js'
 
 /** Small cooldowns keep the tests quick; the rules under test are the same. */
 export const FAST = { jwksCooldown: 0.2, httpTimeout: 1 } as const

@@ -1,6 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
-import { SUB } from './issuer.js'
+import { SUB } from '../../fixtures/issuer.js'
 
 /** A 401 with the code ZITADEL_AUTH_`code` and its RFC 6750 challenge; `what` prefixes the assertion messages. */
 export function refused (t: Test, res: LightMyRequestResponse, code: string, what: string): void {
