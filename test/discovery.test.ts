@@ -205,7 +205,7 @@ t.test('redirects are not followed: a 302 on discovery gives 503 and its target 
 t.test('IdP faults on discovery or on the JWKS endpoint give 503, never 401 or 500', async (t) => {
   const faults: Array<[Fault, Partial<ZitadelAuthOptions>]> = [
     ['down', {}],
-    ['500', {}],
+    ['error', {}],
     ['garbage', {}],
     ['redirect', {}],
     ['huge', {}],
@@ -322,7 +322,7 @@ t.test('the IdP down at start: ready resolves, public routes answer, protected o
 
 t.test('within the cooldown after a failure, requests get 503 without fetching again', async (t) => {
   const issuer = await issuerFor(t)
-  issuer.fault = '500'
+  issuer.fault = 'error'
   const app = await appFor(t, issuer, { jwksCooldown: 10 })
   const token = await issuer.token()
 
@@ -340,7 +340,7 @@ t.test('within the cooldown after a failure, requests get 503 without fetching a
 
 t.test('a failing JWKS endpoint does not cause discovery to be fetched again', async (t) => {
   const issuer = await issuerFor(t)
-  issuer.fault = '500'
+  issuer.fault = 'error'
   issuer.faultOn = 'jwks'
   const clock = new FakeClock()
   const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
@@ -356,7 +356,7 @@ t.test('a failing JWKS endpoint does not cause discovery to be fetched again', a
 
 t.test('a failed discovery is retried after the cooldown, not cached', async (t) => {
   const issuer = await issuerFor(t)
-  issuer.fault = '500'
+  issuer.fault = 'error'
   issuer.faultOn = 'discovery'
   const clock = new FakeClock()
   const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
@@ -371,7 +371,7 @@ t.test('a failed discovery is retried after the cooldown, not cached', async (t)
 
 t.test('repeated failures of one kind warn once and then log at debug; a new kind warns again', async (t) => {
   const issuer = await issuerFor(t)
-  issuer.fault = '500'
+  issuer.fault = 'error'
   const clock = new FakeClock()
   const { app, logs } = await loggedAppFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token()
@@ -403,7 +403,7 @@ t.test('50 concurrent requests right after ready share one discovery and one JWK
 
 t.test('50 concurrent cold requests after a failed start share one discovery and one JWKS fetch', async (t) => {
   const issuer = await issuerFor(t)
-  issuer.fault = '500'
+  issuer.fault = 'error'
   const tokens = await Promise.all(Array.from({ length: 50 }, () => issuer.token()))
   const clock = new FakeClock()
   const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })

@@ -199,7 +199,7 @@ t.test('stale-if-error: while refreshes fail, the last good keys are used and a 
   const token = await issuer.token()
   await accepted(t, app, token)
 
-  issuer.fault = '500'
+  issuer.fault = 'error'
   await clock.advance(500) // the refresh at 0.25 s fails, and its retry at 0.45 s
   t.ok(issuer.requests.jwks >= 2, 'the due refresh was tried')
   await accepted(t, app, token, 'the last good keys are still used')
@@ -222,7 +222,7 @@ t.test('past jwksMaxStale the last good keys are no longer used: 503, then recov
     const token = await issuer.token()
     await accepted(t, app, token)
 
-    issuer.fault = '500'
+    issuer.fault = 'error'
     await clock.advanceTo(start + 400)
     await accepted(t, app, token, 'past the ttl, within the stale bound: still accepted')
     await clock.advanceTo(start + 250 + 300 - 1)
@@ -240,7 +240,7 @@ t.test('past jwksMaxStale the last good keys are no longer used: 503, then recov
     const token = await issuer.token()
     await accepted(t, app, token)
 
-    issuer.fault = '500'
+    issuer.fault = 'error'
     await clock.advanceTo(start + 400)
     assertUnavailable(t, await me(app, token), 'no stale keys at all: 503 as soon as the refresh fails')
   })
@@ -348,7 +348,7 @@ t.test('keys no longer published are refused after the next successful scheduled
   t.equal(issuer.requests.jwks, before + 1, 'the unknown kid caused a fetch of a set without A')
   await accepted(t, app, tokenA, 'that fetch only added keys: A is still accepted')
 
-  issuer.fault = '500'
+  issuer.fault = 'error'
   await clock.advanceTo(start + 600 + 100)
   t.ok(issuer.requests.jwks >= before + 2, 'the scheduled refresh was tried')
   await accepted(t, app, tokenA, 'a failed refresh drops nothing')
@@ -470,7 +470,7 @@ t.test('after close, no further JWKS requests', async (t) => {
 
 t.test('a failed fetch is not retried for a fresh kid: the failure starts the cooldown', async (t) => {
   const issuer = await issuerFor(t)
-  issuer.fault = '500'
+  issuer.fault = 'error'
   const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 0.2 })
   assertUnavailable(t, await me(app, await issuer.token()), 'the warm-up on ready failed')
   await clock.advance(300) // its cooldown is over
@@ -487,7 +487,7 @@ t.test('an unknown kid while the IdP fails gets 503 (retry later), not 401, even
   const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 0.2 })
   await accepted(t, app, await issuer.token())
   const rotated = await issuer.addKey('ES256')
-  issuer.fault = '500'
+  issuer.fault = 'error'
   await clock.advance(250)
   const { outcome: res } = await clock.throughTimer(async () => me(app, await issuer.token({ key: rotated })))
   assertUnavailable(t, res, 'a key rotated in during the outage: 503')

@@ -362,7 +362,7 @@ t.test('an unknown URL with a bad token is a 404, not a 500', async (t) => {
 t.test('start-up does not wait on the IdP, and keys are fetched in the background once ready', async (t) => {
   const issuer = await startIssuer()
   t.teardown(() => issuer.close())
-  issuer.fault = '500'
+  issuer.fault = 'error'
   const down = await buildApp(issuer)
   t.teardown(() => down.close())
   t.equal((await down.inject({ url: '/public' })).statusCode, 200, 'the app is up while the IdP fails')
