@@ -42,7 +42,8 @@ export class JwksCache {
   readonly #log: FastifyBaseLogger
   readonly #errors: ErrorFactory
   readonly #clock: Clock
-  readonly #closing = new AbortController()
+  /** The plugin's: aborted when the app closes. */
+  readonly #signal: AbortSignal
 
   readonly #discovery: Discovery
   #keys = new Map<string, VerificationKey>()
@@ -59,45 +60,47 @@ export class JwksCache {
   #lastFailure: string | undefined
   readonly #keysRemoved: Array<() => void> = []
 
-  constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory, discovery: Discovery, clock: Clock) {
+  constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory, discovery: Discovery, clock: Clock, signal: AbortSignal) {
     this.#opts = opts
     this.#log = log
     this.#errors = errors
     this.#discovery = discovery
     this.#clock = clock
+    this.#signal = signal
+    signal.addEventListener('abort', () => { clock.clearTimeout(this.#timer) }, { once: true })
   }
 
   /**
-   * The key for `kid` when it is at hand: known, and the key set still usable.
-   * Otherwise undefined: then await `refreshFor(kid)` and call `lookup(kid)`.
+   * Checks a token's signature with the issuer's key for `kid`, then runs
+   * `accept` while that key is still the issuer's key for `kid`.
+   *
+   * - The key is used at once when at hand; otherwise after one fetch
+   *   (cooldown permitting), shared with every request that waits for it.
+   * - `check` rejects when the signature does not hold. It may wait on
+   *   libuv's thread pool, and a fetch may remove or change the key
+   *   meanwhile: what a key that went away vouched for no longer counts, so
+   *   the check runs again against the key set as it is now.
+   * - `accept` runs in the same tick as that last look at the key set: no
+   *   fetch can slip in between, so nothing it caches outlives a key change.
+   *
+   * Every failure comes through the promise: the 401 or 503 the request should get.
    */
-  keyAtHand (kid: string): VerificationKey | undefined {
-    return this.#clock.now() < this.#usableUntil ? this.#keys.get(kid) : undefined
+  async withKey<T> (kid: string, check: (key: VerificationKey) => Promise<void>, accept: () => T): Promise<T> {
+    let key = this.#atHand(kid)
+    if (key === undefined) {
+      await this.#refreshFor(kid)
+      key = this.#lookup(kid)
+    }
+    for (;;) {
+      await check(key)
+      if (this.#atHand(kid) === key) return accept()
+      key = this.#lookup(kid)
+    }
   }
 
   /** Whether the key set may be used now: fetched, and not past `jwksMaxStale`. */
   usable (): boolean {
     return this.#clock.now() < this.#usableUntil
-  }
-
-  /**
-   * Fetches keys for a `kid` that is not at hand, unless the cooldown
-   * forbids; never rejects. A fetch already in flight is awaited first: it
-   * may bring the key, and every request with the new `kid` then waits for
-   * that one fetch instead of being refused. When it did not bring the key
-   * (a scheduled refresh that started before the key was published), one
-   * fetch for the `kid` follows, cooldown permitting; after a failed one, none.
-   */
-  async refreshFor (kid: string): Promise<void> {
-    if (this.#inflight !== undefined) {
-      await this.#inflight
-      // A failed fetch says nothing about the kid; the caller gets the failure's 503.
-      if (this.#lastFailure !== undefined || this.keyAtHand(kid) !== undefined) return
-    }
-    if (this.#inflight === undefined && this.#cooldownLeft() === 0) {
-      this.#inflight = this.#fetchForKid()
-    }
-    if (this.#inflight !== undefined) await this.#inflight
   }
 
   /**
@@ -116,14 +119,33 @@ export class JwksCache {
     this.#inflight = this.#run(async () => { await this.#fetch('replace') })
   }
 
-  /** Stops the refresh timer and aborts a fetch in flight. */
-  close (): void {
-    this.#clock.clearTimeout(this.#timer)
-    this.#closing.abort()
+  /** The key for `kid` when it is known and the key set still usable. */
+  #atHand (kid: string): VerificationKey | undefined {
+    return this.#clock.now() < this.#usableUntil ? this.#keys.get(kid) : undefined
+  }
+
+  /**
+   * Fetches keys for a `kid` that is not at hand, unless the cooldown
+   * forbids; never rejects. A fetch already in flight is awaited first: it
+   * may bring the key, and every request with the new `kid` then waits for
+   * that one fetch instead of being refused. When it did not bring the key
+   * (a scheduled refresh that started before the key was published), one
+   * fetch for the `kid` follows, cooldown permitting; after a failed one, none.
+   */
+  async #refreshFor (kid: string): Promise<void> {
+    if (this.#inflight !== undefined) {
+      await this.#inflight
+      // A failed fetch says nothing about the kid; the caller gets the failure's 503.
+      if (this.#lastFailure !== undefined || this.#atHand(kid) !== undefined) return
+    }
+    if (this.#inflight === undefined && this.#cooldownLeft() === 0) {
+      this.#inflight = this.#fetchForKid()
+    }
+    if (this.#inflight !== undefined) await this.#inflight
   }
 
   /** The key for `kid` in the key set as it is. Throws the 401 or 503 the request should get. */
-  lookup (kid: string): VerificationKey {
+  #lookup (kid: string): VerificationKey {
     if (this.#clock.now() >= this.#usableUntil) throw this.#errors.unavailable(this.#cooldownLeft() / 1000)
     const key = this.#keys.get(kid)
     if (key !== undefined) return key
@@ -148,7 +170,7 @@ export class JwksCache {
       // Only when the keys at hand are good: with none yet, past jwksMaxStale or
       // after a failed fetch, waiting would only hold requests up.
       if (this.#lastFailure === undefined && this.#clock.now() < this.#usableUntil) {
-        await delay(this.#clock, Math.min(UNKNOWN_KID_DELAY_MS, this.#opts.jwksCooldown * 1000), this.#closing.signal)
+        await delay(this.#clock, Math.min(UNKNOWN_KID_DELAY_MS, this.#opts.jwksCooldown * 1000), this.#signal)
       }
       // The cooldown runs from the fetch, not from the delay before it: the
       // requests that waited must not find it over and fetch a second time.
@@ -168,7 +190,7 @@ export class JwksCache {
 
   /** One fetch of discovery (the first time) and the JWKS; true when it worked. */
   async #fetch (mode: 'replace' | 'merge'): Promise<boolean> {
-    if (this.#closing.signal.aborted) return false
+    if (this.#signal.aborted) return false
     const startedAt = this.#clock.now()
     let keys: Map<string, VerificationKey>
     let maxAge: number | undefined
@@ -217,7 +239,7 @@ export class JwksCache {
   }
 
   async #download (): Promise<{ keys: Map<string, VerificationKey>, maxAge: number | undefined }> {
-    const http = { timeoutMs: this.#opts.httpTimeout * 1000, maxBytes: MAX_JWKS_BYTES, signal: this.#closing.signal }
+    const http = { timeoutMs: this.#opts.httpTimeout * 1000, maxBytes: MAX_JWKS_BYTES, signal: this.#signal }
     const { jwksUri } = await this.#discovery.endpoints()
     const { body, headers } = await getJson(jwksUri, http)
     const list = (body as { keys?: unknown } | null)?.keys
@@ -238,7 +260,7 @@ export class JwksCache {
   }
 
   #failed (err: unknown, mode: 'replace' | 'merge'): void {
-    if (this.#closing.signal.aborted) return
+    if (this.#signal.aborted) return
     // IdpFetchError messages are fixed text; a hint repeats at most the issuer a
     // discovery document names, cut short and printable only.
     const { message: reason, hint } = err as IdpFetchError
@@ -282,7 +304,7 @@ export class JwksCache {
     this.#timer = undefined
     while (this.#inflight !== undefined) await this.#inflight
     // A replace that ran meanwhile (or failed and set its retry) has scheduled the next one.
-    if (this.#timer !== undefined || this.#closing.signal.aborted) return
+    if (this.#timer !== undefined || this.#signal.aborted) return
     this.#inflight = this.#run(async () => { await this.#fetch('replace') })
     // Resolves once the refresh is done: the timer's clock may wait for it (lib/clock.ts).
     await this.#inflight

@@ -84,7 +84,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   // Every request to the IdP listens to it while in flight; dozens at once are normal.
   setMaxListeners(0, closing.signal)
   const discovery = new Discovery(opts.issuer, opts.discoveryUrl, { timeoutMs: opts.httpTimeout * 1000, signal: closing.signal })
-  const jwks = new JwksCache(opts, log, errors, discovery, clock)
+  const jwks = new JwksCache(opts, log, errors, discovery, clock, closing.signal)
   const verifier = createTokenVerifier(opts, jwks, errors, log, clock)
   const clientCredentials = introspectionCredentials(opts)
   const introspector = opts.introspection === undefined || clientCredentials === undefined
@@ -109,7 +109,6 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
     if (introspector?.all !== true) jwks.warm()
   })
   fastify.addHook('onClose', async function closeZitadelKeys () {
-    jwks.close()
     closing.abort()
   })
 }

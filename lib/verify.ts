@@ -26,6 +26,17 @@ interface CheckedHeader {
   readonly kid: string
 }
 
+/** A compact JWS whose syntax and header passed: what the key, signature and claims checks need. */
+interface ParsedJws {
+  readonly token: string
+  readonly alg: Algorithm
+  readonly kid: string
+  /** `header.payload`, exactly as it came: what the signature covers. */
+  readonly signingInput: string
+  readonly payloadB64: string
+  readonly signature: Buffer
+}
+
 /** A key set holds a handful of keys; room for more, with a bound. */
 const MAX_CHECKED_HEADERS = 64
 
@@ -85,6 +96,12 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
    * is refused before any key lookup or fetch.
    */
   async function verify (token: string): Promise<ZitadelUser> {
+    const jws = parse(token)
+    return jwks.withKey(jws.kid, (key) => checkSignature(jws, key), () => accept(jws))
+  }
+
+  /** The token's parts, once its syntax and header passed; throws a coded 401 otherwise. */
+  function parse (token: string): ParsedJws {
     const parts = COMPACT_JWS.exec(token)
     if (parts === null) {
       if (hintOpaque && OPAQUE.test(token)) hint()
@@ -95,17 +112,20 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     // give each token 3 or 15 other spellings that verify (RFC 7515 §2, RFC 4648 §3.5),
     // defeating anything keyed on the token string.
     if (!isCanonicalBase64url(payloadB64) || !isCanonicalBase64url(signatureB64)) throw errors.auth(TokenMalformedError)
-
     let header = checkedHeaders.get(headerB64)
     if (header === undefined) {
       header = checkHeader(headerB64)
       if (checkedHeaders.size >= MAX_CHECKED_HEADERS) checkedHeaders.clear()
       checkedHeaders.set(headerB64, header)
     }
-    const { alg, kid } = header
-    const key = jwks.keyAtHand(kid)
-    if (key === undefined) return verifyAfterFetch(token, alg, kid, headerB64.length, payloadB64, signatureB64)
-    return verifyWithKey(token, alg, kid, key, headerB64.length, payloadB64, signatureB64)
+    return {
+      token,
+      alg: header.alg,
+      kid: header.kid,
+      signingInput: token.slice(0, headerB64.length + 1 + payloadB64.length),
+      payloadB64,
+      signature: Buffer.from(signatureB64, 'base64url')
+    }
   }
 
   function hint (): void {
@@ -130,32 +150,23 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     return { alg: alg as Algorithm, kid }
   }
 
-  async function verifyAfterFetch (token: string, alg: Algorithm, kid: string, headerLength: number, payloadB64: string, signatureB64: string): Promise<ZitadelUser> {
-    await jwks.refreshFor(kid)
-    return verifyWithKey(token, alg, kid, jwks.lookup(kid), headerLength, payloadB64, signatureB64)
+  /** Rejects with the coded 401 when the signature does not hold with `key`. */
+  async function checkSignature (jws: ParsedJws, key: VerificationKey): Promise<void> {
+    if (!keyFitsAlgorithm(key, jws.alg)) throw errors.auth(TokenUnsupportedError)
+    if (!await verifySignature(jws.alg, key, jws.signingInput, jws.signature)) throw errors.auth(SignatureInvalidError)
   }
 
-  async function verifyWithKey (token: string, alg: Algorithm, kid: string, key: VerificationKey, headerLength: number, payloadB64: string, signatureB64: string): Promise<ZitadelUser> {
-    if (!keyFitsAlgorithm(key, alg)) throw errors.auth(TokenUnsupportedError)
-    const signingInputLength = headerLength + 1 + payloadB64.length
-    const checked = verifySignature(alg, key, token.slice(0, signingInputLength), Buffer.from(signatureB64, 'base64url'))
-    if (!(typeof checked === 'boolean' ? checked : await checked)) throw errors.auth(SignatureInvalidError)
-    // The signature was checked off the event loop, and a fetch may have
-    // removed or changed the key meanwhile: what it vouched for no longer
-    // counts, so the token is judged again against the key set as it is now
-    // (401 when the kid is gone, 503 when the keys are no longer usable). From
-    // here to the cache there is no await, so no fetch can slip in again.
-    if (jwks.keyAtHand(kid) !== key) return verifyWithKey(token, alg, kid, jwks.lookup(kid), headerLength, payloadB64, signatureB64)
-
-    const claims = decodeJson(payloadB64)
+  /** The claims checks, then the user, cached; runs once the signature holds with the issuer's current key. */
+  function accept (jws: ParsedJws): ZitadelUser {
+    const claims = decodeJson(jws.payloadB64)
     if (claims === undefined) throw errors.auth(TokenMalformedError)
     const now = clock.wallSeconds()
     checkClaims(claims, now)
     // Frozen all the way down, on a miss as on a hit: one request's handler
     // cannot change what another request sees.
-    const user = createZitadelUser(token, deepFreeze(claims), roleClaim)
+    const user = createZitadelUser(jws.token, deepFreeze(claims), roleClaim)
     // A token accepted only thanks to the tolerance on exp is not cached.
-    if (cache !== undefined && now < (claims.exp as number)) cache.set(token, user)
+    if (cache !== undefined && now < (claims.exp as number)) cache.set(jws.token, user)
     return user
   }
 
