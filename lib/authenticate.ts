@@ -4,20 +4,17 @@ import type { CredentialCheck } from './credential-check.js'
 import { BadRequestError, type ErrorFactory } from './errors.js'
 import { awaitable, failHook } from './hooks.js'
 
-/** On a request whose token `authenticate` has handled. */
+/** Set once `authenticate` has run on a request (see routes.ts). */
 export const kChecked = Symbol('fastify-zitadel-auth.checked')
 
 /**
- * The onRequest hook on every route: the Authorization header → its Bearer
- * credential → the user, set on `request.user`, or the error that ends the
- * request. RFC 6750 §3: a request that presents a token has it checked on
- * every route, public or not; one without a token goes on as anonymous and
- * the guards decide. Callback style, not async: a cache hit then costs a
- * lookup and two clock reads, and no promise.
+ * A token that is presented is checked on every route, public or not (RFC
+ * 6750 §3); a request without one goes on as anonymous and the guards decide.
+ * Callback style, not async, so that a cache hit allocates no promise.
  */
 export function createAuthenticate (credentials: CredentialCheck, errors: ErrorFactory) {
   return function authenticate (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    // Called by hand as an async hook (`await authenticate(req, reply)`): a promise, never a crash.
+    // `await authenticate(req, reply)` by hand: a promise, never a crash.
     if (typeof done !== 'function') return awaitable(authenticate, request, reply) as unknown as undefined
     ;(request as unknown as Record<symbol, boolean>)[kChecked] = true
     const header = request.headers.authorization
@@ -47,9 +44,8 @@ export function createAuthenticate (credentials: CredentialCheck, errors: ErrorF
       done()
       return
     }
-    // RFC 6750 §2.1: a credential that is no b64token is a malformed request
-    // (400), not a token to refuse (401). Looked at only here, after the
-    // caches: a token in them passed this rule already.
+    // RFC 6750 §2.1: not a b64token is a malformed request (400), not a bad
+    // token (401). Checked after the caches, which hold only tokens that passed.
     if (!isB64Token(credential)) {
       failHook(reply, errors.auth(BadRequestError), done)
       return

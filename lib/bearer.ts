@@ -1,7 +1,6 @@
 /**
- * Reads the access token from `Authorization: Bearer <token>` (RFC 6750 §2.1).
- * The header is the only place a token is taken from: never the query string
- * or the body (RFC 6750 §2.2-2.3 are optional and leak tokens into logs).
+ * Tokens are read from the Authorization header only (RFC 6750 §2.1), never
+ * the body or query (§2.2-2.3 are optional and leak tokens into logs).
  */
 
 /** RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` */
@@ -12,12 +11,7 @@ export const NONE = Object.freeze({ kind: 'none' as const })
 /** "Bearer" with nothing usable after it: 400 invalid_request. */
 export const INVALID = Object.freeze({ kind: 'invalid' as const })
 
-/**
- * The credential of a Bearer header, not yet checked against `b64token`
- * (see `isB64Token`); NONE or INVALID otherwise. The plugin looks a
- * credential up in its token cache before that check: only tokens that
- * passed it are in the cache, and the check is most of the cost of a hit.
- */
+/** Not yet checked against `b64token`: authenticate.ts does that after the caches. */
 export function bearerCredential (header: string | undefined): string | typeof NONE | typeof INVALID {
   if (header === undefined) return NONE
   // The auth-scheme is case-insensitive (RFC 9110 §11.1).
@@ -29,11 +23,7 @@ export function bearerCredential (header: string | undefined): string | typeof N
   return header.slice(7).trim()
 }
 
-/**
- * Does the request carry at most one Authorization field? Node's
- * `headers.authorization` keeps the first line only; `rawHeaders` has them
- * all, as name/value pairs.
- */
+/** Node's `headers.authorization` keeps the first field only; `rawHeaders` has them all. */
 export function hasOneAuthorization (rawHeaders: readonly string[]): boolean {
   let seen = 0
   for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -43,7 +33,6 @@ export function hasOneAuthorization (rawHeaders: readonly string[]): boolean {
   return true
 }
 
-/** Is this credential a `b64token`? (An empty string is not.) */
 export function isB64Token (credential: string): boolean {
   return B64TOKEN.test(credential)
 }

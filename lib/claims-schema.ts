@@ -3,9 +3,8 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { invalidOption } from './errors.js'
 
 /**
- * Compiles `claimsSchema` once, at registration. A schema TypeBox cannot
- * compile, or one using a `format` nobody registered (TypeBox then fails every
- * value, so every token would get 401 with no hint why), is a registration error.
+ * A `format` nobody registered makes TypeBox fail every value, so every token
+ * would get 401 with no hint why: a registration error instead.
  */
 export function compileClaimsSchema (schema: TSchema): TypeCheck<TSchema> {
   const unknown = formatsOf(schema).filter((f) => !FormatRegistry.Has(f))

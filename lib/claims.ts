@@ -9,36 +9,27 @@ import { MIN_NOT_BEFORE_TOLERANCE, type ResolvedOptions } from './options.js'
 export type Claims = Record<string, unknown>
 
 /**
- * Claims that mark a JWT as an ID token. zitadel/oidc pkg/oidc/token.go
- * NewIDTokenClaims always sets `azp` (the client), while NewAccessTokenClaims
- * never does; token exchange can issue ID tokens without `nonce`, `at_hash`
- * or `c_hash` (zitadel internal/api/oidc/token_exchange.go), but never
- * without `azp`. The other three are checked too, for ID tokens of other
- * shapes. An ID token must not be usable as an access token.
+ * Claims that mark a JWT as an ID token, which must not pass as an access
+ * token. `azp` is the sure sign: zitadel/oidc pkg/oidc/token.go
+ * NewIDTokenClaims always sets it, NewAccessTokenClaims never, and token
+ * exchange issues ID tokens without the other three (zitadel
+ * internal/api/oidc/token_exchange.go); those catch ID tokens of other shapes.
  */
 const ID_TOKEN_CLAIMS = ['azp', 'nonce', 'at_hash', 'c_hash'] as const
 
 /** `act` nests one level per actor (RFC 8693 §4.1); a real chain is one or two deep. */
 const MAX_ACTOR_DEPTH = 8
 
-/** Longest claim value repeated in a debug log line, and most values of a list. */
 const MAX_LOGGED_LENGTH = 256
 const MAX_LOGGED_VALUES = 10
 
 interface ClaimsCheckContext {
-  /** Where refusals that need a word are explained, at debug level. */
   readonly log: FastifyBaseLogger
   /** JWTs: refuse ID tokens. Introspection answers describe access tokens and may carry `auth_time`/`amr`. */
   readonly refuseIdTokens: boolean
 }
 
-/**
- * The claim rules every accepted token meets, whether its claims come from a
- * verified JWT or from Zitadel's introspection answer: registered claims,
- * issuer, audience, time, no ID token, `scope` and `act` well formed,
- * `allowedClientIds` and `allowedSubjects`, then `claimsSchema`. Built once
- * per registration; throws the coded error.
- */
+/** For the claims of a verified JWT and of an introspection answer alike; throws the coded error. */
 export function createClaimsCheck (opts: ResolvedOptions, errors: ErrorFactory, { log, refuseIdTokens }: ClaimsCheckContext): (claims: Claims, now: number) => void {
   const issuers = new Set(opts.issuers)
   const audience = new Set(opts.audience)
@@ -57,9 +48,9 @@ export function createClaimsCheck (opts: ResolvedOptions, errors: ErrorFactory, 
     const { exp, iat, nbf, sub, iss } = claims
     // Required and finite: JSON's 1e400 parses to Infinity and must not mean "forever".
     if (!isNumericDate(exp) || !isNumericDate(iat)) refuse(ClaimsInvalidError, 'exp or iat missing or not a number')
-    // Zitadel Cloud once issued tokens without sub (zitadel/zitadel#8591): nobody to authorise.
+    // Without sub there is nobody to authorise.
     if (typeof sub !== 'string' || sub === '') refuse(ClaimsInvalidError, 'sub missing')
-    // What was expected and what the token said (claims, never the token) make a refusal diagnosable.
+    // Debug lines show what was expected and what the claims said, never the token.
     if (typeof iss !== 'string' || !issuers.has(iss)) {
       // The usual cause: a custom domain not listed in `issuer`.
       log.debug({ iss: loggable(iss), issuers: opts.issuers }, 'zitadel: token refused for its issuer')
@@ -96,12 +87,10 @@ export function createClaimsCheck (opts: ResolvedOptions, errors: ErrorFactory, 
   }
 }
 
-/** A claim value as a debug line may show it: a string cut short, or only the type of anything else. */
 function loggable (value: unknown): string {
   return typeof value === 'string' ? value.slice(0, MAX_LOGGED_LENGTH) : value === null ? 'null' : typeof value
 }
 
-/** The tolerance on `nbf` and `iat`: `clockTolerance`, and at least MIN_NOT_BEFORE_TOLERANCE. */
 export function notBeforeToleranceOf (opts: ResolvedOptions): number {
   return Math.max(opts.clockTolerance, MIN_NOT_BEFORE_TOLERANCE)
 }

@@ -3,19 +3,14 @@ import { isPlainObject } from './values.js'
 
 /**
  * `private_key_jwt` client authentication (RFC 7523 §2.2, OpenID Connect Core
- * §9) with a Zitadel application key file, as Zitadel documents it for an
- * API application (docs: guides/integrate/token-introspection/private-key-jwt):
- * an RS256 JWT with header `kid` = keyId, claims `iss` = `sub` = clientId,
- * `aud` = the issuer, `iat`, `exp`. Zitadel accepts an assertion for at most an
- * hour and does not refuse a reused one, so one is signed and then reused until
- * shortly before it expires: one signature per few minutes, not per request
- * (an RSA signature costs about a millisecond of the event loop). OpenID
- * Connect Core §9 says a `jti` is to be used once; Zitadel does not enforce
- * that (zitadel/oidc VerifyJWTAssertion), and a new signature per call would
- * cost more than the call's own work.
+ * §9) as Zitadel documents it for an API application (docs:
+ * guides/integrate/token-introspection/private-key-jwt). OpenID Connect Core
+ * §9 says a `jti` is used once, but Zitadel does not enforce that (zitadel/oidc
+ * VerifyJWTAssertion), so an assertion is reused until shortly before it
+ * expires rather than paying an RSA signature on the event loop per call.
  */
 
-/** Zitadel's application key file: `{"type":"application","keyId","key","clientId","appId"}`. */
+/** Zitadel's application key file. */
 export interface ApplicationKeyFile {
   type: 'application'
   keyId: string
@@ -28,28 +23,23 @@ export interface ApplicationKeyFile {
 /** RFC 7523 §2.2: the only client assertion type Zitadel accepts. */
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
-/** An assertion lives this long; Zitadel's limit is an hour. */
+/** Zitadel's limit is an hour. */
 const LIFETIME_S = 300
-/** A new one is signed when less than this is left, so none expires in flight. */
+/** Renewed with this much left, so none expires in flight. */
 const RENEW_BEFORE_S = 60
 /**
- * `iat` is set this far in the past: Zitadel refuses an `iat` more than a
- * second ahead of its own clock (zitadel/oidc CheckIssuedAt), and the API's
- * clock may run a little ahead of Zitadel's.
+ * Zitadel refuses an `iat` more than a second ahead of its own clock
+ * (zitadel/oidc CheckIssuedAt), and the API's clock may run a little ahead.
  */
 const BACKDATE_S = 30
 
-/** A key file read and checked: the key imported once. */
 export interface ClientKey {
   readonly keyId: string
   readonly clientId: string
   readonly key: KeyObject
 }
 
-/**
- * Reads a key file given as an object or as its JSON text. Returns the key, or
- * a message saying what is wrong (never echoing the key).
- */
+/** The key, or what is wrong with the file (never echoing the key). */
 export function readKeyFile (value: unknown): ClientKey | string {
   let file: unknown = value
   if (typeof value === 'string') {
@@ -78,12 +68,11 @@ export function readKeyFile (value: unknown): ClientKey | string {
   return Object.freeze({ keyId, clientId, key: privateKey })
 }
 
-/** Signs assertions for one key and audience, reusing each until it is close to expiry. */
 export class ClientAssertion {
   readonly #key: ClientKey
   readonly #audience: string
   #assertion = ''
-  /** The `iat` of the current assertion; 0: none yet, or dropped. */
+  /** 0: none yet, or dropped. */
   #iat = 0
 
   constructor (key: ClientKey, audience: string) {
@@ -91,7 +80,6 @@ export class ClientAssertion {
     this.#audience = audience
   }
 
-  /** A valid assertion for the next request. */
   current (): string {
     const now = Math.floor(Date.now() / 1000)
     // `now < #iat` catches a wall clock set back (further than the backdating) since signing.
@@ -102,7 +90,7 @@ export class ClientAssertion {
     return this.#assertion
   }
 
-  /** Drops the current assertion (the IdP refused it): the next request gets a new one. */
+  /** After the IdP refused it. */
   drop (): void {
     this.#iat = 0
   }

@@ -1,29 +1,20 @@
 import { getJson, IdpFetchError, NOT_JSON, type GetJsonOptions, type JsonResponse } from './http.js'
 
-/** Discovery documents are a few KiB; Zitadel's is about 2 KiB. */
+/** Discovery documents are a few KiB. */
 const MAX_DISCOVERY_BYTES = 64 * 1024
-/** Longest issuer from a discovery document repeated in a hint. */
 const MAX_HINT_ISSUER = 256
 
-/** The endpoints the plugin uses, from the issuer's discovery document. */
 export interface Endpoints {
   readonly jwksUri: string
-  /**
-   * Needed only with the `introspection` option: the URL, or why there is
-   * none (absent, invalid, on another origin). A bad one must not take the
-   * JWKS down with it.
-   */
+  /** Or why there is none: needed only with `introspection`, a bad one must not take the JWKS down. */
   readonly introspectionEndpoint: string | IdpFetchError
 }
 
 /**
- * Fetches `{issuer}/.well-known/openid-configuration` and returns the
- * endpoints it names, after the checks that keep an impostor out:
- * - its `issuer` equals the configured issuer exactly (RFC 8414 §3.3,
- *   OpenID Connect Discovery §4.3);
- * - `jwks_uri` and `introspection_endpoint` are on the issuer's own origin, so
- *   a tampered document can neither point key discovery at a server someone
- *   else controls nor make the plugin send tokens there.
+ * The document's `issuer` must equal the configured one exactly (RFC 8414
+ * §3.3, OpenID Connect Discovery §4.3), and `jwks_uri` and
+ * `introspection_endpoint` must be on the issuer's origin, so a tampered
+ * document can neither swap the keys nor make the plugin send tokens elsewhere.
  */
 export async function discoverEndpoints (issuer: string, discoveryUrl: string, http: GetJsonOptions): Promise<Endpoints> {
   let answer: JsonResponse
@@ -47,7 +38,7 @@ export async function discoverEndpoints (issuer: string, discoveryUrl: string, h
   }
   const doc = body as Record<string, unknown>
   if (doc.issuer !== issuer) {
-    // The issuer it names is the fix; it is the IdP's own public URL, cut short and printable only.
+    // The issuer it names is the fix: the IdP's own public URL, cut short and printable only.
     const named = typeof doc.issuer === 'string' && /^[\x21-\x7e]+$/.test(doc.issuer) ? `"${doc.issuer.slice(0, MAX_HINT_ISSUER)}"` : 'no usable issuer'
     throw new IdpFetchError('discovery document names another issuer than the configured one', {
       hint: `the discovery document at ${discoveryUrl} names ${named}, not "${issuer}"; set "issuer" to exactly what the document names (localhost and 127.0.0.1 differ; Zitadel v4 drops a non-standard port from the issuer of a host that is not localhost or an IP)`
@@ -81,10 +72,7 @@ function sameOrigin (value: unknown, origin: string, name: string): string {
   return url.href
 }
 
-/**
- * The discovery document fetched once and shared (JWKS cache, introspection):
- * a failed fetch is not remembered, so the next caller tries again.
- */
+/** Fetched once and shared; a failed fetch is not remembered, so the next caller tries again. */
 export class Discovery {
   readonly #issuer: string
   readonly #discoveryUrl: string

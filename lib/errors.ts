@@ -1,16 +1,10 @@
 import createError from '@fastify/error'
 
 /**
- * Every error the plugin sends, with a stable code, its HTTP status and, for
- * the 4xx errors, the RFC 6750 §3.1 error code that goes into
- * `WWW-Authenticate`.
- *
- * Messages are fixed ASCII text: no claim, key id or token is ever echoed
- * (a reflected value could smuggle quotes into the header, and a token in a
- * response or a log is a leaked credential).
- *
- * Stack traces are not captured for request errors: they are expected
- * outcomes on a hot path, and a stack says nothing about a bad token.
+ * Messages are fixed ASCII text: no claim, key id or token is ever echoed (a
+ * reflected value could smuggle quotes into `WWW-Authenticate`, and a token
+ * in a response or a log is a leaked credential). No stack traces for request
+ * errors: they are expected outcomes on a hot path.
  */
 const request = (code: string, message: string, statusCode: number) =>
   createError(code, message, statusCode, undefined, false)
@@ -37,15 +31,15 @@ export const IdpUnavailableError = request('ZITADEL_AUTH_IDP_UNAVAILABLE', 'The 
 export const InvalidOptionError = createError<[string]>('ZITADEL_AUTH_INVALID_OPTION', 'fastify-zitadel-auth: %s', 500, TypeError)
 /**
  * A guard factory that Fastify called as a hook: `app.addHook('preHandler', app.zitadel.requireAuth)`
- * without the call. App-level hooks are not visible to the plugin before a
- * request, so this is the one setup mistake found on a request (500, logged by Fastify).
+ * without the call. The one setup mistake found only on a request (500), as
+ * app-level hooks are invisible to the plugin before then.
  */
 export const GuardNotCalledError = createError<[string]>('ZITADEL_AUTH_GUARD_NOT_CALLED', 'fastify-zitadel-auth: %s', 500, TypeError)
 
 export type ErrorConstructor = typeof TokenMissingError
 type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope'
 
-/** The RFC 6750 §3.1 error code of each request error; absent: none is sent (§3.1: no token at all). */
+/** RFC 6750 §3.1 error codes; none for a request without a token (§3.1). */
 const bearerCodes = new Map<ErrorConstructor, BearerErrorCode>([
   [BadRequestError, 'invalid_request'],
   [TokenMalformedError, 'invalid_token'],
@@ -67,10 +61,7 @@ const bearerCodes = new Map<ErrorConstructor, BearerErrorCode>([
 
 export type AuthError = InstanceType<ErrorConstructor> & { headers?: Readonly<Record<string, string>> | undefined }
 
-/**
- * Builds the errors of one registration. The `WWW-Authenticate` value of each
- * error depends only on the realm, so it is built once here, not per request.
- */
+/** `WWW-Authenticate` depends only on the realm, so it is built once per registration. */
 export function createErrorFactory (realm: string) {
   const challenges = new Map<ErrorConstructor, Readonly<Record<string, string>>>()
   for (const Err of [TokenMissingError, ...bearerCodes.keys()]) {
@@ -78,23 +69,21 @@ export function createErrorFactory (realm: string) {
   }
 
   return {
-    /** An error for the response, carrying its `WWW-Authenticate` header. */
     auth (Err: ErrorConstructor): AuthError {
       const err: AuthError = new Err()
       err.headers = challenges.get(Err)
       return err
     },
     /**
-     * 403 for `requireScopes`: RFC 6750 §3 lets the challenge name the scope
-     * the resource needs. The scopes are the route's own configuration,
-     * checked at registration to be `scope-token` characters.
+     * RFC 6750 §3 lets the challenge name the scope needed. The scopes are the
+     * route's own, checked at declaration to be `scope-token`s.
      */
     scope (scopes: readonly string[]): AuthError {
       const err: AuthError = new ScopeRequiredError()
       err.headers = { 'www-authenticate': `${challenge(realm, ScopeRequiredError)}, scope="${scopes.join(' ')}"` }
       return err
     },
-    /** 503 with `Retry-After` (RFC 9110 §10.2.3) in whole seconds, at least 1. */
+    /** `Retry-After` (RFC 9110 §10.2.3) takes whole seconds. */
     unavailable (retryAfterSeconds: number): AuthError {
       const err: AuthError = new IdpUnavailableError()
       err.headers = { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) }
@@ -111,7 +100,6 @@ function challenge (realm: string, Err: ErrorConstructor): string {
   return `Bearer realm="${realm}", error="${code}", error_description="${new Err().message}"`
 }
 
-/** Throws `ZITADEL_AUTH_INVALID_OPTION`: a setup mistake, found at registration or route declaration. */
 export function invalidOption (message: string): never {
   throw new InvalidOptionError(message)
 }

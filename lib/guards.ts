@@ -5,7 +5,7 @@ import { SCOPE_TOKEN } from './scope.js'
 import type { ZitadelUser } from './user.js'
 import { isPlainObject } from './values.js'
 
-/** What a guard demands; kept on the guard so routes (and their docs) can tell what protects them. */
+/** What a guard demands, kept on it so the OpenAPI document can tell what protects a route. */
 export type GuardRequirement =
   | { readonly kind: 'auth' }
   | { readonly kind: 'optional' }
@@ -13,7 +13,7 @@ export type GuardRequirement =
   | { readonly kind: 'scopes', readonly scopes: readonly string[] }
 
 export const kGuard = Symbol.for('fastify-zitadel-auth.guard')
-/** Marks the guard factories themselves, so a route that lists one uncalled is caught when it is declared. */
+/** Marks the factories, so a route that lists one uncalled is caught at declaration. */
 const kFactory = Symbol('fastify-zitadel-auth.guard-factory')
 
 export type Guard = preHandlerHookHandler & { readonly [kGuard]: GuardRequirement }
@@ -21,10 +21,9 @@ export type Guard = preHandlerHookHandler & { readonly [kGuard]: GuardRequiremen
 /** What every guard takes. */
 export interface GuardOptions {
   /**
-   * `false`: refuse (403 `ZITADEL_AUTH_DELEGATION_REFUSED`) a token that
-   * someone else holds for the user (`act`: token exchange with
-   * impersonation or delegation), for routes the user must call in person.
-   * Default: true.
+   * `false` refuses (403 `ZITADEL_AUTH_DELEGATION_REFUSED`) a token someone
+   * else holds for the user (`act`, from token exchange), for routes the user
+   * must call in person. Default: true.
    */
   allowDelegated?: boolean | undefined
 }
@@ -32,9 +31,8 @@ export interface GuardOptions {
 export interface RequireRolesOptions extends GuardOptions {
   /**
    * The organisation the role must be held in: a fixed id, or read from the
-   * request (e.g. `(req) => req.params.orgId`). When the function returns
-   * undefined the request is refused: a missing organisation never widens the
-   * check to "any organisation".
+   * request (`(req) => req.params.orgId`). Undefined from the function refuses
+   * the request: it never widens the check to "any organisation".
    */
   orgId?: string | OrgIdResolver | undefined
   /** Grant access when the user holds any one of the roles. Default: all are required. */
@@ -45,12 +43,11 @@ export interface RequireRolesOptions extends GuardOptions {
 export type OrgIdResolver = (request: FastifyRequest<{ Params: Record<string, string | undefined> }>) => string | undefined
 
 /**
- * The preHandler guards. Each one runs after the onRequest hook verified the
- * token, so authorization is only ever decided for a genuine token: a forged
- * one gets its 401 before any route learns what role it wants.
+ * preHandler guards run after onRequest verified the token: a forged one gets
+ * its 401 before any route learns what role it wants.
  */
 export function createGuards (errors: ErrorFactory) {
-  /** The user of the request; `inPerson`: only when nobody acts for them. */
+  /** `inPerson`: refuse a user someone else acts for. */
   function authenticated (request: FastifyRequest, inPerson: boolean): ZitadelUser {
     const { user } = request
     if (user === null) throw errors.auth(TokenMissingError)
@@ -71,16 +68,15 @@ export function createGuards (errors: ErrorFactory) {
   }
 
   /**
-   * A guard that lets every request through, with a token or without one:
-   * for routes anyone may call that say more to a logged-in user
-   * (`request.user` is the verified user, or null). A token that is sent is
-   * still verified, so a bad one gets its 401. The OpenAPI document marks the
-   * token optional, so Swagger UI sends it once you are logged in.
+   * A guard that lets every request through, for routes anyone may call that
+   * say more to a logged-in user (`request.user` or null). A token that is
+   * sent is still verified: a bad one gets its 401. The OpenAPI document marks
+   * the token optional, so Swagger UI sends it once you are logged in.
    * @example app.get('/hello', { preHandler: app.zitadel.optionalAuth() }, async (req) => ({ user: req.user?.sub ?? null }))
    */
   function optionalAuth (): Guard {
     refuseHookCall('optionalAuth', arguments[0])
-    // A guard without options: `optionalAuth({ allowDelegated: false })` would refuse nothing, so it fails here instead.
+    // `optionalAuth({ allowDelegated: false })` would refuse nothing: better fail here.
     if (arguments.length > 0) invalidOption('optionalAuth: takes no arguments; it lets every request through')
     return guard({ kind: 'optional' }, function optionalAuth () {})
   }
@@ -135,10 +131,9 @@ export function createGuards (errors: ErrorFactory) {
 }
 
 /**
- * Fastify calls a hook with the request first. A factory that receives one was
- * added with `app.addHook(…)` uncalled; route options are checked at declaration
- * (`uncalledFactory`), but app-level hooks only show up here. Without this,
- * `requireAuth` would return a guard and leave the request hanging.
+ * A factory called with a request was added with `app.addHook(…)` uncalled;
+ * route options are checked at declaration (`uncalledFactory`), app-level
+ * hooks only here. Otherwise the request would hang.
  */
 function refuseHookCall (name: string, first: unknown): void {
   if (typeof first === 'object' && first !== null && 'raw' in first && 'routeOptions' in first) {
@@ -146,16 +141,11 @@ function refuseHookCall (name: string, first: unknown): void {
   }
 }
 
-/** How to call the factory `name` in a message. */
 export function callExample (name: string): string {
   return name === 'requireAuth' || name === 'optionalAuth' ? `${name}()` : `${name}(['…'])`
 }
 
-/**
- * The name of a guard factory listed among `hooks` without being called
- * (`preHandler: app.zitadel.requireRoles`), if there is one: Fastify would
- * call it with the request, reply and done, and every request would fail or hang.
- */
+/** `preHandler: app.zitadel.requireRoles` without the call would fail or hang every request. */
 export function uncalledFactory (hooks: unknown): string | undefined {
   const list = Array.isArray(hooks) ? hooks : [hooks]
   for (const fn of list) {
@@ -164,14 +154,10 @@ export function uncalledFactory (hooks: unknown): string | undefined {
   return undefined
 }
 
-/**
- * A callback-style preHandler around a check that throws the coded error.
- * Callback style, not async: the check is synchronous, and a promise per
- * guard per request is measurable on the cache-hit path.
- */
+/** Callback style, not async: the check is synchronous, and this is on the cache-hit path. */
 function guard (requirement: GuardRequirement, check: (request: FastifyRequest) => void): Guard {
   const hook = function (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    // Called by hand (`await guard(request, reply)`): a promise, never a crash.
+    // `await guard(request, reply)` by hand: a promise, never a crash.
     if (typeof done !== 'function') return awaitable(hook, request, reply) as unknown as undefined
     try {
       check(request)
@@ -181,13 +167,12 @@ function guard (requirement: GuardRequirement, check: (request: FastifyRequest) 
     }
     done()
   }
-  // The check's name for stack traces and route introspection; the requirement for the docs.
   Object.defineProperty(hook, 'name', { value: check.name })
   Object.defineProperty(hook, kGuard, { value: Object.freeze(requirement) })
   return hook as unknown as Guard
 }
 
-/** Guards are built when routes are declared: a wrong argument fails there, not on a request. */
+/** Runs when routes are declared: a wrong argument fails there, not on a request. */
 function checkList (fn: string, what: string, value: unknown, pattern: RegExp): readonly string[] {
   if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string' && pattern.test(v))) {
     invalidOption(`${fn}: ${what} must be a non-empty array of non-empty strings without spaces`)
@@ -195,7 +180,7 @@ function checkList (fn: string, what: string, value: unknown, pattern: RegExp): 
   return Object.freeze([...new Set(value as string[])])
 }
 
-/** Checks a guard's options object and reads `allowDelegated`: true when the user must act in person. */
+/** True when the user must act in person. */
 function readInPerson (fn: string, options: unknown): boolean {
   if (!isPlainObject(options)) invalidOption(`${fn}: options must be an object`)
   const { allowDelegated = true } = options as GuardOptions
@@ -203,7 +188,6 @@ function readInPerson (fn: string, options: unknown): boolean {
   return !allowDelegated
 }
 
-/** The guards among a route's hooks (a function or a list of them), in order. */
 export function guardsOf (hooks: unknown): GuardRequirement[] {
   const list = Array.isArray(hooks) ? hooks : [hooks]
   const found: GuardRequirement[] = []

@@ -1,22 +1,16 @@
 /**
- * The two ways the plugin talks to the IdP: a bounded GET of a JSON document
- * (discovery, JWKS) and a bounded form POST answered with JSON
- * (introspection). A timeout on every request, redirects not followed (a
- * redirect could move key discovery, or a token, to another host), and a cap
- * on the body so a broken or hostile endpoint cannot exhaust memory.
+ * Every request to the IdP has a timeout and a body cap (a broken or hostile
+ * endpoint must not exhaust memory) and follows no redirect (one could move
+ * key discovery, or a token, to another host).
  */
 
 /** Why a fetch failed, in fixed words: nothing the remote sent is repeated. */
 export class IdpFetchError extends Error {
   override name = 'IdpFetchError'
-  /** The HTTP status, when the IdP answered with one other than 200. */
   readonly status: number | undefined
   /** What to fix, when the failure can only be the plugin's configuration. */
   readonly hint: string | undefined
-  /**
-   * The OAuth `error` code of a 4xx answer with an RFC 6749 §5.2 body, such
-   * as `unauthorized_client`; only a short lower-case word is kept, never free text.
-   */
+  /** The RFC 6749 §5.2 `error` of a 4xx answer; only a short lower-case word, never free text. */
   readonly oauthError: string | undefined
 
   constructor (message: string, options?: { cause?: unknown, status?: number | undefined, oauthError?: string | undefined, hint?: string }) {
@@ -30,7 +24,7 @@ export class IdpFetchError extends Error {
 /** Why a fetch failed when the body is not JSON (an HTML page: a wrong URL, or a proxy's page). */
 export const NOT_JSON = 'answered with a body that is not JSON'
 
-/** An OAuth error body (`{"error":"…","error_description":"…"}`) is a few hundred bytes. */
+/** An OAuth error body is a few hundred bytes. */
 const MAX_ERROR_BYTES = 4096
 const OAUTH_ERROR_CODE = /^[a-z_]{1,64}$/
 
@@ -42,7 +36,6 @@ export interface JsonResponse {
 export interface GetJsonOptions {
   timeoutMs: number
   maxBytes: number
-  /** Aborted when the plugin closes. */
   signal: AbortSignal
 }
 
@@ -50,16 +43,14 @@ export function getJson (url: string, http: GetJsonOptions): Promise<JsonRespons
   return requestJson(url, { method: 'GET', headers: { accept: 'application/json' } }, http)
 }
 
-/** POSTs `form` as application/x-www-form-urlencoded; the answer must be a 200 with JSON. */
 export function postForm (url: string, form: URLSearchParams, headers: Record<string, string>, http: GetJsonOptions): Promise<JsonResponse> {
   return requestJson(url, { method: 'POST', body: form, headers: { ...headers, accept: 'application/json' } }, http)
 }
 
 async function requestJson (url: string, init: RequestInit, { timeoutMs, maxBytes, signal }: GetJsonOptions): Promise<JsonResponse> {
-  // One controller, aborted by the timeout or by the plugin closing, covers the
-  // answer's headers and body. Not AbortSignal.any([signal, AbortSignal.timeout()]):
-  // on Node 20 the timeout signal it combines can be garbage-collected before it
-  // fires, and then a stalled IdP holds the request forever (seen under load).
+  // Not AbortSignal.any([signal, AbortSignal.timeout()]): on Node 20 the
+  // timeout signal can be garbage-collected before it fires, and a stalled IdP
+  // then holds the request forever.
   const controller = new AbortController()
   const timer = setTimeout(() => { controller.abort(new DOMException('timed out', 'TimeoutError')) }, timeoutMs)
   timer.unref()
@@ -90,11 +81,7 @@ async function requestJson (url: string, init: RequestInit, { timeoutMs, maxByte
   }
 }
 
-/**
- * The `error` code of an OAuth error answer (RFC 6749 §5.2), when the body is
- * one; undefined for any other body. zitadel/oidc `WriteError` answers 400
- * with such a body for a refused client authentication.
- */
+/** zitadel/oidc `WriteError` answers a refused client authentication with 400 and an RFC 6749 §5.2 body. */
 async function readOAuthError (res: Response, timeoutMs: number): Promise<string | undefined> {
   try {
     const code = (JSON.parse(await readCapped(res, MAX_ERROR_BYTES, timeoutMs)) as { error?: unknown } | null)?.error
@@ -104,10 +91,7 @@ async function readOAuthError (res: Response, timeoutMs: number): Promise<string
   }
 }
 
-/**
- * The system error code behind a failed fetch (ECONNREFUSED, ENOTFOUND, a TLS
- * code…), which says what went wrong without repeating anything the remote sent.
- */
+/** ECONNREFUSED, ENOTFOUND, a TLS code…: what went wrong, without repeating what the remote sent. */
 function systemCode (cause: unknown): string {
   const code = ((cause as { cause?: { code?: unknown } }).cause)?.code
   return typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? ` (${code})` : ''

@@ -3,20 +3,15 @@ import { invalidOption } from './errors.js'
 
 /** The `introspection` option: how the API asks Zitadel about tokens it cannot verify itself. */
 export interface IntrospectionOptions {
-  /**
-   * `private_key_jwt`: the API application's key file from the Zitadel
-   * console, as an object or as its JSON text. Give this, or `clientId` and
-   * `clientSecret`.
-   */
+  /** `private_key_jwt`: the API application's key file, as an object or its JSON text. Or give `clientId` and `clientSecret`. */
   keyFile?: ApplicationKeyFile | string | undefined
   /** Basic authentication: the API application's client id… */
   clientId?: string | undefined
   /** …and its client secret. */
   clientSecret?: string | undefined
   /**
-   * Which tokens are introspected: `'opaque'` (default: JWTs are still checked
-   * locally, anything else goes to Zitadel) or `'all'` (every token, for
-   * revocation that shows within `cacheMaxAge`).
+   * `'opaque'` (default: JWTs are still checked locally) or `'all'` (every
+   * token, so that revocation shows within `cacheMaxAge`).
    */
   tokens?: 'opaque' | 'all' | undefined
   /** Seconds an `active` answer is reused, never past the token's `exp`; 0 to 3600, 0 asks every time. Default: 60. */
@@ -36,18 +31,14 @@ export interface ResolvedIntrospection {
   readonly cacheSize: number
 }
 
-/** The credentials, kept out of the options object that anyone may log. */
+/** Kept out of the options object, which anyone may log. */
 export type IntrospectionCredentials =
   | { readonly method: 'private_key_jwt', readonly key: ClientKey }
   | { readonly method: 'client_secret_basic', readonly clientId: string, readonly clientSecret: string }
 
 const FIELDS = ['keyFile', 'clientId', 'clientSecret', 'tokens', 'cacheMaxAge', 'cacheSize']
 
-/**
- * Checks the `introspection` option at registration; undefined when it is
- * absent. Every message names the field and what it must be, and never
- * repeats a secret or a key.
- */
+/** Messages name the field and never repeat a secret or a key. */
 export function resolveIntrospection (input: unknown): { options: ResolvedIntrospection, credentials: IntrospectionCredentials } | undefined {
   if (input === undefined) return undefined
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
@@ -91,15 +82,12 @@ function isNonEmpty (value: unknown): value is string {
   return typeof value === 'string' && value !== ''
 }
 
-/** The introspection credentials of resolved options, kept off the options object itself. */
 const credentials = new WeakMap<object, IntrospectionCredentials>()
 
-/** Files the credentials of `resolved` options, for `introspectionCredentials`. */
 export function keepCredentials (resolved: object, kept: IntrospectionCredentials): void {
   credentials.set(resolved, kept)
 }
 
-/** The introspection credentials of resolved options; undefined without introspection. */
 export function introspectionCredentials (opts: object): IntrospectionCredentials | undefined {
   return credentials.get(opts)
 }

@@ -13,22 +13,21 @@ import { TokenCache } from './token-cache.js'
 import { createZitadelUser, type ZitadelUser } from './user.js'
 import { deepFreeze } from './values.js'
 
-/** An introspection answer is well under 4 KiB; 64 KiB bounds memory. */
+/** An answer is a few KiB at most; this bounds memory. */
 const MAX_ANSWER_BYTES = 64 * 1024
 /**
- * Zitadel's opaque tokens are about a hundred characters. A longer credential
- * is refused before any call, so made-up tokens cannot make the API send
- * Zitadel large requests.
+ * Zitadel's opaque tokens are about a hundred characters; made-up long ones
+ * must not make the API send Zitadel large requests.
  */
 const MAX_OPAQUE_LENGTH = 4096
 /**
- * Calls in flight at once, at most. Beyond that a new token gets 503 at once:
- * a flood of made-up tokens must not open a socket each to Zitadel, with the
- * API's credentials, until Zitadel rate-limits the API for everyone.
+ * Beyond this a new token gets 503: a flood of made-up tokens must not open a
+ * socket each to Zitadel, with the API's credentials, until Zitadel
+ * rate-limits the API for everyone.
  */
 const MAX_CALLS_IN_FLIGHT = 64
 
-/** A positive answer kept for reuse: its claims, the token's `exp` (wall clock) and the `cacheMaxAge` deadline (monotonic). */
+/** `exp` on the wall clock, `deadline` (from `cacheMaxAge`) on the monotonic one. */
 interface Answer {
   readonly claims: Claims
   readonly exp: number
@@ -36,26 +35,15 @@ interface Answer {
 }
 
 /**
- * Tokens the API cannot verify itself, checked by asking Zitadel (RFC 7662,
- * zitadel/zitadel internal/api/oidc/introspect.go): opaque tokens, and with
- * `tokens: 'all'` JWTs too.
+ * Tokens the API cannot verify itself, asked of Zitadel (RFC 7662,
+ * zitadel/zitadel internal/api/oidc/introspect.go).
  *
- * - The API authenticates as Zitadel documents for an API application:
- *   `private_key_jwt` with its key file, or Basic with its client secret.
- * - `active: true` answers are checked by the same claim rules as a JWT's
- *   claims, then kept by a SHA-256 of the token (never the token itself)
- *   until the earlier of the token's `exp` and `cacheMaxAge` (on the
- *   monotonic clock: a wall clock stepped back must not stretch the
- *   revocation window). Every answer is kept at once, even when the cache is
- *   full: a call costs far more than an entry. Nothing else is kept:
- *   `active: false` and failures are asked again.
- * - Requests with the same token that is not in the cache share one call, and
- *   at most MAX_CALLS_IN_FLIGHT calls run at once.
- * - When a call fails (the IdP is unreachable, rate-limits, answers 5xx or
- *   something that is not JSON, or refuses the API's credentials), tokens not
- *   in the cache get 503 with `Retry-After` for `jwksCooldown` seconds without
- *   a call, so an outage is not met with a call per request. The first call
- *   that works ends that.
+ * - `active: true` answers pass the same claim rules as a JWT's, then are
+ *   kept by a SHA-256 of the token until the earlier of `exp` and
+ *   `cacheMaxAge`. `active: false` and failures are not kept.
+ * - Requests with the same uncached token share one call.
+ * - After a failed call, uncached tokens get 503 for `jwksCooldown` seconds
+ *   without a call, so an outage is not met with a call per request.
  */
 export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, signal: AbortSignal, clock: Clock) {
   const checkClaims = createClaimsCheck(opts, errors, { log, refuseIdTokens: false })
@@ -72,23 +60,21 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
   const cooldownMs = opts.jwksCooldown * 1000
   /** No call before this (clock.now()), after a failed one. */
   let blockedUntil = -Infinity
-  /** Why calls fail, while they do: the first failure is logged loud, repeats at debug. */
+  /** While calls fail: the first failure is logged loud, repeats at debug. */
   let failure: string | undefined
   let inactiveHinted = false
 
-  /** Is this token introspected (rather than verified as a JWT)? */
   function applies (token: string): boolean {
     return all || !COMPACT_JWS.test(token)
   }
 
-  /** The user of a token whose answer is kept and still fresh, or undefined: then `check` decides. */
   function cached (token: string): ZitadelUser | undefined {
     if (cache === undefined || token.length > MAX_OPAQUE_LENGTH) return undefined
     const answer = cache.get(digest(token))
     return answer !== undefined && clock.wallSeconds() < answer.exp && clock.now() < answer.deadline ? userOf(token, answer.claims) : undefined
   }
 
-  /** The user of an `active` token, from one call shared by the requests that carry it. Every outcome comes through the promise. */
+  /** Every outcome, errors included, comes through the promise. */
   async function check (token: string): Promise<ZitadelUser> {
     if (token.length > MAX_OPAQUE_LENGTH) throw errors.auth(TokenMalformedError)
     const key = digest(token)
@@ -124,7 +110,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
       ;({ body } = await postForm(introspectionEndpoint, form, headers, http))
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new IdpFetchError('introspection answered with something other than a JSON object')
     } catch (err) {
-      // getJson and postForm throw only IdpFetchError, which says why in fixed words.
+      // Discovery and postForm throw only IdpFetchError.
       throw failed(err as IdpFetchError)
     }
     blockedUntil = -Infinity
@@ -146,9 +132,8 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     return claims
   }
 
-  /** Logs a failed call (loud the first time), starts the cooldown, and returns the 503. */
   function failed (err: IdpFetchError): Error {
-    // Closing: the call was aborted on purpose, nothing to report.
+    // Closing: aborted on purpose.
     if (signal.aborted) return errors.unavailable(opts.jwksCooldown)
     const { status, message: reason } = err
     const refused = isRefusedClient(err)
@@ -160,7 +145,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     if (refused) {
       // A refused assertion (a clock far off, a key removed) is not reused.
       assertion?.drop()
-      // The API is misconfigured, not the caller: 503, and a line an operator can act on.
+      // The API is misconfigured, not the caller: 503, and a log line to act on.
       log[first ? 'error' : 'debug']({ issuer: opts.issuer, reason, clientId: settings.clientId, authMethod: settings.authMethod },
         'zitadel: introspection refused this API\'s client authentication; check the introspection option (keyFile, or clientId and clientSecret, of the API application)')
     } else {
@@ -180,7 +165,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
   return { all, applies, cached, check }
 }
 
-/** The cache key of a token: its SHA-256, so the cache never holds a token. */
+/** The cache never holds a token. */
 function digest (token: string): string {
   return createHash('sha256').update(token).digest('base64url')
 }
@@ -188,10 +173,9 @@ function digest (token: string): string {
 export type Introspector = ReturnType<typeof createIntrospector>
 
 /**
- * Did Zitadel refuse the API's own client authentication? zitadel/oidc
- * `WriteError` answers HTTP 400 with `unauthorized_client` (wrong
- * credentials) or `invalid_client` (none it could read), not 401; a proxy in
- * front may answer 401 or 403.
+ * zitadel/oidc `WriteError` refuses the API's credentials with 400
+ * `unauthorized_client` (wrong) or `invalid_client` (unreadable), not 401; a
+ * proxy in front may answer 401 or 403.
  */
 function isRefusedClient ({ status, oauthError }: IdpFetchError): boolean {
   if (status === 401 || status === 403) return true

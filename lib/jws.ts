@@ -3,18 +3,16 @@ import type { Algorithm } from './options.js'
 import { isPlainObject } from './values.js'
 
 /**
- * JWS compact serialization (RFC 7515 §7.1) checked with node:crypto on
- * imported `KeyObject`s. jose 6 verifies through WebCrypto, which costs several
- * times more per token than a direct `crypto.verify` (`npm run bench`), and
- * this check runs on every request. The rules here are the narrow subset
- * Zitadel uses: asymmetric algorithms, a key chosen by `kid` from the issuer's
- * JWKS, and the algorithm bound to the key type.
+ * JWS compact serialization (RFC 7515 §7.1) on node:crypto directly, not
+ * jose, whose WebCrypto path is slower on a check that runs per request. Only
+ * the subset Zitadel uses: asymmetric algorithms, a key chosen by `kid`, and
+ * the algorithm bound to the key type.
  */
 
 /** Three base64url segments (RFC 7515 §7.1); anything else is not a JWS. */
 export const COMPACT_JWS = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/
 
-/** A verification key from the JWKS, imported once when the key set is fetched. */
+/** Imported once, when the key set is fetched. */
 export interface VerificationKey {
   readonly kid: string
   /** The JWK's own `alg`, when it names one: then only that algorithm may use the key (RFC 7517 §4.4). */
@@ -25,7 +23,7 @@ export interface VerificationKey {
 interface AlgorithmRule {
   /** `crypto.verify`'s digest; null for EdDSA, which hashes internally. */
   readonly hash: string | null
-  /** Does this imported key suit the algorithm? (RFC 7518 §3, RFC 8037 §3.1) */
+  /** RFC 7518 §3, RFC 8037 §3.1 */
   readonly fits: (key: KeyObject) => boolean
   readonly options?: { padding?: number, saltLength?: number, dsaEncoding?: 'ieee-p1363' }
   /** Exact signature length in bytes, where the algorithm fixes it (ECDSA: RFC 7518 §3.4). */
@@ -64,11 +62,7 @@ const RULES: Readonly<Record<Algorithm, AlgorithmRule>> = {
 /** RFC 7518 §3.3: RSA keys of 2048 bits or larger. */
 const MIN_RSA_BITS = 2048
 
-/**
- * Imports one JWK of a key set as a public verification key, or says why it
- * cannot be used. Keys for encryption, without `kid`, private keys and
- * symmetric keys are refused: a JWKS only ever publishes public signing keys.
- */
+/** The key, or why it cannot be used: a JWKS only ever publishes public signing keys. */
 export function importVerificationKey (jwk: unknown): VerificationKey | string {
   if (!isPlainObject(jwk)) return 'not an object'
   const k = jwk as Record<string, unknown>
@@ -90,9 +84,8 @@ export function importVerificationKey (jwk: unknown): VerificationKey | string {
 }
 
 /**
- * Is this base64url text (characters already checked) the one encoding of
- * its bytes? RFC 4648 §3.5: the bits past the last whole byte must be zero,
- * and a length of 4n + 1 encodes no whole byte.
+ * Is this base64url text the one encoding of its bytes? RFC 4648 §3.5: the
+ * bits past the last whole byte must be zero; a length of 4n + 1 encodes none.
  */
 export function isCanonicalBase64url (segment: string): boolean {
   const rest = segment.length & 3
@@ -105,30 +98,25 @@ export function isCanonicalBase64url (segment: string): boolean {
   return (value & (rest === 2 ? 0x0f : 0x03)) === 0
 }
 
-/** Does `key` suit `alg`? Algorithm confusion is stopped here, before any signature math. */
+/** Algorithm confusion is stopped here, before any signature math. */
 export function keyFitsAlgorithm (key: VerificationKey, alg: Algorithm): boolean {
   if (key.alg !== undefined && key.alg !== alg) return false
   return RULES[alg].fits(key.key)
 }
 
 /**
- * Signature checks that may wait on libuv's thread pool at once. Beyond this,
- * a check runs on the event loop instead: a flood of forged tokens must not
- * queue without bound in the pool that DNS lookups and file reads share.
- * Process-wide, like the pool.
+ * Beyond this many checks waiting on libuv's thread pool, a check runs on the
+ * event loop: forged tokens must not queue without bound in the pool that DNS
+ * lookups and file reads share. Process-wide, like the pool.
  */
 const MAX_OFFLOADED = 4 * (Number(process.env.UV_THREADPOOL_SIZE) || 4)
 let offloaded = 0
 
 /**
- * Checks the signature of `header.payload` (the first two segments, exactly as
- * they came) against the decoded signature bytes. Usually on libuv's thread
- * pool (the callback form of `crypto.verify`): the signature math is most of
- * the cost of a token seen for the first time, and done this way it runs
- * beside the event loop instead of on it, so a burst of new tokens uses every
- * core and other requests go on meanwhile (bench/results.md compares the
- * two forms). With MAX_OFFLOADED checks already waiting, it checks on the spot and
- * answers a boolean. Never rejects: a signature that does not hold is false.
+ * `signingInput` is the first two segments exactly as they came. Usually on
+ * the thread pool (the callback form of `crypto.verify`), so a burst of new
+ * tokens uses every core while other requests go on; past MAX_OFFLOADED, on
+ * the spot. Never rejects: a signature that does not hold is false.
  */
 export function verifySignature (alg: Algorithm, key: VerificationKey, signingInput: string, signature: Buffer): boolean | Promise<boolean> {
   const rule = RULES[alg]
@@ -138,8 +126,7 @@ export function verifySignature (alg: Algorithm, key: VerificationKey, signingIn
   if (offloaded >= MAX_OFFLOADED) return verify(rule.hash, data, publicKey, signature)
   offloaded++
   return new Promise((resolve) => {
-    // An error here means a signature that cannot be parsed (a malformed
-    // ECDSA R || S, say): not a valid signature either.
+    // An error is a signature that cannot be parsed (a malformed ECDSA R || S).
     verify(rule.hash, data, publicKey, signature, (err, valid) => {
       offloaded--
       resolve(err === null && valid)

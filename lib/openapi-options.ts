@@ -23,7 +23,6 @@ export interface ResolvedOpenApi {
 /** OpenAPI 3 component names (OAS 3.0.3 §4.7.7, Components Object). */
 const COMPONENT_NAME = /^[a-zA-Z0-9.\-_]+$/
 
-/** Checks the `openapi` option and fills in its defaults. */
 export function resolveOpenApi (input: OpenApiOptions | undefined, projectId: string): ResolvedOpenApi {
   const name = input?.securityScheme
   if (name !== undefined && !(typeof name === 'string' && COMPONENT_NAME.test(name))) {

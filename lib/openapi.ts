@@ -5,12 +5,7 @@ import { guardsOf, type GuardRequirement } from './guards.js'
 import type { ResolvedOptions } from './options.js'
 import { isPlainObject } from './values.js'
 
-/**
- * OpenAPI 3 for `@fastify/swagger` and `@fastify/swagger-ui`: the Zitadel
- * security scheme, each guarded route's security and error responses, and
- * Swagger UI's PKCE login. Neither package is imported: they stay optional,
- * and the types here are structural.
- */
+/** Neither `@fastify/swagger` nor `@fastify/swagger-ui` is imported: they stay optional, and these types are structural. */
 
 /**
  * The JSON body Fastify's default error handler sends for every error of
@@ -59,8 +54,8 @@ export type SwaggerTransform = (input: SwaggerTransformInput) => { schema: Fasti
 
 /**
  * What `swaggerOptions()` accepts: `@fastify/swagger` options. Only `transform`
- * is typed here, so that an inline transform gets typed parameters; the rest
- * keeps the caller's own types and is checked by `app.register(swagger, …)`.
+ * is typed here, so an inline transform gets typed parameters; the rest is
+ * checked by `app.register(swagger, …)`.
  */
 export interface SwaggerOptionsBase {
   // A method, not a property: its parameter is checked bivariantly, so
@@ -93,16 +88,15 @@ export interface ZitadelThemeFile {
 
 /**
  * `@fastify/swagger-ui` options: the caller's, with `initOAuth` for Zitadel's
- * PKCE login (the caller's `initOAuth` fields win) and, for a login without a
- * client secret, a `theme.css` stylesheet that hides Swagger UI's
- * client_secret input (appended to the caller's `theme.css`).
+ * PKCE login (the caller's fields win) and, without a client secret, a
+ * `theme.css` stylesheet that hides Swagger UI's client_secret input.
  */
 export type ZitadelSwaggerUiOptions<T> = T & {
   initOAuth: T extends { initOAuth: infer I } ? Omit<ZitadelInitOAuth, keyof I> & I : ZitadelInitOAuth
   theme?: T extends { theme: infer H } ? H : { css?: ZitadelThemeFile[] }
 }
 
-/** The hooks a guard may sit in (the plugin refuses `config.zitadel: false` with a guard in any of them). */
+/** The hooks a guard may sit in (as routes.ts checks them). */
 const HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler'] as const
 
 const UNAUTHORIZED = 'Authentication required: the request carries no Bearer access token, or the token is not accepted (`ZITADEL_AUTH_*` codes)'
@@ -110,10 +104,9 @@ const TOKEN_REJECTED = 'The Bearer access token sent is not accepted (`ZITADEL_A
 const CHALLENGE = { type: 'string', description: 'The Bearer challenge (RFC 6750 §3)' }
 
 /**
- * Swagger UI 5 shows a client_secret input for every authorization code login,
- * PKCE or not, and has no setting to hide it. Zitadel's User Agent app is a
- * public client: there is no secret to enter. The input's row is the
- * `.wrapper` around `<label for="client_secret_authorizationCode">`.
+ * Swagger UI 5 shows a client_secret input for every authorization code login
+ * and has no setting to hide it, but Zitadel's User Agent app is a public
+ * client with no secret to enter.
  */
 const HIDE_CLIENT_SECRET: Readonly<ZitadelThemeFile> = Object.freeze({
   filename: 'fastify-zitadel-auth.css',
@@ -126,7 +119,6 @@ function errorResponse (description: string) {
   return { ...ZitadelErrorResponse, 'x-response-description': description, headers: { 'WWW-Authenticate': CHALLENGE } }
 }
 
-/** The `oauth2` security scheme: Zitadel's authorization code flow (with PKCE in Swagger UI). */
 export function securityScheme (opts: ResolvedOptions): ZitadelSecurityScheme {
   return {
     type: 'oauth2',
@@ -141,12 +133,7 @@ export function securityScheme (opts: ResolvedOptions): ZitadelSecurityScheme {
   }
 }
 
-/**
- * The route's schema as the document should show it: with its security
- * requirement and its 401 and 403 responses, unless the schema already has
- * them. Undefined when the route has no guard, or opted out. A route with
- * `optionalAuth()` alone takes a token but does not need one.
- */
+/** Undefined when the route has no guard, or opted out; what the schema declares itself is kept. */
 function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySchema | undefined, scheme: string): FastifySchema | undefined {
   if ((route.config as { zitadel?: unknown } | undefined)?.zitadel === false) return undefined
   const guards = HOOKS.flatMap((hook) => guardsOf(route[hook]))
@@ -157,14 +144,12 @@ function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySc
   const doc: FastifySchema & { security?: unknown } = { ...schema }
   if (doc.security === undefined) {
     const scopes = [...new Set(guards.flatMap((g) => g.kind === 'scopes' ? g.scopes : []))]
-    // OpenAPI 3.0.3 §4.7.12 (Security Requirement Object): an empty requirement
-    // `{}` makes security optional. Listed with the scheme, the call is valid
-    // without a token, and Swagger UI sends the token when logged in.
+    // OpenAPI 3.0.3 §4.7.30 (Security Requirement Object): an empty requirement
+    // `{}` makes security optional; Swagger UI still sends the token when logged in.
     doc.security = optional ? [{}, { [scheme]: scopes }] : [{ [scheme]: scopes }]
   }
-  // With no response schema @fastify/swagger documents `200: Default Response`;
-  // adding 401 alone would drop it, so it is kept here. `type: 'null'` is how
-  // @fastify/swagger spells "no content" (the response gets no content entry).
+  // Without a response schema @fastify/swagger documents `200: Default
+  // Response`, which adding 401 alone would drop. `type: 'null'` is its "no content".
   const response: Record<string, unknown> = { ...(schema?.response as Record<string, unknown> | undefined ?? { 200: { type: 'null', description: 'Default Response' } }) }
   // A token that is sent is verified on every route, so an optional one can still be refused.
   if (!Object.hasOwn(response, '401')) {
@@ -178,7 +163,7 @@ function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySc
   return doc
 }
 
-/** What a 403 means for one guard, e.g. "the Zitadel role `admin` (`ZITADEL_AUTH_ROLE_REQUIRED`)". */
+/** E.g. "the Zitadel role `admin` (`ZITADEL_AUTH_ROLE_REQUIRED`)". */
 function describe (guard: GuardRequirement): string[] {
   switch (guard.kind) {
     case 'auth':
@@ -200,7 +185,6 @@ function code (names: readonly string[], conjunction = 'and'): string {
   return quoted.length === 1 ? quoted[0] as string : `${quoted.slice(0, -1).join(', ')} ${conjunction} ${quoted.at(-1) as string}`
 }
 
-/** `fastify.zitadel.swaggerOptions` and `fastify.zitadel.swaggerUiOptions` for one registration. */
 export function createOpenApiHelpers (opts: ResolvedOptions) {
   const name = opts.openapi.securityScheme
 
@@ -268,7 +252,6 @@ function objectArgument (fn: string, value: unknown): Record<string, unknown> {
   return value
 }
 
-/** An optional object field of the caller's options, or `{}`. */
 function part (parent: Record<string, unknown>, key: string, what: string): Record<string, unknown> {
   const value = parent[key]
   if (value === undefined) return {}

@@ -19,21 +19,17 @@ export const SUPPORTED_ALGORITHMS = [
 export type Algorithm = typeof SUPPORTED_ALGORITHMS[number]
 
 /**
- * The algorithms of Zitadel's web keys (docs: guides/integrate/login/oidc/webkeys):
- * the default of `algorithms`. An administrator can activate a key of any of
- * them at any time, and from then on every token is signed with it. Each is
- * only ever used with a key of its own type and curve, and with a key whose
- * JWK names it (lib/jws.ts), so accepting all seven opens no algorithm
- * confusion.
+ * The algorithms of Zitadel's web keys (docs: guides/integrate/login/oidc/webkeys),
+ * the default of `algorithms`: an administrator may activate a key of any of
+ * them at any time. Each is bound to keys of its own type and curve
+ * (lib/jws.ts), so accepting all seven opens no algorithm confusion.
  */
 export const ZITADEL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const satisfies readonly Algorithm[]
 
 /**
- * Seconds a host's clock may run behind Zitadel's before a fresh token is
- * refused: Zitadel sets `iat` and `nbf` to its own "now" (zitadel/oidc
- * pkg/oidc/token.go NewAccessTokenClaims), so without this the first request
- * after a login fails on a host whose clock is a little behind. Only `iat`
- * and `nbf` get it: `exp` is never extended by default.
+ * Zitadel sets `iat` and `nbf` to its own "now" (zitadel/oidc
+ * pkg/oidc/token.go NewAccessTokenClaims): without this, a host whose clock is
+ * a little behind refuses fresh tokens. `exp` is never extended by default.
  */
 export const MIN_NOT_BEFORE_TOLERANCE = 5
 
@@ -53,10 +49,9 @@ export interface ZitadelAuthOptions {
   /** The token's `aud` must contain one of these. Default: `[projectId]`. */
   audience?: string | string[] | undefined
   /**
-   * When set, the token's `client_id` must be one of these: the client ids of
-   * apps, or the usernames of service users (Zitadel puts the username there
-   * for the JWT-profile and client-credentials grants). To pin service users,
-   * prefer `allowedSubjects`: usernames can change.
+   * When set, the token's `client_id` must be one of these: app client ids, or
+   * service users' usernames (Zitadel puts them there for service users'
+   * grants). To pin service users prefer `allowedSubjects`: usernames change.
    */
   allowedClientIds?: string[] | undefined
   /** When set, the token's `sub` must be one of these user ids: the way to pin service users. */
@@ -68,18 +63,16 @@ export interface ZitadelAuthOptions {
    */
   algorithms?: Algorithm[] | undefined
   /**
-   * Seconds of clock skew allowed on `exp`, `nbf` and `iat`, 0 to 30.
-   * Default: 0. `nbf` and `iat` always get at least 5 s, so a host whose
-   * clock is a little behind Zitadel's accepts fresh tokens.
+   * Seconds of clock skew allowed on `exp`, `nbf` and `iat`, 0 to 30. Default:
+   * 0; `nbf` and `iat` always get at least 5 s, for hosts a little behind Zitadel.
    */
   clockTolerance?: number | undefined
   /** Seconds a fetched key set is used before it is replaced; the IdP's `Cache-Control: max-age` may shorten it. Default: 600. */
   jwksCacheTtl?: number | undefined
   /**
    * The least seconds between two key fetches caused by unknown key ids or
-   * failures. With `introspection`, also how long new opaque tokens get 503
-   * without a call after a failed introspection call: one setting for how
-   * often the API may knock on a Zitadel that is failing. Default: 10.
+   * failures; with `introspection`, also how long new opaque tokens get 503
+   * after a failed introspection call. Default: 10.
    */
   jwksCooldown?: number | undefined
   /** Seconds the last good keys stay usable past their refresh time while the IdP cannot be reached. Default: 3600. */
@@ -138,10 +131,7 @@ const seconds = (exclusiveMinimum: number | undefined, maximum: number) =>
     ? Type.Number({ minimum: 0, maximum })
     : Type.Number({ exclusiveMinimum, maximum })
 
-/**
- * One schema and one sentence per option: the sentence completes
- * `option "name" must be …` in the registration error.
- */
+/** `expected` completes `option "name" must be …` in the registration error. */
 const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: string }> = {
   issuer: {
     schema: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]),
@@ -171,23 +161,19 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
   // Goes inside a quoted-string of WWW-Authenticate (RFC 9110 §11.2): printable ASCII, no quote or backslash.
   realm: { schema: Type.String({ pattern: '^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), expected: 'a non-empty string of printable ASCII without " or \\' },
   allowInsecureIssuer: { schema: Type.Boolean(), expected: 'a boolean' },
-  // Its two fields are checked in resolveOpenApi, each with its own message.
+  // Fields checked in resolveOpenApi, each with its own message.
   openapi: {
     schema: Type.Object({ securityScheme: Type.Optional(Type.Unknown()), scopes: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
     expected: 'an object with only "securityScheme" and "scopes"'
   },
-  // Its fields are checked in resolveIntrospection, each with its own message.
+  // Fields checked in resolveIntrospection.
   introspection: { schema: Type.Any(), expected: 'an object' }
 }
 
 /** Options Fastify's `register` passes along with the plugin's own. */
 const fastifyRegisterOptions = new Set(['prefix', 'logLevel', 'logSerializers'])
 
-/**
- * Checks the caller's options once, at registration, and returns a frozen
- * copy with defaults. The caller's object is never changed. A wrong value is
- * an error that names the option, never a silent fallback.
- */
+/** A wrong value is an error naming the option, never a silent fallback. The caller's object is not changed. */
 export function resolveOptions (input: unknown): ResolvedOptions {
   if (input === null || typeof input !== 'object') invalidOption('options must be an object with at least "issuer" and "projectId"')
   const opts = input as Record<string, unknown>
@@ -246,11 +232,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   return resolved
 }
 
-/**
- * The issuer as Zitadel writes it in `iss` and in discovery: origin and path,
- * no trailing slash. Plain http only on loopback unless explicitly allowed:
- * keys fetched over plain http from another host can be swapped in transit.
- */
+/** Plain http only on loopback unless allowed: keys fetched over http can be swapped in transit. */
 function issuerOption (value: string, allowInsecure: boolean, name: string): string {
   const result = normaliseIssuer(value)
   if ('problem' in result) {

@@ -3,23 +3,19 @@ import { kChecked, type Authenticate } from './authenticate.js'
 import { InvalidOptionError } from './errors.js'
 import { callExample, guardsOf, uncalledFactory } from './guards.js'
 
-/** On the config of every route the plugin's onRoute hook has seen. */
+/** On the config of every route the onRoute hook has seen. */
 const kSeen = Symbol('fastify-zitadel-auth.route')
 /** A route in `printRoutes()`'s tree: its methods in parentheses, `x (GET, HEAD)`; an empty router prints `(empty tree)`. */
 const ROUTE_LISTED = /\([A-Z]+[,)]/
 
-/** The hooks of a route's options where a guard factory could be listed by mistake. */
 const ROUTE_HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse', 'onTimeout', 'onError', 'onRequestAbort'] as const
 
 /**
- * Puts `authenticate` on every route, decided per route when it is declared
- * (like @fastify/rate-limit). It goes first among the route's own onRequest
- * hooks so they see `request.user` (hooks added with `app.addHook` run before
- * any route-level hook, as Fastify orders them; from preHandler on, every hook
- * sees the user). `config: { zitadel: false }` opts a route out. Fastify's own
- * HEAD routes are built from the GET's options after this runs, so they carry
- * the same hook. Mistakes in a route's options are refused here, at
- * declaration.
+ * `authenticate` goes on each route as it is declared (like
+ * @fastify/rate-limit), first among its own onRequest hooks so they see
+ * `request.user`; app-level onRequest hooks run earlier whatever we do.
+ * Fastify builds HEAD routes from the GET's options after this, so they carry
+ * the hook too.
  */
 export function protectRoutes (fastify: FastifyInstance, authenticate: Authenticate, log: FastifyBaseLogger): void {
   fastify.addHook('onRoute', (route: RouteOptions) => {
@@ -32,10 +28,9 @@ export function protectRoutes (fastify: FastifyInstance, authenticate: Authentic
     // An own property only: after a prototype pollution, Object.prototype.zitadel = false must not switch verification off.
     const config = route.config as Record<string, unknown> | undefined
     const setting = config !== undefined && Object.hasOwn(config, 'zitadel') ? config.zitadel : undefined
-    // Marks the route as seen here; the app-level hook below handles routes this hook never saw.
     route.config = { ...config, [kSeen]: true } as NonNullable<typeof route.config>
     if (setting === false) {
-      // Guards belong in preHandler, but one placed in any earlier hook would refuse every request just the same.
+      // A guard in any of these hooks would refuse every request.
       if ([route.onRequest, route.preParsing, route.preValidation, route.preHandler].some((hooks) => guardsOf(hooks).length > 0)) {
         throw new InvalidOptionError(`route ${String(route.method)} ${route.url} sets config.zitadel to false but uses a zitadel guard, which would refuse every request`)
       }
@@ -47,15 +42,12 @@ export function protectRoutes (fastify: FastifyInstance, authenticate: Authentic
     route.onRequest = route.onRequest === undefined ? [authenticate] : [authenticate, ...[route.onRequest].flat()]
   })
 
-  // Routes declared before the plugin was registered never reach the onRoute
-  // hook above, and would take any token unchecked. An app-level preParsing
-  // hook, which Fastify does apply to them, checks their tokens instead and
-  // says so, once per route. On every other route `authenticate` ran already
-  // (route-level onRequest comes before any preParsing hook), and one flag on
-  // the request says so without looking up the route. Fastify puts a route in
-  // its router when the route is declared (fastify/lib/route.js), so such
-  // routes are all listed by now; without any, the hook is left out, as it
-  // would be one more hook stage on every request for nothing.
+  // Routes declared before the plugin never reach onRoute and would take any
+  // token unchecked; an app-level preParsing hook, which Fastify does apply to
+  // them, checks their tokens instead. Route-level onRequest runs before it,
+  // so kChecked tells the other routes apart. Fastify lists a route in its
+  // router when it is declared (fastify/lib/route.js): with none listed yet,
+  // the hook is left out rather than cost every request a stage.
   if (!ROUTE_LISTED.test(fastify.printRoutes())) return
   const warnedRoutes = new Set<string>()
   fastify.addHook('preParsing', function zitadelRoutesDeclaredBefore (request: FastifyRequest, reply: FastifyReply, _payload: unknown, done: (err?: Error | null) => void): void {

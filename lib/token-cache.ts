@@ -1,35 +1,20 @@
 /**
- * A bounded cache from access tokens to what their verification produced,
- * so that a token seen before skips the signature check. It only stores and
- * finds: what an entry means, and when it may be used, is the verifier's
- * business (lib/verify.ts).
+ * Tokens → verification results, so a token seen before skips the signature
+ * check; when an entry may be used is the verifier's business (lib/verify.ts).
  *
- * The structure is a fixed ring of slots with a Map index and one "used" bit
- * per slot, evicted by the CLOCK (second chance) rule: a hit costs one Map
- * lookup and sets a bit; a new token takes the first slot the hand finds
- * unused since its last pass, clearing the bits it passes over. That keeps
- * what was used recently, like LRU, without moving anything on a hit. (A Map
- * kept in LRU order by a delete and re-insert on every hit slows down badly in
- * V8 once it holds thousands of entries.)
+ * A fixed ring of slots evicted by CLOCK (second chance): close to LRU, but a
+ * hit only sets a bit, where a Map kept in LRU order by delete and re-insert
+ * slows down in V8 as it grows.
  *
- * The index is keyed by the token's last characters, not the whole token:
- * V8 hashes a string over its full length the first time it is used as a key,
- * which for a 1 KiB token from a fresh request costs several times the rest
- * of a hit. The end of a JWS is its signature, so distinct tokens differ
- * there; the stored token is then compared in full, so only the exact token
- * ever finds its entry. Two tokens that share an ending share a slot: the
- * later one replaces the earlier, which costs a miss and nothing else.
+ * The index is keyed by the token's last characters: V8 hashes a string key
+ * over its full length on first use, and a JWS ends in its signature, so
+ * distinct tokens differ there. The stored token is compared in full; tokens
+ * sharing an ending share a slot, which costs a miss and nothing else.
  *
- * Once the cache is full, a new token is admitted only when it is stored for
- * the second time (a "doorkeeper", as in TinyLFU): the first time, only a
- * 32-bit fingerprint of it is noted. A token used once, as in a stream of new
- * tokens, then never evicts one in use, and entries are not built and thrown
- * away at the rate of new tokens: an entry (the token, its claims and user,
- * about 3 KiB) lives long enough to reach V8's old generation, so each one
- * evicted soon after is costly garbage: without this, a stream of new tokens
- * cost more CPU with the cache than without it (bench/). The price
- * is one more full check for each token that is used again, once the cache is
- * full.
+ * Once full, a new token is admitted on its second store only (a TinyLFU
+ * "doorkeeper" notes a fingerprint the first time): a stream of one-off
+ * tokens then neither evicts tokens in use nor churns entries that have
+ * reached V8's old generation, where evicting them is costly garbage.
  */
 
 /** Characters of the token that key the index: 192 bits of a signature. */
@@ -37,28 +22,17 @@ const KEY_LENGTH = 32
 
 export class TokenCache<V> {
   readonly #max: number
-  /** The token's ending → its slot. */
   readonly #index = new Map<string, number>()
-  // Slots, filled in order up to #max and then reused.
   readonly #keys: string[] = []
   readonly #tokens: string[] = []
   readonly #values: V[] = []
   /** 1: used since the hand last passed the slot. */
   readonly #used: Uint8Array
   #hand = 0
-  /**
-   * The doorkeeper: fingerprints of tokens seen once while the cache was
-   * full, one per cell, a cell chosen by the fingerprint; a new fingerprint
-   * overwrites an older one. As many cells as entries, rounded up to a power
-   * of two.
-   */
+  /** Doorkeeper fingerprints, in the cell the fingerprint picks; a newer one overwrites. */
   readonly #seen: Uint32Array
 
-  /**
-   * `maxEntries`: the most tokens held at any time, at least 1.
-   * `admission: false` stores every new token at once, full or not: for
-   * values that cost far more to make again than an entry (a network call).
-   */
+  /** `admission: false` skips the doorkeeper: for values far dearer than an entry (a network call). */
   constructor (maxEntries: number, { admission = true }: { admission?: boolean } = {}) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('maxEntries must be an integer of at least 1')
     this.#max = maxEntries
@@ -66,12 +40,10 @@ export class TokenCache<V> {
     this.#seen = new Uint32Array(admission ? 2 ** Math.ceil(Math.log2(maxEntries)) : 0)
   }
 
-  /** How many tokens are held. */
   get size (): number {
     return this.#index.size
   }
 
-  /** The value stored for exactly this token, if it is still held. */
   get (token: string): V | undefined {
     const slot = this.#index.get(token.slice(-KEY_LENGTH))
     if (slot === undefined || this.#tokens[slot] !== token) return undefined
@@ -79,11 +51,7 @@ export class TokenCache<V> {
     return this.#values[slot]
   }
 
-  /**
-   * Stores `value` for `token`. When the cache is full, a token not stored
-   * before is only noted the first time; the second time, it takes the place
-   * of a token not used lately. Returns whether the value was stored.
-   */
+  /** False when the doorkeeper only noted the token. */
   set (token: string, value: V): boolean {
     const key = token.slice(-KEY_LENGTH)
     let slot = this.#index.get(key)
@@ -103,7 +71,6 @@ export class TokenCache<V> {
     return true
   }
 
-  /** Forgets every token. */
   clear (): void {
     this.#index.clear()
     this.#keys.length = 0
@@ -114,7 +81,6 @@ export class TokenCache<V> {
     this.#hand = 0
   }
 
-  /** Has this token (by its ending) been noted before? If not, notes it. */
   #admit (key: string): boolean {
     if (this.#seen.length === 0) return true
     const hash = fnv1a(key)
@@ -129,7 +95,6 @@ export class TokenCache<V> {
     return false
   }
 
-  /** Frees the first slot not used since the hand last passed it, and returns it. */
   #evict (): number {
     let slot = this.#hand
     while (this.#used[slot] === 1) {
@@ -142,10 +107,7 @@ export class TokenCache<V> {
   }
 }
 
-/**
- * 32-bit FNV-1a over the UTF-16 code units. Not a security boundary: two
- * tokens with the same fingerprint only let the second in one sighting early.
- */
+/** Not a security boundary: a collision only admits a token one sighting early. */
 function fnv1a (key: string): number {
   let hash = 0x811c9dc5
   for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)

@@ -8,10 +8,7 @@ import { isPlainObject } from './values.js'
  */
 export type ZitadelRoles = Readonly<Record<string, Readonly<Record<string, string>>>>
 
-/**
- * The registered and Zitadel-specific claims of an access token; everything
- * else the token carries is there too, as `unknown`.
- */
+/** The registered and Zitadel-specific claims of an access token; any other claim is `unknown`. */
 export interface ZitadelClaims {
   iss: string
   sub: string
@@ -29,10 +26,9 @@ export interface ZitadelClaims {
 }
 
 /**
- * Who acts for the subject (RFC 8693 §4.1 `act`): Zitadel sets it on tokens
- * from token exchange with impersonation or delegation
- * (zitadel/oidc pkg/oidc/token.go ActorClaims). `actor` is the next one
- * up the chain, when the actor itself acts for someone.
+ * Who acts for the subject (RFC 8693 §4.1 `act`), set by Zitadel's token
+ * exchange with impersonation or delegation (zitadel/oidc pkg/oidc/token.go
+ * ActorClaims). `actor`: the next one up the chain.
  */
 export interface ZitadelActor {
   readonly sub: string
@@ -46,14 +42,13 @@ export interface ZitadelActor {
  */
 export interface ZitadelCustomClaims {}
 
-/** Builds users; set by the class itself, which alone may call its constructor. */
+/** Set in the static block: only the class may call its private constructor. */
 let create: (token: string, claims: Claims, roleClaim: string) => ZitadelUser
 
 /**
- * `request.user` of an authenticated request, built only by the plugin and
- * frozen, with its `claims` all the way down: every request with the same
- * token shares one user (see the token cache in lib/verify.ts).
- * `request.user instanceof ZitadelUser` tells it from `null`.
+ * `request.user` of an authenticated request. Frozen, claims included: every
+ * request with the same token shares one user. `instanceof ZitadelUser`
+ * tells it from `null`.
  */
 export class ZitadelUser {
   static {
@@ -74,16 +69,13 @@ export class ZitadelUser {
   readonly roles: ZitadelRoles
   /** The `scope` claim split on spaces; Zitadel JWT access tokens carry none, so usually empty. */
   readonly scopes: readonly string[]
-  /**
-   * Who acts for the user, when the token came from token exchange with
-   * impersonation or delegation (`act`); undefined when the user acts in person.
-   */
+  /** Who acts for the user (`act`, token exchange); undefined when the user acts in person. */
   readonly actor: ZitadelActor | undefined
   /**
    * The user's metadata (`urn:zitadel:iam:user:metadata`, asked for with the
-   * scope of that name), each value decoded from base64 to a UTF-8 string.
-   * Empty when the token carries none. Binary values: decode
-   * `claims['urn:zitadel:iam:user:metadata'][key]` yourself. Null-prototype object.
+   * scope of that name), each value decoded from base64 as UTF-8; empty without
+   * it. Binary values: decode `claims['urn:zitadel:iam:user:metadata'][key]`
+   * yourself. Null-prototype object.
    */
   readonly metadata: Readonly<Record<string, string>>
   /** All claims of the verified token. */
@@ -117,10 +109,7 @@ export class ZitadelUser {
   }
 }
 
-/**
- * The user of verified claims, frozen. The claims must be frozen already
- * (deepFreeze): the user hands them out as they are.
- */
+/** The claims must be deep-frozen already: the user hands them out as they are. */
 export function createZitadelUser (token: string, claims: Claims, roleClaim: string): ZitadelUser {
   return create(token, claims, roleClaim)
 }
@@ -137,10 +126,8 @@ function readActor (act: unknown): ZitadelActor {
 }
 
 /**
- * Zitadel writes each metadata value base64-encoded (zitadel
- * internal/api/oidc/userinfo.go); Buffer's base64url decoder reads both
- * alphabets, with or without padding. Entries that are not strings are
- * left out, as role entries of the wrong shape are.
+ * Values are base64 (zitadel internal/api/oidc/userinfo.go); Buffer's
+ * base64url decoder reads both alphabets, padded or not. Non-strings are left out.
  */
 function readMetadata (claim: unknown): Readonly<Record<string, string>> {
   if (!isPlainObject(claim)) return NO_METADATA
@@ -153,11 +140,9 @@ function readMetadata (claim: unknown): Readonly<Record<string, string>> {
 }
 
 /**
- * Copies the role claim into fresh null-prototype objects, keeping only
- * entries of the documented shape. A claim of any other shape grants
- * nothing: a role needs at least one organisation with a string domain.
- * Null prototypes mean `__proto__`, `constructor` or `toString` are only ever
- * roles if the token says so, and never reach Object.prototype.
+ * Keeps only entries of the documented shape: a role needs at least one
+ * organisation with a string domain. Null prototypes: `__proto__`,
+ * `constructor` or `toString` are roles only if the token says so.
  */
 export function readRoles (claim: unknown): ZitadelRoles {
   if (!isPlainObject(claim)) return NO_ROLES

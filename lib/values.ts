@@ -1,14 +1,9 @@
-/** Small helpers on untrusted values, shared by the option, token and key readers. */
-
-/** A JSON object: not null, not an array (what `JSON.parse` gives for `{…}`). */
+/** What `JSON.parse` gives for `{…}`. */
 export function isPlainObject (value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
 }
 
-/**
- * Freezes a parsed JSON value and everything in it. Iterative: JSON may nest
- * deeper than the call stack.
- */
+/** Iterative: JSON may nest deeper than the call stack. */
 export function deepFreeze<T extends object> (root: T): T {
   const stack: object[] = [root]
   for (let value = stack.pop(); value !== undefined; value = stack.pop()) {

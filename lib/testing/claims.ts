@@ -11,22 +11,21 @@ export const projectRolesClaim = (projectId: string): string => `urn:zitadel:iam
 
 interface UserInfoRequest {
   scopes: readonly string[]
-  /** The project of the client that asked (none for service users' JWT-profile tokens). */
+  /** None for service users' tokens. */
   projectId: string | undefined
   /** The project's "Assert Roles on Authentication". */
   projectRoleAssertion: boolean
-  /** Whether roles may be written at all (the app's "roles in access token / ID token"). */
+  /** The app's "roles in access token / ID token". */
   roleAssertion: boolean
-  /** Whether profile and e-mail claims are written (userinfo, introspection, "User Info inside ID Token"). */
+  /** Profile and e-mail claims (userinfo, introspection, "User Info inside ID Token"). */
   userInfoAssertion: boolean
   /** Roles of the asking project only, ignoring scopes (introspection). */
   currentProjectOnly?: boolean
 }
 
 interface UserInfo {
-  /** Standard claims from the profile and email scopes. */
   standard: Record<string, unknown>
-  /** Zitadel's reserved claims: roles, resource owner, organisation. Access tokens carry only these. */
+  /** Access tokens carry only these. */
   reserved: Record<string, unknown>
 }
 

@@ -4,7 +4,6 @@ import { OAuthError, basicCredentials, safeEqual, single } from './http.js'
 import { verifyJwtAssertion } from './jwt-assertion.js'
 import { CLIENT_ASSERTION_TYPE } from '../client-assertion.js'
 
-/** What a request offers to prove who the client is. */
 interface ClientCredentials {
   clientId: string | undefined
   secret: string | undefined
@@ -12,13 +11,9 @@ interface ClientCredentials {
 }
 
 /**
- * The client credentials of a request, as zitadel/oidc pkg/op/server_http.go
- * parseClientCredentials reads them: HTTP Basic (client_secret_basic), or
- * `client_id` and `client_secret` in the form (client_secret_post), or a
- * client assertion (private_key_jwt); one method per request (RFC 6749
- * §2.3). Malformed requests are `invalid_request`, a malformed Basic header
- * `invalid_client`; all 400, as zitadel/oidc WriteError answers every OAuth
- * error but server_error.
+ * As zitadel/oidc pkg/op/server_http.go parseClientCredentials reads them:
+ * Basic, form secret or assertion, one method per request (RFC 6749 §2.3).
+ * All 400, as zitadel/oidc WriteError answers every OAuth error but server_error.
  */
 export function parseClientCredentials (request: FastifyRequest, form: URLSearchParams): ClientCredentials {
   const basic = basicCredentials(request.headers.authorization)
@@ -42,7 +37,6 @@ export function parseClientCredentials (request: FastifyRequest, form: URLSearch
 }
 
 interface VerifyClientOptions {
-  /** The issuer of this request, which a client assertion's `aud` must contain. */
   issuer: string
   /**
    * Introspection (zitadel internal/api/oidc/introspect.go
@@ -54,12 +48,7 @@ interface VerifyClientOptions {
   introspection: boolean
 }
 
-/**
- * The calling app, checked by its auth method: `private_key_jwt` (an
- * assertion signed with one of its keys), `basic` (its secret, by HTTP Basic
- * or in the form) or `none` (a public app). Failures are HTTP 400 without a
- * challenge, as Zitadel answers them.
- */
+/** Failures are HTTP 400 without a challenge, as Zitadel answers them. */
 export async function verifyClient (credentials: ClientCredentials, directory: Directory, { issuer, introspection }: VerifyClientOptions): Promise<App> {
   function refuse (description: string): never {
     throw new OAuthError(introspection ? 'unauthorized_client' : 'invalid_client', description)
@@ -87,7 +76,6 @@ export async function verifyClient (credentials: ClientCredentials, directory: D
   return app
 }
 
-/** parseClientCredentials then verifyClient: the token (code grant) and revocation endpoints. */
 export async function authenticateClient (request: FastifyRequest, form: URLSearchParams, directory: Directory, issuer: string): Promise<App> {
   return verifyClient(parseClientCredentials(request, form), directory, { issuer, introspection: false })
 }

@@ -11,9 +11,7 @@ import type { TokenService } from './tokens.js'
 export interface EmulatorContext {
   /** The instance's issuers, one per public domain: `issuers.of(request)` when handling a request. */
   readonly issuers: Issuers
-  /** The JWKS endpoint's Cache-Control. */
   readonly jwksCacheControl: string
-  /** Seconds an ID token is valid. */
   readonly idTokenLifetime: number
   readonly directory: Directory
   readonly keys: KeyRing

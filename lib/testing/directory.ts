@@ -39,7 +39,7 @@ export interface App {
   readonly type: 'user-agent' | 'api'
   readonly redirectUris: readonly string[]
   readonly postLogoutRedirectUris: readonly string[]
-  /** "Auth Token Type" (meaningless for API apps, which get no tokens). */
+  /** "Auth Token Type" (meaningless for API apps). */
   readonly accessTokenType: AccessTokenType
   /** "Add user roles to the access token". */
   readonly roleAssertion: boolean
@@ -47,13 +47,9 @@ export interface App {
   readonly idTokenRoleAssertion: boolean
   /** "User Info inside ID Token". */
   readonly idTokenUserinfoAssertion: boolean
-  /** When set, the app authenticates with HTTP Basic (token, introspection and revocation endpoints). */
+  /** When set, the app authenticates with HTTP Basic. */
   readonly clientSecret: string | undefined
-  /**
-   * How the app authenticates: `none` (a public app: client_id and PKCE),
-   * `basic` (HTTP Basic with its secret) or `private_key_jwt` (an assertion
-   * signed with one of its keys, addApiAppKey).
-   */
+  /** `none`: a public app (client_id and PKCE); `private_key_jwt`: keys from addApiAppKey. */
   readonly authMethod: 'none' | ApiAuthMethod
 }
 
@@ -110,11 +106,7 @@ const NAME = /^\S(.*\S)?$/
 const TOKEN = /^[^\s:@]+$/
 const ROLE = /^\S+$/
 
-/**
- * Organisations, projects, apps and users, with the checks Zitadel makes when
- * they are created: unique ids and usernames, roles that exist in the project,
- * absolute redirect URIs. Nothing here talks HTTP.
- */
+/** What `addApp` takes. */
 export interface AddAppInput {
   projectId: string
   name: string
@@ -150,11 +142,15 @@ export interface AddApiAppInput {
   clientSecret?: string
 }
 
+/**
+ * Organisations, projects, apps and users, with the checks Zitadel makes when
+ * they are created. Nothing here talks HTTP.
+ */
 export class Directory {
   readonly #orgs = new Map<string, Organization>()
   readonly #projects = new Map<string, Project>()
   readonly #apps = new Map<string, App>()
-  /** clientId → keyId → public key (API apps' keys for private_key_jwt) */
+  /** clientId → keyId → public key */
   readonly #appKeys = new Map<string, Map<string, KeyObject>>()
   readonly #users = new Map<string, User>()
   readonly #ids: IdGenerator
@@ -204,7 +200,6 @@ export class Directory {
     return this.#projects.get(id)
   }
 
-  /** User Agent apps come with redirect URIs; API apps (addApiApp) have none, and an auth method. */
   addApp (input: Omit<AddAppInput, 'redirectUris'> & { redirectUris?: string[], authMethod?: ApiAuthMethod }, type: App['type'], fn: string): App {
     check(isObject(input), `${fn}: the argument must be an object`)
     const { name, redirectUris = [], postLogoutRedirectUris = [], accessTokenType = 'jwt', roleAssertion = true, idTokenRoleAssertion = false, idTokenUserinfoAssertion = false, clientSecret } = input
@@ -254,7 +249,7 @@ export class Directory {
     return this.#apps.get(clientId)
   }
 
-  /** The `private_key_jwt` app with this client id, the only kind that has keys. */
+  /** Only `private_key_jwt` apps have keys. */
   keyApp (clientId: string): App {
     const app = this.#apps.get(clientId)
     check(app !== undefined, `addApiAppKey: no app with client id "${String(clientId)}"`)
@@ -270,7 +265,6 @@ export class Directory {
     keys.set(keyId, publicKey)
   }
 
-  /** The key with this id of this app, if it has one. */
   appKey (clientId: string, keyId: string): KeyObject | undefined {
     return this.#appKeys.get(clientId)?.get(keyId)
   }
@@ -281,12 +275,11 @@ export class Directory {
     return undefined
   }
 
-  /** Every client id of the project, in the order the apps were added. */
   projectClientIds (projectId: string): string[] {
     return [...this.#apps.values()].filter((a) => a.projectId === projectId).map((a) => a.clientId)
   }
 
-  /** The origins of every registered redirect URI: the only ones CORS answers. */
+  /** The only origins CORS answers. */
   allowedOrigins (): Set<string> {
     const origins = new Set<string>()
     for (const app of this.#apps.values()) {
@@ -348,11 +341,7 @@ export class Directory {
     return this.#users.get(id)
   }
 
-  /**
-   * The human user with this login name (`username` or `username@orgdomain`)
-   * and password, or undefined. The password is compared in constant time,
-   * also when the name is unknown.
-   */
+  /** `username` or `username@orgdomain`; constant time, also when the name is unknown. */
   authenticate (loginName: string, password: string): User | undefined {
     const user = this.#byLoginName(loginName)
     const expected = user?.passwordDigest ?? digest(`no user: ${loginName}`)
@@ -360,12 +349,7 @@ export class Directory {
     return matches && user?.kind === 'human' ? user : undefined
   }
 
-  /**
-   * The service user with this login name (`username` or `username@orgdomain`,
-   * as zitadel GetUserByLoginName) if its secret matches. `unknown`: no such
-   * service user; `no-secret`: it has none; `wrong`: another secret. Compared
-   * in constant time whatever the outcome.
-   */
+  /** Login names as zitadel GetUserByLoginName reads them; constant time whatever the outcome. */
   machineBySecret (loginName: string, secret: string): User | 'unknown' | 'no-secret' | 'wrong' {
     const user = this.#byLoginName(loginName)
     const matches = timingSafeEqual(digest(secret), user?.secretDigest ?? digest(`no secret: ${loginName}`))

@@ -36,11 +36,7 @@ export interface ServiceUserKeyFile {
   userId: string
 }
 
-/**
- * An API app's key file in Zitadel's format (`private_key_jwt`), the type the
- * plugin's `introspection.keyFile` takes; the emulator always writes `appId`,
- * as Zitadel does, and `key` is a PKCS#1 PEM private key.
- */
+/** An API app's key file in Zitadel's format, as the plugin's `introspection.keyFile` takes it; `key` is PKCS#1 PEM. */
 export type ApplicationKeyFile = Required<PluginApplicationKeyFile>
 
 export interface ServiceUserInput {
@@ -49,10 +45,7 @@ export interface ServiceUserInput {
   name?: string
   orgId?: string
   grants?: GrantInput[]
-  /**
-   * "Access Token Type": `'jwt'` or `'opaque'`. Default here: `'jwt'`;
-   * Zitadel's own default for a new service user is opaque ("Bearer").
-   */
+  /** "Access Token Type". Default here: `'jwt'`; Zitadel's own default is opaque ("Bearer"). */
   accessTokenType?: AccessTokenType
 }
 
@@ -112,10 +105,7 @@ export interface ZitadelEmulator {
   addUser (input: HumanUserInput): EmulatedUser
   /** A service user (machine) with a fresh RSA key for the JWT-profile grant. */
   addServiceUser (input: ServiceUserInput): Promise<{ user: EmulatedUser, keyFile: ServiceUserKeyFile }>
-  /**
-   * A new client secret for a service user, replacing any other, for the
-   * client-credentials grant (HTTP Basic or form, with its username as client_id).
-   */
+  /** A new client secret for the client-credentials grant (its username is the client_id), replacing any other. */
   addServiceUserSecret (userId: string): string
   /**
    * A personal access token of a service user: opaque, scope `openid profile
@@ -178,7 +168,6 @@ class Emulator implements ZitadelEmulator {
 
   async start (): Promise<void> {
     await this.#keys.rotate(this.#opts.algorithm, false)
-    // An issuer with a path serves every endpoint under that path.
     const prefix = this.#opts.issuer === undefined ? '' : new URL(this.#opts.issuer).pathname.replace(/\/+$/, '')
     const ctx = this.#ctx
     this.#app.register(async function zitadelEmulatorRoutes (scope) {
@@ -239,7 +228,7 @@ class Emulator implements ZitadelEmulator {
   }
 
   async addApiAppKey (clientId: string): Promise<ApplicationKeyFile> {
-    // Checked before the slow key generation, so that a wrong call fails at once.
+    // Before the slow key generation, so that a wrong call fails at once.
     const app = this.#directory.keyApp(clientId)
     const { publicKey, pem } = await generateKeyFileKey()
     const keyId = this.#ids.next()
@@ -315,7 +304,6 @@ class Emulator implements ZitadelEmulator {
       request.projectRoleAssertion = roles
     }
     if (type !== undefined) request.accessTokenType = type
-    // An opaque token carries no claims to change: only introspection and userinfo can read it.
     if (claims !== undefined && request.accessTokenType === 'opaque') fail('mintAccessToken: "claims" shape a JWT; an opaque token has none (use expiresIn, scope, projectIds or roles)')
     const issued = await this.#tokens.issue({ ...request, expiresIn, claims })
     return issued.accessToken

@@ -20,7 +20,7 @@ export interface RuntimeState {
   fault: EmulatorFault
   slowMs: number
   readonly requests: EmulatorRequestCounts
-  /** Aborted when the emulator closes: slow answers stop waiting. */
+  /** Slow answers stop waiting when the emulator closes. */
   readonly closing: AbortSignal
 }
 
@@ -30,7 +30,6 @@ export function newCounts (): EmulatorRequestCounts {
 
 export type HooksFor = (endpoint: Endpoint, opts?: { fault?: boolean, cors?: boolean }) => onRequestAsyncHookHandler[]
 
-/** Per-route onRequest hooks: count, then CORS, then the fault mode. */
 export function createHooks (state: RuntimeState, directory: Directory): { hooksFor: HooksFor, cors: onRequestAsyncHookHandler } {
   async function cors (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     reply.header('vary', 'Origin')
@@ -68,7 +67,7 @@ export function createHooks (state: RuntimeState, directory: Directory): { hooks
   return { hooksFor, cors }
 }
 
-/** The answer to a CORS preflight: what the actual request may use, for a registered origin only. */
+/** For a registered origin only (the `cors` hook ran first). */
 export async function preflight (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   if (reply.hasHeader('access-control-allow-origin')) {
     reply.header('access-control-allow-methods', 'GET, POST, OPTIONS')

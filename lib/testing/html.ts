@@ -1,4 +1,4 @@
-/** Escapes text for HTML element content and quoted attribute values. */
+/** For element content and quoted attribute values. */
 function escapeHtml (value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
@@ -33,7 +33,6 @@ interface LoginPageInput {
   error?: string
 }
 
-/** The login form: fields `username` and `password`, exactly one submit button. */
 export function loginPage ({ authRequestId, appName, username = '', error }: LoginPageInput): string {
   return page('Sign in', [
     `<p>to continue to <strong>${escapeHtml(appName)}</strong></p>`,
@@ -47,16 +46,12 @@ export function loginPage ({ authRequestId, appName, username = '', error }: Log
   ].join(''))
 }
 
-/** A labelled list of values an error page shows, such as what the request sent and what was expected. */
 export interface PageDetail {
   label: string
   values: readonly string[]
 }
 
-/**
- * An error page: the message, then each detail's values, escaped (they are
- * often what the request sent, so anyone can put markup in them).
- */
+/** Details are often what the request sent, so anyone can put markup in them. */
 export function errorPage (title: string, message: string, details: readonly PageDetail[] = []): string {
   const items = details.map(({ label, values }) => `<dt>${escapeHtml(label)}</dt>` +
     (values.length === 0 ? '<dd>(none)</dd>' : values.map((value) => `<dd><code>${escapeHtml(value)}</code></dd>`).join('')))

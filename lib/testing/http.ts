@@ -2,10 +2,7 @@ import { timingSafeEqual, createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { PageDetail } from './html.js'
 
-/**
- * An OAuth error answered as JSON (RFC 6749 §5.2): `{ error, error_description }`.
- * 401 answers to a failed client authentication carry a Basic challenge.
- */
+/** RFC 6749 §5.2 JSON. */
 export class OAuthError extends Error {
   override name = 'OAuthError'
   constructor (readonly errorCode: string, readonly description: string, readonly statusCode = 400, readonly headers: Record<string, string> = {}) {
@@ -21,13 +18,10 @@ export class PageError extends Error {
   }
 }
 
-/** Form bodies are small: the largest legitimate field is a signed assertion. */
+/** The largest legitimate field is a signed assertion. */
 export const FORM_BODY_LIMIT = 16 * 1024
 
-/**
- * The only body the emulator reads: application/x-www-form-urlencoded, parsed
- * into URLSearchParams so that repeated parameters stay visible.
- */
+/** The only body the emulator reads; URLSearchParams keep repeated parameters visible. */
 export function addFormParser (app: FastifyInstance): void {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT }, (_request, body, done) => {
@@ -35,20 +29,15 @@ export function addFormParser (app: FastifyInstance): void {
   })
 }
 
-/** The form body, or an empty one (a POST without a body). */
 export function formOf (request: FastifyRequest): URLSearchParams {
   return request.body instanceof URLSearchParams ? request.body : new URLSearchParams()
 }
 
-/** The query string, parsed the same way as a form. */
 export function queryOf (request: FastifyRequest): URLSearchParams {
   return new URL(request.url, 'http://emulator.invalid').searchParams
 }
 
-/**
- * One parameter, or undefined when absent or empty. RFC 6749 §3.1: a parameter
- * must not be sent more than once.
- */
+/** Undefined when absent or empty. RFC 6749 §3.1: a parameter must not be sent more than once. */
 export function single (params: URLSearchParams, name: string): string | undefined {
   const values = params.getAll(name)
   if (values.length > 1) throw new OAuthError('invalid_request', `the parameter ${name} was sent more than once`)
@@ -56,7 +45,7 @@ export function single (params: URLSearchParams, name: string): string | undefin
   return value === undefined || value === '' ? undefined : value
 }
 
-/** HTTP Basic client credentials (RFC 6749 §2.3.1: each part form-urlencoded). `null` when the header is malformed. */
+/** RFC 6749 §2.3.1: each part form-urlencoded. `null` when malformed. */
 export function basicCredentials (header: string | undefined): { clientId: string, secret: string } | null | undefined {
   if (header === undefined) return undefined
   const match = /^Basic[ \t]+([A-Za-z0-9+/]+={0,2})[ \t]*$/i.exec(header)
@@ -75,7 +64,7 @@ function formDecode (value: string): string {
   return decodeURIComponent(value.replace(/\+/g, ' '))
 }
 
-/** Compares two secrets in constant time (their SHA-256 digests, so lengths do not leak). */
+/** Digests first, so lengths do not leak. */
 export function safeEqual (a: string, b: string): boolean {
   const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest()
   return timingSafeEqual(digest(a), digest(b))
@@ -86,7 +75,6 @@ export function noStore (reply: FastifyReply): FastifyReply {
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
 }
 
-/** `uri` with these query parameters set (undefined ones left out). */
 export function withParams (uri: string, params: Record<string, string | undefined>): string {
   const url = new URL(uri)
   for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(name, value)

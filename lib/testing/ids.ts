@@ -2,8 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 
 /**
  * Zitadel's resource ids are 18-digit decimal strings (sonyflake ids, e.g.
- * `263783958406348951`). These look alike, grow with time and never repeat
- * within one emulator, whether generated or chosen by the caller.
+ * `263783958406348951`); these look alike and never repeat within one emulator.
  */
 export class IdGenerator {
   // A random start: two emulators started in the same millisecond do not share ids (or key ids).
@@ -20,7 +19,6 @@ export class IdGenerator {
     return id
   }
 
-  /** Reserves an id the caller chose; false when it is already in use. */
   claim (id: string): boolean {
     if (this.#taken.has(id)) return false
     this.#taken.add(id)
@@ -28,7 +26,6 @@ export class IdGenerator {
   }
 }
 
-/** An unguessable opaque value: codes, login requests, session ids. */
 export function randomToken (bytes = 32): string {
   return randomBytes(bytes).toString('base64url')
 }

@@ -3,18 +3,15 @@ import type { ResolvedEmulatorOptions } from './options.js'
 import { fail } from './setup-error.js'
 
 /**
- * The issuers of one emulated instance. Zitadel writes the origin the client
- * used as `iss` (zitadel/oidc pkg/op/context.go IssuerFromContext, fed by
- * zitadel internal/api/http/middleware/origin_interceptor.go: the public host
- * from `x-zitadel-public-host`, `Forwarded`, `X-Forwarded-Host` or Host), so
- * an instance with custom domains issues one `iss` per domain, all signed
- * with the same keys. Requests on no listed domain get the main issuer.
+ * Zitadel writes the origin the client used as `iss` (zitadel/oidc
+ * pkg/op/context.go IssuerFromContext, fed by zitadel
+ * internal/api/http/middleware/origin_interceptor.go), so an instance with
+ * custom domains issues one `iss` per domain, all with the same keys.
  */
 export class Issuers {
   #main = ''
   #byOrigin = new Map<string, string>()
 
-  /** Called once the port is known. */
   resolve (opts: ResolvedEmulatorOptions, url: string): void {
     this.#main = opts.issuer ?? url
     const { port } = new URL(url)
@@ -28,12 +25,10 @@ export class Issuers {
 
   get main (): string { return this.#main }
 
-  /** Every issuer the instance answers as, the main one first. */
   all (): string[] {
     return [this.#main, ...this.#byOrigin.values()]
   }
 
-  /** The issuer for the origin this request was made to. */
   of (request: FastifyRequest): string {
     const { headers } = request
     const forwarded = parseForwarded(first(headers.forwarded))
@@ -42,14 +37,13 @@ export class Issuers {
     return this.#byOrigin.get(`${proto}://${String(host)}`.toLowerCase()) ?? this.#main
   }
 
-  /** Checks an issuer a caller names (mintAccessToken). */
   check (fn: string, issuer: unknown): string {
     if (typeof issuer !== 'string' || !this.all().includes(issuer)) fail(`${fn}: "issuer" must be one of ${this.all().join(', ')}`)
     return issuer
   }
 }
 
-/** The first (oldest) of a comma-separated header's values; Node joins repeated ones with commas. */
+/** The first (oldest) value; Node joins repeated headers with commas. */
 function first (value: string | string[] | undefined): string | undefined {
   const one = String(value ?? '').split(',')[0]?.trim()
   return one === '' ? undefined : one

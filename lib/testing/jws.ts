@@ -2,18 +2,15 @@ import { sign, verify, type KeyObject } from 'node:crypto'
 import type { EmulatorAlgorithm } from './options.js'
 
 /**
- * JWS compact serialization (RFC 7515 §7.1) with node:crypto, for the
- * emulator's tokens and the assertions clients send it. Node has every
- * algorithm of Zitadel's web keys, so the emulator needs no JOSE library and
- * the package none at run time. It does not share the plugin's verifier
- * (lib/jws.ts): the tests check the plugin against the emulator's tokens, and
- * check both against jose, so each side is an implementation of its own.
+ * JWS compact serialization (RFC 7515 §7.1) on node:crypto, so the package
+ * needs no JOSE library at run time. Deliberately not shared with lib/jws.ts:
+ * the tests check the plugin against the emulator, and both against jose.
  */
 
 interface AlgorithmParams {
   /** `crypto.sign`'s digest; null for Ed25519, which hashes internally. */
   readonly hash: string | null
-  /** JWS carries ECDSA signatures as R || S (RFC 7518 §3.4), not DER. */
+  /** R || S (RFC 7518 §3.4), not DER. */
   readonly dsaEncoding?: 'ieee-p1363'
 }
 
@@ -29,11 +26,7 @@ const PARAMS: Readonly<Record<EmulatorAlgorithm, AlgorithmParams>> = {
 
 const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
 
-/**
- * Signs `header.payload` with `alg` (the header's `alg`) and returns the
- * compact JWS. The callback form of `crypto.sign` signs on libuv's thread
- * pool, so minting many tokens does not hold up the event loop.
- */
+/** The callback form of `crypto.sign` runs on the thread pool, off the event loop. */
 export async function signJws (header: { alg: EmulatorAlgorithm } & Record<string, unknown>, payload: Record<string, unknown>, privateKey: KeyObject): Promise<string> {
   const input = `${encode(header)}.${encode(payload)}`
   const { hash, dsaEncoding } = PARAMS[header.alg]
@@ -44,7 +37,7 @@ export async function signJws (header: { alg: EmulatorAlgorithm } & Record<strin
   return `${input}.${signature.toString('base64url')}`
 }
 
-/** A compact JWS taken apart; its signature not checked yet. */
+/** Signature not checked yet. */
 interface DecodedJws {
   readonly header: Record<string, unknown>
   readonly payload: Record<string, unknown>
@@ -58,7 +51,6 @@ const COMPACT = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)$/
 
 const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value)
 
-/** Decodes a compact JWS whose header and payload are JSON objects, as a JWT's are; undefined for anything else. */
 export function decodeJws (token: string): DecodedJws | undefined {
   const parts = COMPACT.exec(token)
   if (parts === null) return undefined
@@ -74,10 +66,8 @@ export function decodeJws (token: string): DecodedJws | undefined {
 }
 
 /**
- * Does the signature of `jws` hold for `alg` and `publicKey`? The caller has
- * chosen `alg` and a key of its type; the header must name that `alg` and
- * carry no `crit`, whose extensions this code does not understand (RFC 7515
- * §4.1.11). Never rejects: a signature that cannot be parsed does not hold.
+ * The header must name the caller's `alg` and carry no `crit`, whose
+ * extensions this code does not understand (RFC 7515 §4.1.11). Never rejects.
  */
 export async function verifyJws (jws: DecodedJws, alg: EmulatorAlgorithm, publicKey: KeyObject): Promise<boolean> {
   if (jws.header.alg !== alg || jws.header.crit !== undefined) return false

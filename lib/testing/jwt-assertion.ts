@@ -12,23 +12,17 @@ const OFFSET = 1
 
 interface AssertionRules {
   issuer: string
-  /** Who signs: named in the messages (`user` for service users, `client` for apps). */
+  /** For the messages. */
   signer: 'user' | 'client'
-  /** The public key with this key id registered for this signer (the assertion's `sub`), if any. */
   keyOf: (sub: string, kid: string) => KeyObject | undefined
-  /** Throws the endpoint's own error with this description. */
+  /** Throws the endpoint's own error. */
   fail: (description: string) => never
 }
 
 /**
- * Checks a JWT assertion (RFC 7523 §3) as Zitadel does (zitadel/oidc
- * op.VerifyJWTAssertion): `aud` contains the issuer, `exp` is in the future,
- * `iat` is present, not in the future and at most an hour old, `iss` equals
- * `sub`, and the RS256 signature verifies with the signer's key named by the
- * header `kid`. There is no cap on the lifetime (`exp` − `iat`): the code
- * has none, whatever the docs say. A `jti` is not required and a replay is
- * not refused: Zitadel does neither.
- * Returns the signer's id (`sub`).
+ * A JWT assertion (RFC 7523 §3) checked as zitadel/oidc op.VerifyJWTAssertion
+ * does: no cap on `exp` − `iat` whatever the docs say, no `jti` required, no
+ * replay refused. Returns the signer's id (`sub`).
  */
 export async function verifyJwtAssertion (assertion: string, rules: AssertionRules): Promise<string> {
   const { issuer, signer, keyOf } = rules

@@ -2,12 +2,7 @@ import type { Directory, User } from './directory.js'
 import { OAuthError } from './http.js'
 import { verifyJwtAssertion } from './jwt-assertion.js'
 
-/**
- * Checks the assertion of the JWT-profile grant as Zitadel does
- * (zitadel/zitadel token_jwt_profile.go, see verifyJwtAssertion): the
- * subject is a user, and the key named by `kid` is one of that user's keys.
- * Returns the user; every failure is `invalid_grant`.
- */
+/** zitadel/zitadel token_jwt_profile.go: the key is one of the user's; every failure is `invalid_grant`. */
 export async function verifyJwtProfileAssertion (assertion: string, issuer: string, directory: Directory): Promise<User> {
   const userId = await verifyJwtAssertion(assertion, {
     issuer,

@@ -11,36 +11,26 @@ interface SigningKey {
   readonly alg: EmulatorAlgorithm
   readonly privateKey: KeyObject
   readonly publicKey: KeyObject
-  /** The public JWK as the JWKS endpoint serves it: `kid`, `alg`, `use: "sig"`. */
   readonly jwk: JsonWebKey
   published: boolean
 }
 
 const CURVES = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' } as const
 
-/** A fresh key pair for `alg`: RSA 2048 (Zitadel's default size), the matching EC curve, or Ed25519. */
+/** RSA 2048: Zitadel's default size. */
 async function generateKeys (alg: EmulatorAlgorithm): Promise<{ privateKey: KeyObject, publicKey: KeyObject }> {
   if (alg.startsWith('RS')) return generate('rsa', { modulusLength: 2048 })
   if (alg === 'EdDSA') return generate('ed25519')
   return generate('ec', { namedCurve: CURVES[alg as keyof typeof CURVES] })
 }
 
-/**
- * A key pair as Zitadel hands one out for a service user or an API app:
- * RSA 2048, the private key as PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`),
- * which the key file carries; Zitadel keeps only the public key.
- */
+/** As Zitadel hands one out in a key file: RSA 2048, PKCS#1 PEM; Zitadel keeps only the public key. */
 export async function generateKeyFileKey (): Promise<{ publicKey: KeyObject, pem: string }> {
   const { privateKey, publicKey } = await generateKeys('RS256')
   return { publicKey, pem: privateKey.export({ type: 'pkcs1', format: 'pem' }) as string }
 }
 
-/**
- * The emulator's signing keys (Zitadel's web keys): one active key signs;
- * published keys are served at /oauth/v2/keys and are the only ones tokens
- * verify against. A key that is no longer published invalidates its tokens,
- * as deleting a web key does in Zitadel.
- */
+/** An unpublished key invalidates its tokens, as deleting a web key does in Zitadel. */
 export class KeyRing {
   readonly #keys: SigningKey[] = []
   readonly #ids: IdGenerator
@@ -52,7 +42,6 @@ export class KeyRing {
     this.#typ = typ
   }
 
-  /** Makes a new key the signing key; the others stay published only with `keepOld`. */
   async rotate (alg: EmulatorAlgorithm, keepOld: boolean): Promise<SigningKey> {
     const { privateKey, publicKey } = await generateKeys(alg)
     const kid = this.#ids.next()
@@ -63,21 +52,18 @@ export class KeyRing {
     return key
   }
 
-  /** The newest key signs; the emulator makes one before it listens. */
+  /** The newest key; the emulator makes one before it listens. */
   get active (): SigningKey {
     return this.#keys[0] as SigningKey
   }
 
-  /** The JWKS document: published keys, the active one first. */
   jwks (): { keys: JsonWebKey[] } {
     return { keys: this.#keys.filter((k) => k.published).map((k) => ({ ...k.jwk })) }
   }
 
   /**
-   * Signs a JWT with the active key; header `{ alg, kid, typ: "JWT" }` as
-   * Zitadel's signer writes it (zitadel/oidc pkg/op/signer.go, zitadel
-   * internal/api/oidc/token.go signerFromWebKey), or without `typ` as before
-   * zitadel/oidc v2.9.0.
+   * Header as Zitadel's signer writes it (zitadel/oidc pkg/op/signer.go,
+   * zitadel internal/api/oidc/token.go signerFromWebKey).
    */
   async sign (claims: Record<string, unknown>): Promise<string> {
     const key = this.active
@@ -85,10 +71,7 @@ export class KeyRing {
     return signJws(header, claims, key.privateKey)
   }
 
-  /**
-   * Verifies a JWT the emulator signed with a key it still publishes and
-   * returns its claims; no claim is checked. Undefined for anything else.
-   */
+  /** No claim is checked. */
   async verify (token: string): Promise<Record<string, unknown> | undefined> {
     const jws = decodeJws(token)
     if (jws === undefined) return undefined

@@ -1,6 +1,5 @@
 import { randomToken } from './ids.js'
 
-/** A pending login: what /oauth/v2/authorize accepted, waiting for the login form. */
 export interface AuthRequest {
   readonly id: string
   readonly clientId: string
@@ -26,12 +25,10 @@ interface AuthCode {
   readonly expiresAt: number
 }
 
-/** Seconds a login request waits for the form. */
 const AUTH_REQUEST_TTL = 1800
 /** Seconds a code is valid (RFC 6749 §4.1.2 recommends at most ten minutes; the emulator is stricter). */
 const CODE_TTL = 60
 
-/** Login requests and codes, in memory, forgotten once used or expired. */
 export class LoginStore {
   readonly #requests = new Map<string, AuthRequest>()
   readonly #codes = new Map<string, AuthCode>()
@@ -48,7 +45,6 @@ export class LoginStore {
     return request !== undefined && request.expiresAt > Date.now() ? request : undefined
   }
 
-  /** Ends the login request and issues its code. */
   complete (request: AuthRequest, userId: string): string {
     this.#requests.delete(request.id)
     const code = randomToken()
@@ -66,7 +62,7 @@ export class LoginStore {
     return code
   }
 
-  /** The code's grant, removed on first use whatever happens next; undefined when unknown or expired. */
+  /** Removed on first use, whatever happens next. */
   takeCode (code: string): AuthCode | undefined {
     const grant = this.#codes.get(code)
     this.#codes.delete(code)

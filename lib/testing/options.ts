@@ -37,11 +37,11 @@ export interface ZitadelEmulatorOptions {
    */
   jwksCacheControl?: string
   /**
-   * More public domains of the same instance (Zitadel's custom domains): each
-   * an origin (`'https://id.example.com'`) or a host name (`'localhost'`,
-   * then `http://{name}:{port}`). A request made to one of them, by its Host,
+   * More public domains of the instance (Zitadel's custom domains): origins
+   * (`'https://id.example.com'`) or host names (`'localhost'`: then
+   * `http://{name}:{port}`). A request to one of them, by its Host,
    * `X-Forwarded-Host`, `Forwarded` or `x-zitadel-public-host` header, gets
-   * that origin as its issuer in discovery and tokens. Same keys for all.
+   * that origin as its issuer. Same keys for all.
    */
   domains?: string[]
 }
@@ -57,13 +57,11 @@ export interface ResolvedEmulatorOptions {
   readonly quiet: boolean
   readonly typHeader: boolean
   readonly jwksCacheControl: string
-  /** Origins, or bare host names that take the listening port. */
   readonly domains: readonly string[]
 }
 
 const KNOWN = new Set(['port', 'host', 'allowNonLoopback', 'issuer', 'algorithm', 'accessTokenLifetime', 'idTokenLifetime', 'logger', 'quiet', 'typHeader', 'jwksCacheControl', 'domains'])
 
-/** Checks the options once and fails loudly, naming the option; the caller's object is not changed. */
 export function resolveEmulatorOptions (input: ZitadelEmulatorOptions = {}): ResolvedEmulatorOptions {
   if (input === null || typeof input !== 'object') fail('options must be an object')
   for (const name of Object.keys(input)) {
@@ -112,12 +110,11 @@ function normaliseDomain (value: unknown): string {
   } catch {
     fail(message)
   }
-  // Nothing but scheme, host and port: no path, query, fragment or credentials.
+  // Scheme, host and port only.
   if (!url.protocol.startsWith('http') || value.replace(/\/$/, '') !== url.origin) fail(message)
   return url.origin
 }
 
-/** Loopback names and addresses: localhost, *.localhost, 127.0.0.0/8, ::1. */
 function issuerOption (value: unknown): string {
   const result = normaliseIssuer(value)
   if ('issuer' in result) return result.issuer

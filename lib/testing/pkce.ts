@@ -12,7 +12,7 @@ export function s256 (verifier: string): string {
   return createHash('sha256').update(verifier, 'ascii').digest('base64url')
 }
 
-/** Whether the verifier matches an S256 challenge; compared in constant time. */
+/** Constant time. */
 export function verifyS256 (verifier: string, challenge: string): boolean {
   if (!isPkceValue(verifier)) return false
   const expected = Buffer.from(challenge)

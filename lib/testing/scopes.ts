@@ -17,7 +17,6 @@ export const SCOPES = {
   orgDomainPrefix: 'urn:zitadel:iam:org:domain:primary:'
 } as const
 
-/** A space-delimited scope parameter as a list without empties or repeats. */
 export function parseScope (value: string | undefined): string[] {
   return [...new Set((value ?? '').split(' ').filter((s) => s !== ''))]
 }
@@ -27,9 +26,8 @@ export function audScope (projectId: string): string {
 }
 
 /**
- * The projects named by audience scopes, in order and without repeats;
  * `zitadel` stands for Zitadel's own API project (domain.AddAudScopeToAudience).
- * Zitadel adds them without any check: audience is not authorization.
+ * Added without any check: audience is not authorization.
  */
 export function audienceFromScopes (scopes: readonly string[], zitadelProjectId: string, audience: string[] = []): string[] {
   for (const scope of scopes) {
@@ -41,7 +39,6 @@ export function audienceFromScopes (scopes: readonly string[], zitadelProjectId:
   return audience
 }
 
-/** Role keys asked for with `urn:zitadel:iam:org:project:role:{role}`. */
 export function requestedRoles (scopes: readonly string[]): string[] {
   return scopes.filter((s) => s.startsWith(SCOPES.rolePrefix) && s.length > SCOPES.rolePrefix.length).map((s) => s.slice(SCOPES.rolePrefix.length))
 }

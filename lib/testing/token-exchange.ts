@@ -27,15 +27,10 @@ interface ExchangeToken {
 
 /**
  * Token exchange (RFC 8693) as zitadel internal/api/oidc/token_exchange.go
- * does it, for what the emulator can tell: a subject token (an access token
- * the emulator issued, or a user id with Zitadel's `user_id` type) and, for
- * impersonation, an actor token (an access token). Impersonation writes
- * `act: { iss, sub }` of the actor into the new tokens, whose `auth_time` and
- * `amr` are the actor's. `requested_token_type` picks an opaque access token
- * (default), a JWT access token, or an ID token: then `access_token` holds an
- * ID token without `nonce`, `at_hash`, `c_hash` or `sid`, and `token_type` is
- * `N_A`. ID tokens and JWTs as subject tokens, refresh tokens and delegation
- * policies are not reproduced; impersonation is always allowed.
+ * does it: impersonation writes the actor's `act: { iss, sub }`, `auth_time`
+ * and `amr` into the new tokens; a requested ID token comes in `access_token`
+ * with `token_type` `N_A`. Not reproduced: ID tokens and JWTs as subject
+ * tokens, refresh tokens, delegation policies (impersonation is always allowed).
  */
 export async function tokenExchange (form: URLSearchParams, client: App, issuer: string, ctx: EmulatorContext): Promise<Record<string, unknown>> {
   const { directory, tokens } = ctx

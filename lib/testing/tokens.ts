@@ -7,40 +7,38 @@ import type { EmulatorAlgorithm } from './options.js'
 import { SCOPES, addOnce, audienceFromScopes } from './scopes.js'
 
 /**
- * Random bytes in an opaque access token. Zitadel's is the AES-CFB encryption
- * of `{tokenId}:{userId}` (zitadel/oidc pkg/op/token.go CreateBearerToken,
- * pkg/crypto/crypto.go EncryptAES): a 16-byte IV and about 62 bytes, base64url
- * without padding, so about 104 characters and never a dot. The emulator has
- * nothing to decrypt: it hands out as many random bytes and looks them up.
+ * Zitadel's opaque token is the AES-CFB encryption of `{tokenId}:{userId}`
+ * (zitadel/oidc pkg/op/token.go CreateBearerToken, pkg/crypto/crypto.go
+ * EncryptAES): IV and ciphertext, base64url, never a dot. The emulator hands
+ * out as many random bytes and looks them up.
  */
 const OPAQUE_TOKEN_BYTES = 78
 
-/** RFC 8693 §4.1 `act`: who acts on the subject's behalf, possibly itself acted for. */
+/** RFC 8693 §4.1 `act`. */
 export interface Actor {
   iss: string
   sub: string
   act?: Actor
 }
 
-/** What the emulator remembers of an access token: Zitadel keeps the same per token id (its OIDC session). */
+/** What Zitadel keeps per token id (its OIDC session). */
 export interface TokenRecord {
   readonly jti: string
-  /** The issuer it was issued as (one per public domain). */
   readonly issuer: string
   readonly userId: string
   /** Empty for a personal access token, which no client asked for. */
   readonly clientId: string
-  /** The project of the client that asked; undefined for service users' tokens and PATs. */
+  /** Undefined for service users' tokens and PATs. */
   readonly projectId: string | undefined
   readonly scopes: readonly string[]
   readonly audience: readonly string[]
   readonly iat: number
   readonly exp: number
-  /** When and how the user authenticated: 0 and none for a PAT. */
+  /** 0 for a PAT. */
   readonly authTime: number
   readonly amr: readonly string[]
   readonly actor: Actor | undefined
-  /** A personal access token: introspection treats its audience and roles specially. */
+  /** Introspection treats a PAT's audience and roles specially. */
   readonly isPAT: boolean
   revoked: boolean
 }
@@ -52,7 +50,6 @@ interface IdTokenRequest {
   userInfoAssertion: boolean
 }
 
-/** Everything that decides what the tokens contain. */
 export interface TokenRequest {
   issuer: string
   user: User
@@ -64,14 +61,12 @@ export interface TokenRequest {
   accessTokenType: AccessTokenType
   projectRoleAssertion: boolean
   accessTokenRoleAssertion: boolean
-  /** When the user authenticated (seconds), and how (RFC 8176 values). */
+  /** Seconds; `amr` in RFC 8176 values. */
   authTime: number
   amr: string[]
-  /** `act` of the tokens (impersonation). */
   actor?: Actor | undefined
-  /** Set to also issue an ID token. */
   idToken?: IdTokenRequest | undefined
-  /** Seconds; may be 0 or negative for an already expired token. */
+  /** 0 or negative for an already expired token. */
   expiresIn?: number | undefined
   /** Merged into a JWT access token's claims last; `undefined` removes a claim. */
   claims?: Record<string, unknown> | undefined
@@ -85,10 +80,9 @@ export interface IssuedTokens {
 }
 
 /**
- * A token for an app's login: `aud` is every client id of the app's project
- * and the project id, then the projects of audience scopes. An ID token comes
- * along only for a login whose scope has `openid` (zitadel
- * internal/api/oidc/token.go accessTokenResponseFromSession).
+ * `aud`: every client id of the app's project, the project id, then the
+ * projects of audience scopes. An ID token only for a login with `openid`
+ * (zitadel internal/api/oidc/token.go accessTokenResponseFromSession).
  */
 export function appTokenRequest (directory: Directory, app: App, user: User, scopes: string[], issuer: string, login?: { nonce: string | undefined, authTime: number, sid: string }): TokenRequest {
   const project = directory.project(app.projectId) as Project
@@ -112,19 +106,16 @@ export function appTokenRequest (directory: Directory, app: App, user: User, sco
 }
 
 /**
- * A service user's token from the JWT-profile or client-credentials grant
- * (zitadel/zitadel internal/api/oidc/token_jwt_profile.go and
- * token_client_credentials.go): the client is the service user under its
- * login name (`clientID: user.Username`), so `client_id` is the username and,
- * without audience scopes, `aud` is `[username]` (zitadel/oidc
- * NewAccessTokenClaims falls back to the client id). There is no asking
- * project, so only the per-project role claims can appear. `amr` is empty
- * for a key (private_key has no RFC 8176 value in zitadel amr.go) and `pwd`
- * for a secret. With `openid` an ID token comes along, valid as long as any
- * other: zitadel's clientCredentialsClient reports an ID-token lifetime of 0
- * (client_credentials.go), but real service-user ID tokens measured on
- * Zitadel v4 expire 12 h after issue, and a client that checks ID tokens
- * would refuse one that is expired on arrival.
+ * The JWT-profile and client-credentials grants (zitadel/zitadel
+ * internal/api/oidc/token_jwt_profile.go, token_client_credentials.go): the
+ * client is the service user's login name (`clientID: user.Username`), so
+ * `client_id` is the username and, without audience scopes, so is `aud`
+ * (zitadel/oidc NewAccessTokenClaims falls back to the client id). No asking
+ * project: only per-project role claims. `amr` is empty for a key
+ * (private_key has no RFC 8176 value in zitadel amr.go), `pwd` for a secret.
+ * With `openid`, the ID token gets the usual lifetime: clientCredentialsClient
+ * reports 0 (client_credentials.go), but Zitadel v4's service-user ID tokens
+ * do not arrive expired.
  */
 export function serviceTokenRequest (directory: Directory, user: User, scopes: string[], { issuer, clientId = user.username, amr = [] }: { issuer: string, clientId?: string, amr?: string[] }): TokenRequest {
   const audience = audienceFromScopes(scopes, directory.zitadelProjectId)
@@ -160,15 +151,11 @@ const PAT_SCOPES = Object.freeze([SCOPES.openid, SCOPES.profile, SCOPES.metadata
 /** Zitadel's default PAT expiry when none is given: 9999-01-01 (domain.ValidateExpirationDate). */
 const PAT_NEVER = Date.UTC(9999, 0, 1) / 1000
 
-/**
- * Issues access tokens (signed JWTs or opaque strings) and ID tokens, and
- * remembers access tokens for introspection, userinfo and revocation, as
- * Zitadel keeps an OIDC session per token id.
- */
+/** Remembers access tokens for introspection, userinfo and revocation. */
 export class TokenService {
-  /** JWT access tokens by `jti` */
+  /** By `jti` */
   readonly #records = new Map<string, TokenRecord>()
-  /** Opaque access tokens (and PATs) by the token itself */
+  /** Opaque tokens and PATs, by the token */
   readonly #opaque = new Map<string, TokenRecord>()
   readonly #ctx: TokenServiceContext
 
@@ -184,10 +171,7 @@ export class TokenService {
     return { accessToken, idToken, expiresIn: Math.max(0, record.exp - iat), record }
   }
 
-  /**
-   * A personal access token of a service user: opaque, the fixed PAT scopes,
-   * no client and no audience of its own (introspection adds the caller's).
-   */
+  /** No client and no audience of its own: introspection adds the caller's. */
   personalAccessToken (user: User, issuer: string, expiresIn: number | undefined): string {
     const iat = now()
     const token = randomToken(OPAQUE_TOKEN_BYTES)
@@ -210,7 +194,6 @@ export class TokenService {
     return token
   }
 
-  /** An opaque access token: nothing to read in it, everything in the record. */
   #opaqueToken (req: TokenRequest, iat: number): { accessToken: string, record: TokenRecord } {
     const accessToken = randomToken(OPAQUE_TOKEN_BYTES)
     const record = this.#record(req, this.#newJti(), iat, iat + (req.expiresIn ?? this.#ctx.accessTokenLifetime))
@@ -243,7 +226,6 @@ export class TokenService {
     }
     for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name]
     const accessToken = await keys.sign(claims)
-    // Remembered with the claims as signed, overrides included.
     const record = this.#record(req, String(claims.jti), iat, typeof claims.exp === 'number' ? claims.exp : 0)
     this.#records.set(record.jti, record)
     return { accessToken, record }
@@ -274,11 +256,9 @@ export class TokenService {
   }
 
   /**
-   * The record of a live access token this emulator issued: an opaque token
-   * it handed out, or a JWT signed with a key it still publishes for this
-   * issuer (zitadel access_token.go verifyAccessToken checks a JWT's `iss`
-   * against the request's; an opaque token depends on neither). Otherwise
-   * undefined.
+   * A live token's record. A JWT must be signed with a key still published,
+   * for this issuer (zitadel access_token.go verifyAccessToken checks `iss`
+   * against the request's); an opaque token depends on neither.
    */
   async verify (token: string, issuer: string): Promise<TokenRecord | undefined> {
     const record = this.#opaque.get(token) ?? await this.#jwtRecord(token, issuer)
@@ -332,7 +312,7 @@ export class TokenService {
     return keys.sign(claims)
   }
 
-  /** Forgets tokens that have expired: the maps live as long as the emulator. */
+  /** The maps live as long as the emulator. */
   #sweep (at: number): void {
     for (const map of [this.#records, this.#opaque]) {
       for (const [key, record] of map) if (record.exp <= at) map.delete(key)

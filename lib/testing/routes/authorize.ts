@@ -33,7 +33,7 @@ export function authorizeRoutes (app: FastifyInstance, ctx: EmulatorContext): vo
     const clientId = params.getAll('client_id')
     const redirectUri = params.getAll('redirect_uri')
     const client = clientId.length === 1 ? directory.app(clientId[0] as string) : undefined
-    // The pages show what was received next to what is registered: the usual mistake is a near miss.
+    // Received next to registered: the usual mistake is a near miss.
     if (client === undefined || client.type !== 'user-agent') {
       throw new PageError('Unknown application', 'No application with this client_id can sign users in.', [
         { label: 'client_id received', values: clientId }
@@ -50,10 +50,8 @@ export function authorizeRoutes (app: FastifyInstance, ctx: EmulatorContext): vo
   }
 
   /**
-   * The rest of the request, with Zitadel's checks; each failure is an
-   * OAuthError for the client. `openid` is not required (zitadel/oidc
-   * pkg/op/auth_request.go ValidateAuthReqScopes only wants some scope);
-   * without it the code brings no ID token.
+   * `openid` is not required (zitadel/oidc pkg/op/auth_request.go
+   * ValidateAuthReqScopes only wants some scope).
    */
   function readRequest (params: URLSearchParams, client: App): Pick<AuthRequest, 'scopes' | 'nonce' | 'codeChallenge'> {
     const responseType = single(params, 'response_type')

@@ -7,15 +7,10 @@ import { OAuthError, formOf, noStore, single } from '../http.js'
 import { SCOPES, addOnce } from '../scopes.js'
 
 /**
- * Token introspection as Zitadel answers it (zitadel/oidc pkg/op/server_http.go
- * introspectionHandler, zitadel internal/api/oidc/introspect.go): the request
- * must carry a secret (HTTP Basic or form) or a `private_key_jwt` assertion,
- * else 400 `invalid_client`; then a token, else 400 `invalid_request`; a
- * client that fails to authenticate gets 400 `unauthorized_client`. A token,
- * JWT or opaque, is active only when it is live (not expired, not revoked)
- * and its `aud` names the asking app or the app's project; everything else
- * is `active: false`. A personal access token gets the caller's client id
- * and project id added to its `aud` and the project's roles to its scope
+ * As Zitadel answers (zitadel/oidc pkg/op/server_http.go introspectionHandler,
+ * zitadel internal/api/oidc/introspect.go): a live token is active only when
+ * its `aud` names the asking app or its project. A PAT gets the caller's
+ * client and project added to `aud` and the project's roles to its scope
  * (assertClientScopesForPAT), so every PAT is active for every caller.
  */
 export function introspectRoutes (app: FastifyInstance, ctx: EmulatorContext): void {

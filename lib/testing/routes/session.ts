@@ -4,19 +4,11 @@ import type { EmulatorContext } from '../context.js'
 import { PAGE_HEADERS, signedOutPage } from '../html.js'
 import { OAuthError, PageError, formOf, noStore, queryOf, single, withParams } from '../http.js'
 
-/**
- * Ending things: RP-initiated logout at /oidc/v1/end_session (the emulator
- * keeps no sign-in session, so there is nothing else to end) and token
- * revocation (RFC 7009) at /oauth/v2/revoke.
- */
+/** The emulator keeps no sign-in session: end_session only redirects. */
 export function sessionRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
   const { directory, keys, tokens } = ctx
 
-  /**
-   * Redirects only to a post_logout_redirect_uri registered for the client,
-   * named by `client_id` or by the `id_token_hint` the emulator signed
-   * (an expired hint is fine); otherwise a plain "signed out" page.
-   */
+  /** Only to a post_logout_redirect_uri registered for the client of `client_id` or `id_token_hint` (expired is fine). */
   async function endSession (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const params = request.method === 'POST' ? formOf(request) : queryOf(request)
     const read = (name: string): string | undefined => {

@@ -12,16 +12,8 @@ import { appTokenRequest, serviceTokenRequest, type IssuedTokens } from '../toke
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 
-/** The grants the token endpoint answers, as discovery lists them. */
 export const GRANT_TYPES = Object.freeze(['authorization_code', 'client_credentials', JWT_BEARER, TOKEN_EXCHANGE])
 
-/**
- * The token endpoint: the authorization code grant (public apps with PKCE,
- * confidential apps with their secret), the JWT-profile grant and the
- * client-credentials grant for service users, and token exchange. Answers
- * as Zitadel does: `access_token`, `token_type`, `expires_in`, and `id_token`
- * when `openid` was asked for.
- */
 export function tokenRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
   const { directory, logins, tokens } = ctx
 
@@ -58,9 +50,8 @@ export function tokenRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
   }
 
   /**
-   * A service user with a secret (zitadel internal/api/oidc/client_credentials.go
-   * clientCredentialsAuth): found by login name, else `invalid_client`; no
-   * secret or a wrong one is `invalid_request` (Zitadel's precondition and
+   * zitadel internal/api/oidc/client_credentials.go clientCredentialsAuth: a
+   * missing or wrong secret is `invalid_request` (Zitadel's precondition and
    * invalid-argument errors). The client id is the login name as sent.
    */
   async function clientCredentialsGrant (request: FastifyRequest, form: URLSearchParams, issuer: string): Promise<IssuedTokens> {

@@ -8,10 +8,9 @@ import { preflight } from '../hooks.js'
 const BEARER = /^Bearer[ \t]+([A-Za-z0-9._~+/-]+=*)[ \t]*$/i
 
 /**
- * The userinfo endpoint (internal/api/oidc/userinfo.go): a live access token
- * from the Authorization header gives `sub`, the profile and e-mail claims of
- * its scope, and the reserved claims (roles per the token's client project).
- * Anything else is 401 `access_denied`.
+ * As zitadel internal/api/oidc/userinfo.go: `sub`, the profile and e-mail
+ * claims of the token's scope, and the reserved claims (roles per the token's
+ * client project).
  */
 export function userinfoRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
   const { directory, tokens } = ctx
