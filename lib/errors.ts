@@ -24,6 +24,9 @@ export const ClaimsInvalidError = request('ZITADEL_AUTH_CLAIMS_INVALID', 'The ac
 export const TokenInactiveError = request('ZITADEL_AUTH_TOKEN_INACTIVE', 'The access token is not active', 401)
 export const RoleRequiredError = request('ZITADEL_AUTH_ROLE_REQUIRED', 'The access token lacks a required role', 403)
 export const ScopeRequiredError = request('ZITADEL_AUTH_SCOPE_REQUIRED', 'The access token lacks a required scope', 403)
+export const ClaimRequiredError = request('ZITADEL_AUTH_CLAIM_REQUIRED', 'The access token lacks a required claim value', 403)
+export const ForbiddenError = request('ZITADEL_AUTH_FORBIDDEN', 'The access token does not grant access to this resource', 403)
+export const TokenRejectedError = request('ZITADEL_AUTH_TOKEN_REJECTED', 'The access token is not accepted', 401)
 export const DelegationRefusedError = request('ZITADEL_AUTH_DELEGATION_REFUSED', 'The access token was issued to someone acting for the user', 403)
 export const IdpUnavailableError = request('ZITADEL_AUTH_IDP_UNAVAILABLE', 'The identity provider cannot be reached; try again later', 503)
 
@@ -53,8 +56,11 @@ const bearerCodes = new Map<ErrorConstructor, BearerErrorCode>([
   [ClientNotAllowedError, 'invalid_token'],
   [ClaimsInvalidError, 'invalid_token'],
   [TokenInactiveError, 'invalid_token'],
+  [TokenRejectedError, 'invalid_token'],
   [RoleRequiredError, 'insufficient_scope'],
   [ScopeRequiredError, 'insufficient_scope'],
+  [ClaimRequiredError, 'insufficient_scope'],
+  [ForbiddenError, 'insufficient_scope'],
   // RFC 6750 §3.1: the request needs more than the token grants (the user in person).
   [DelegationRefusedError, 'insufficient_scope']
 ])

@@ -1,5 +1,8 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler } from 'fastify'
-import { DelegationRefusedError, GuardNotCalledError, RoleRequiredError, TokenMissingError, invalidOption, type ErrorFactory } from './errors.js'
+import {
+  ClaimRequiredError, DelegationRefusedError, ForbiddenError, GuardNotCalledError, RoleRequiredError, TokenMissingError, TokenRejectedError,
+  invalidOption, type AuthError, type ErrorFactory
+} from './errors.js'
 import { awaitable, failHook } from './hooks.js'
 import { SCOPE_TOKEN } from './scope.js'
 import type { ZitadelUser } from './user.js'
@@ -10,11 +13,17 @@ export type GuardRequirement =
   | { readonly kind: 'auth' }
   | { readonly kind: 'optional' }
   | { readonly kind: 'roles', readonly roles: readonly string[], readonly any: boolean }
-  | { readonly kind: 'scopes', readonly scopes: readonly string[] }
+  | { readonly kind: 'scopes', readonly scopes: readonly string[], readonly any: boolean }
+  | { readonly kind: 'claim', readonly claim: string, readonly description: string | undefined }
+  | { readonly kind: 'anyOf', readonly guards: readonly GuardRequirement[] }
 
 export const kGuard = Symbol.for('fastify-zitadel-auth.guard')
 /** Marks the factories, so a route that lists one uncalled is caught at declaration. */
 const kFactory = Symbol('fastify-zitadel-auth.guard-factory')
+/** A guard's check itself, so `anyOf` can run several and keep the first error. */
+const kCheck = Symbol('fastify-zitadel-auth.guard-check')
+
+type Check = (request: FastifyRequest) => void
 
 export type Guard = preHandlerHookHandler & { readonly [kGuard]: GuardRequirement }
 
@@ -37,6 +46,38 @@ export interface RequireRolesOptions extends GuardOptions {
   orgId?: string | OrgIdResolver | undefined
   /** Grant access when the user holds any one of the roles. Default: all are required. */
   any?: boolean | undefined
+}
+
+export interface RequireScopesOptions extends GuardOptions {
+  /** Grant access when the token has any one of the scopes. Default: all are required. */
+  any?: boolean | undefined
+}
+
+/** A claim value `requireClaim` can compare with `equals`. */
+export type ClaimValue = string | number | boolean
+
+/** Reads the value a claim must equal from the request, e.g. `(req) => req.params.tenantId`; undefined refuses the request. */
+export type ClaimValueResolver = (request: FastifyRequest<{ Params: Record<string, string | undefined> }>) => ClaimValue | undefined
+
+/**
+ * What `requireClaim` asks of the claim; exactly one of:
+ * - `equals`: the claim is this string, number or boolean (`===`), or the value a function reads from the request;
+ * - `includes`: the claim, an array or a space-separated string, holds every one of these strings;
+ * - `satisfies`: this synchronous function of the claim's value (frozen) and the request returns `true`.
+ *
+ * A token without the claim is refused before any of them is looked at.
+ */
+export type ClaimRule =
+  | { readonly equals: ClaimValue | ClaimValueResolver }
+  | { readonly includes: string | readonly string[] }
+  | { readonly satisfies: (value: unknown, request: FastifyRequest) => boolean }
+
+export interface RequireClaimOptions extends GuardOptions {
+  /**
+   * What the rule means, for the route's 403 in the OpenAPI document
+   * (e.g. "a verified email"). The document never shows the expected value itself.
+   */
+  description?: string | undefined
 }
 
 /** Reads the organisation from the request; route params are typed as strings so `(req) => req.params.orgId` needs no cast. */
@@ -109,25 +150,125 @@ export function createGuards (errors: ErrorFactory) {
   }
 
   /**
-   * A guard that requires every one of these scopes in the token's `scope`
-   * (403 `ZITADEL_AUTH_SCOPE_REQUIRED`). Zitadel's JWT access tokens carry no
-   * `scope`; introspection answers do.
+   * A guard that requires these scopes in the token's `scope`: all of them, or
+   * with `any` one of them (403 `ZITADEL_AUTH_SCOPE_REQUIRED`). Zitadel's JWT
+   * access tokens carry no `scope`; introspection answers do.
    * @example app.get('/read', { preHandler: app.zitadel.requireScopes(['read']) }, handler)
    */
-  function requireScopes (scopes: readonly string[], options: GuardOptions = {}): Guard {
+  function requireScopes (scopes: readonly string[], options: RequireScopesOptions = {}): Guard {
     refuseHookCall('requireScopes', scopes)
     const list = checkList('requireScopes', 'scopes', scopes, SCOPE_TOKEN)
     const inPerson = readInPerson('requireScopes', options)
-    return guard({ kind: 'scopes', scopes: list }, function requireScopes (request: FastifyRequest) {
-      const user = authenticated(request, inPerson)
-      for (const scope of list) {
-        if (!user.scopes.includes(scope)) throw errors.scope(list)
-      }
+    const { any = false } = options
+    if (typeof any !== 'boolean') invalidOption('requireScopes: option "any" must be a boolean')
+    return guard({ kind: 'scopes', scopes: list, any }, function requireScopes (request: FastifyRequest) {
+      const { scopes: held } = authenticated(request, inPerson)
+      const granted = any ? list.some((scope) => held.includes(scope)) : list.every((scope) => held.includes(scope))
+      if (!granted) throw errors.scope(list)
     })
   }
 
-  for (const factory of [requireAuth, optionalAuth, requireRoles, requireScopes]) Object.defineProperty(factory, kFactory, { value: true })
-  return { requireAuth, optionalAuth, requireRoles, requireScopes }
+  /**
+   * A guard on one claim of the verified token: it must equal a value, include
+   * values, or satisfy a function (403 `ZITADEL_AUTH_CLAIM_REQUIRED`, also
+   * when the token lacks the claim). For checks on the organisation, a tenant
+   * id in the path, `sub` pinning or user metadata.
+   * @example app.get('/tenants/:tenantId', { preHandler: app.zitadel.requireClaim('urn:zitadel:iam:user:resourceowner:id', { equals: (req) => req.params.tenantId }) }, handler)
+   */
+  function requireClaim (claim: string, rule: ClaimRule, options: RequireClaimOptions = {}): Guard {
+    refuseHookCall('requireClaim', claim)
+    if (typeof claim !== 'string' || claim === '') invalidOption('requireClaim: the claim name must be a non-empty string')
+    const holds = claimTest(rule)
+    const inPerson = readInPerson('requireClaim', options)
+    const { description } = options
+    if (description !== undefined && (typeof description !== 'string' || description.trim() === '')) {
+      invalidOption('requireClaim: option "description" must be a non-empty string')
+    }
+    return guard({ kind: 'claim', claim, description }, function requireClaim (request: FastifyRequest) {
+      const value = authenticated(request, inPerson).claims[claim]
+      if (value === undefined || !holds(value, request)) throw errors.auth(ClaimRequiredError)
+    })
+  }
+
+  /**
+   * A guard that lets a request through when any one of `guards` would. When
+   * all refuse, the request gets the first guard's error. Guards listed
+   * side by side on a route still all apply (and); this is the "or".
+   * @example app.get('/reports', { preHandler: app.zitadel.anyOf([app.zitadel.requireScopes(['reports:read']), app.zitadel.requireRoles(['auditor'])]) }, handler)
+   */
+  function anyOf (guards: readonly Guard[]): Guard {
+    refuseHookCall('anyOf', guards)
+    if (!Array.isArray(guards) || guards.length < 2) invalidOption('anyOf: takes an array of two or more guards, e.g. anyOf([requireScopes([\'read\']), requireRoles([\'reader\'])])')
+    const checks = (guards as unknown[]).map((g, i): Check => {
+      if (typeof g === 'function' && kCheck in g) return (g as unknown as Record<symbol, Check>)[kCheck] as Check
+      const factory = typeof g === 'function' && kFactory in g ? g.name : undefined
+      return invalidOption(factory !== undefined
+        ? `anyOf: ${factory} is listed without being called; list ${callExample(factory)} instead`
+        : `anyOf: guards[${i}] is not a guard of this plugin (anyOf runs only the plugin's own guards; use @fastify/auth to combine others)`)
+    })
+    return guard({ kind: 'anyOf', guards: guards.map((g) => g[kGuard]) }, function anyOf (request: FastifyRequest) {
+      let first: unknown
+      for (const check of checks) {
+        try {
+          check(request)
+          return
+        } catch (err) {
+          first ??= err
+        }
+      }
+      throw first
+    })
+  }
+
+  /**
+   * The plugin's 403 (`ZITADEL_AUTH_FORBIDDEN`, with its RFC 6750
+   * `WWW-Authenticate` challenge) for a check of your own.
+   * @example if (!(await mayRead(request.user, id))) throw app.zitadel.forbidden()
+   */
+  function forbidden (): AuthError {
+    return errors.auth(ForbiddenError)
+  }
+
+  /**
+   * The plugin's 401 for a check of your own, with its challenge:
+   * `ZITADEL_AUTH_TOKEN_MISSING` when `request` carried no token (RFC 6750
+   * §3.1: no error code then), `ZITADEL_AUTH_TOKEN_REJECTED` otherwise.
+   * @example if (await isBlocked(request.user.sub)) throw app.zitadel.unauthorized(request)
+   */
+  function unauthorized (request?: FastifyRequest): AuthError {
+    return errors.auth(request?.user === null ? TokenMissingError : TokenRejectedError)
+  }
+
+  for (const factory of [requireAuth, optionalAuth, requireRoles, requireScopes, requireClaim, anyOf]) Object.defineProperty(factory, kFactory, { value: true })
+  return { requireAuth, optionalAuth, requireRoles, requireScopes, requireClaim, anyOf, forbidden, unauthorized }
+}
+
+/** The test a claim's value must pass, from the rule; a wrong rule fails at declaration. */
+function claimTest (rule: unknown): (value: unknown, request: FastifyRequest) => boolean {
+  const forms = isPlainObject(rule) ? Object.keys(rule as object) : []
+  if (forms.length !== 1 || !['equals', 'includes', 'satisfies'].includes(forms[0] as string)) {
+    invalidOption('requireClaim: the rule must be an object with exactly one of "equals", "includes" or "satisfies"')
+  }
+  const { equals, includes, satisfies } = rule as { equals?: unknown, includes?: unknown, satisfies?: unknown }
+  if (forms[0] === 'equals') {
+    if (typeof equals === 'function') return (value, request) => value === (equals as (r: FastifyRequest) => unknown)(request)
+    if (!(typeof equals === 'string' || typeof equals === 'boolean' || (typeof equals === 'number' && Number.isFinite(equals)))) {
+      invalidOption('requireClaim: "equals" must be a string, a finite number, a boolean, or a function of the request')
+    }
+    return (value) => value === equals
+  }
+  if (forms[0] === 'includes') {
+    const wanted = checkList('requireClaim', '"includes"', typeof includes === 'string' ? [includes] : includes, /^\S+$/)
+    return (value) => {
+      const held = typeof value === 'string' ? value.split(' ') : value
+      return Array.isArray(held) && wanted.every((w) => held.includes(w))
+    }
+  }
+  // An async function returns a promise, which is never `true`: every request would be refused.
+  if (typeof satisfies !== 'function' || satisfies.constructor.name === 'AsyncFunction') {
+    invalidOption('requireClaim: "satisfies" must be a synchronous function (value, request) => boolean')
+  }
+  return (value, request) => (satisfies as (v: unknown, r: FastifyRequest) => unknown)(value, request) === true
 }
 
 /**
@@ -142,7 +283,17 @@ function refuseHookCall (name: string, first: unknown): void {
 }
 
 export function callExample (name: string): string {
-  return name === 'requireAuth' || name === 'optionalAuth' ? `${name}()` : `${name}(['…'])`
+  switch (name) {
+    case 'requireAuth':
+    case 'optionalAuth':
+      return `${name}()`
+    case 'requireClaim':
+      return "requireClaim('…', { equals: '…' })"
+    case 'anyOf':
+      return 'anyOf([…])'
+    default:
+      return `${name}(['…'])`
+  }
 }
 
 /** `preHandler: app.zitadel.requireRoles` without the call would fail or hang every request. */
@@ -155,7 +306,7 @@ export function uncalledFactory (hooks: unknown): string | undefined {
 }
 
 /** Callback style, not async: the check is synchronous, and this is on the cache-hit path. */
-function guard (requirement: GuardRequirement, check: (request: FastifyRequest) => void): Guard {
+function guard (requirement: GuardRequirement, check: Check): Guard {
   const hook = function (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     // `await guard(request, reply)` by hand: a promise, never a crash.
     if (typeof done !== 'function') return awaitable(hook, request, reply) as unknown as undefined
@@ -169,6 +320,7 @@ function guard (requirement: GuardRequirement, check: (request: FastifyRequest) 
   }
   Object.defineProperty(hook, 'name', { value: check.name })
   Object.defineProperty(hook, kGuard, { value: Object.freeze(requirement) })
+  Object.defineProperty(hook, kCheck, { value: check })
   return hook as unknown as Guard
 }
 

@@ -17,7 +17,10 @@ export type { OpenApiOptions, ResolvedOpenApi } from './openapi-options.js'
 export { SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from './options.js'
 export type { IntrospectionOptions, ResolvedIntrospection } from './introspection-options.js'
 export type { ApplicationKeyFile } from './client-assertion.js'
-export type { GuardOptions, RequireRolesOptions, OrgIdResolver, Guard, GuardRequirement } from './guards.js'
+export type {
+  GuardOptions, RequireRolesOptions, RequireScopesOptions, RequireClaimOptions, ClaimRule, ClaimValue, ClaimValueResolver,
+  OrgIdResolver, Guard, GuardRequirement
+} from './guards.js'
 export { ZitadelErrorResponse } from './openapi.js'
 export type {
   ZitadelSecurityScheme, ZitadelSwaggerOptions, ZitadelSwaggerUiOptions, ZitadelInitOAuth, ZitadelThemeFile,
@@ -28,7 +31,8 @@ export type { ZitadelActor, ZitadelClaims, ZitadelCustomClaims, ZitadelRoles } f
 export {
   TokenMissingError, BadRequestError, TokenMalformedError, TokenUnsupportedError, KeyUnknownError,
   SignatureInvalidError, TokenExpiredError, TokenNotYetValidError, IssuerInvalidError, AudienceInvalidError,
-  ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, RoleRequiredError, ScopeRequiredError, DelegationRefusedError, IdpUnavailableError,
+  ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, TokenRejectedError, RoleRequiredError, ScopeRequiredError, ClaimRequiredError,
+  ForbiddenError, DelegationRefusedError, IdpUnavailableError,
   InvalidOptionError, GuardNotCalledError
 } from './errors.js'
 

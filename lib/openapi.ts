@@ -143,10 +143,11 @@ function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySc
   const optional = guards.every((g) => g.kind === 'optional')
   const doc: FastifySchema & { security?: unknown } = { ...schema }
   if (doc.security === undefined) {
-    const scopes = [...new Set(guards.flatMap((g) => g.kind === 'scopes' ? g.scopes : []))]
-    // OpenAPI 3.0.3 §4.7.30 (Security Requirement Object): an empty requirement
-    // `{}` makes security optional; Swagger UI still sends the token when logged in.
-    doc.security = optional ? [{}, { [scheme]: scopes }] : [{ [scheme]: scopes }]
+    // OpenAPI 3.0.3 §4.7.30 (Security Requirement Object): the requirements of
+    // the list are alternatives, and an empty one `{}` makes security optional;
+    // Swagger UI still sends the token when logged in.
+    const requirements = scopeAlternatives(guards).map((scopes) => ({ [scheme]: scopes }))
+    doc.security = optional ? [{}, ...requirements] : requirements
   }
   // Without a response schema @fastify/swagger documents `200: Default
   // Response`, which adding 401 alone would drop. `type: 'null'` is its "no content".
@@ -163,6 +164,31 @@ function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySc
   return doc
 }
 
+/** More alternatives than this are documented as one requirement without scopes. */
+const MAX_ALTERNATIVES = 16
+
+/**
+ * The sets of scopes that each let a request through the guards (all of
+ * them apply): one set, unless `requireScopes({ any })` or `anyOf` offers a choice.
+ */
+function scopeAlternatives (guards: readonly GuardRequirement[]): string[][] {
+  let sets: string[][] = [[]]
+  for (const guard of guards) {
+    const choices = scopeChoices(guard)
+    sets = sets.flatMap((set) => choices.map((choice) => [...new Set([...set, ...choice])]))
+    if (sets.length > MAX_ALTERNATIVES) return [[]]
+  }
+  const unique = new Map<string, string[]>()
+  for (const set of sets) unique.set([...set].sort().join(' '), set)
+  return [...unique.values()]
+}
+
+function scopeChoices (guard: GuardRequirement): string[][] {
+  if (guard.kind === 'scopes') return guard.any ? guard.scopes.map((s) => [s]) : [[...guard.scopes]]
+  if (guard.kind === 'anyOf') return guard.guards.flatMap((g) => scopeAlternatives([g]))
+  return [[]]
+}
+
 /** E.g. "the Zitadel role `admin` (`ZITADEL_AUTH_ROLE_REQUIRED`)". */
 function describe (guard: GuardRequirement): string[] {
   switch (guard.kind) {
@@ -175,8 +201,16 @@ function describe (guard: GuardRequirement): string[] {
         : guard.any ? `one of the Zitadel roles ${code(guard.roles, 'or')}` : `the Zitadel roles ${code(guard.roles, 'and')}`
       return [`${what} (\`ZITADEL_AUTH_ROLE_REQUIRED\`)`]
     }
-    case 'scopes':
-      return [`the scope${guard.scopes.length === 1 ? '' : 's'} ${code(guard.scopes, 'and')} (\`ZITADEL_AUTH_SCOPE_REQUIRED\`)`]
+    case 'scopes': {
+      const what = guard.scopes.length === 1
+        ? `the scope ${code(guard.scopes)}`
+        : guard.any ? `one of the scopes ${code(guard.scopes, 'or')}` : `the scopes ${code(guard.scopes, 'and')}`
+      return [`${what} (\`ZITADEL_AUTH_SCOPE_REQUIRED\`)`]
+    }
+    case 'claim':
+      return [`the claim ${code([guard.claim])}${guard.description === undefined ? '' : ` (${guard.description})`} (\`ZITADEL_AUTH_CLAIM_REQUIRED\`)`]
+    case 'anyOf':
+      return [`one of: ${guard.guards.map((g) => describe(g).join(', and ') || 'a verified token').join('; or ')}`]
   }
 }
 

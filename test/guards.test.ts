@@ -225,7 +225,7 @@ t.test('a guard carries what it requires, deduplicated and frozen', async (t) =>
   t.strictSame((roles[kGuard] as unknown as { roles: string[] }).roles, ['admin', 'editor'], 'later changes to the caller\'s array do not leak in')
   t.strictSame(requireRoles(['admin'])[kGuard], { kind: 'roles', roles: ['admin'], any: false }, 'any defaults to false')
   t.strictSame(requireAuth()[kGuard], { kind: 'auth' })
-  t.strictSame(requireScopes(['read', 'read'])[kGuard], { kind: 'scopes', scopes: ['read'] })
+  t.strictSame(requireScopes(['read', 'read'])[kGuard], { kind: 'scopes', scopes: ['read'], any: false })
   t.equal(kGuard, Symbol.for('fastify-zitadel-auth.guard'), 'a registered symbol, shared across copies of the package')
 
   const plain = async () => {}
@@ -233,7 +233,7 @@ t.test('a guard carries what it requires, deduplicated and frozen', async (t) =>
   t.strictSame(guardsOf(plain), [], 'a plain function is no guard')
   t.strictSame(guardsOf(requireAuth()), [{ kind: 'auth' }])
   t.strictSame(guardsOf([plain, requireScopes(['read']), 'not a function', requireAuth()]), [
-    { kind: 'scopes', scopes: ['read'] },
+    { kind: 'scopes', scopes: ['read'], any: false },
     { kind: 'auth' }
   ], 'in order, skipping what is not a guard')
 })

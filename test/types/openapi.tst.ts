@@ -100,7 +100,7 @@ test('swaggerUiOptions() adds its stylesheet to the caller\'s theme', () => {
 })
 
 test('GuardRequirement: what the transform reads from a guard', () => {
-  expect<GuardRequirement['kind']>().type.toBe<'auth' | 'optional' | 'roles' | 'scopes'>()
+  expect<GuardRequirement['kind']>().type.toBe<'auth' | 'optional' | 'roles' | 'scopes' | 'claim' | 'anyOf'>()
   expect<{ kind: 'optional' }>().type.toBeAssignableTo<GuardRequirement>()
   expect<{ kind: 'anonymous' }>().type.not.toBeAssignableTo<GuardRequirement>()
 })

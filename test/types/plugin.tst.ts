@@ -76,6 +76,24 @@ test('the decorator', () => {
   expect(app.zitadel.options).type.not.toHaveProperty('secret')
 })
 
+test('composed and claim guards, and the plugin\'s errors', () => {
+  const { anyOf, requireClaim, requireRoles, requireScopes } = app.zitadel
+  expect(requireScopes(['read', 'write'], { any: true })).type.toBe<Guard>()
+  expect(requireScopes).type.not.toBeCallableWith(['read'], { any: 1 })
+  expect(anyOf([requireScopes(['read']), requireRoles(['reader'])])).type.toBe<Guard>()
+  expect(anyOf).type.not.toBeCallableWith([async () => {}])
+  expect(requireClaim('sub', { equals: 'u1' })).type.toBe<Guard>()
+  expect(requireClaim('email_verified', { equals: true }, { description: 'a verified email' })).type.toBe<Guard>()
+  expect(requireClaim('sub', { equals: (req) => req.params.userId })).type.toBe<Guard>()
+  expect(requireClaim('groups', { includes: ['staff'] })).type.toBe<Guard>()
+  expect(requireClaim('groups', { satisfies: (value, req) => Array.isArray(value) && req.method === 'GET' })).type.toBe<Guard>()
+  expect(requireClaim).type.not.toBeCallableWith('sub', { equals: { a: 1 } })
+  expect(requireClaim).type.not.toBeCallableWith('sub', { matches: 'x' })
+  expect(requireClaim).type.not.toBeCallableWith('sub', { satisfies: (value: unknown) => 'yes' })
+  expect(app.zitadel.forbidden()).type.toBeAssignableTo<Error>()
+  expect(app.zitadel.unauthorized()).type.toBeAssignableTo<Error>()
+})
+
 test('guards fit route options', () => {
   app.get('/a', { preHandler: app.zitadel.requireRoles(['user']) }, async () => 'ok')
   app.get('/b', { preHandler: [app.zitadel.requireAuth(), app.zitadel.requireScopes(['x'])] }, async () => 'ok')
