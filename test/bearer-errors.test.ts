@@ -1,22 +1,11 @@
 import t from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import type { ZitadelAuthOptions } from '../lib/index.js'
 import { bearerCredential, INVALID, isB64Token } from '../lib/bearer.js'
 import * as errors from '../lib/errors.js'
 import { createErrorFactory } from '../lib/errors.js'
-import { bearer, buildApp } from './helpers/app.js'
-import { startIssuer, type TestIssuer } from '../fixtures/issuer.js'
+import { appFor, bearer, setup } from './helpers/app.js'
 
-type Teardown = { teardown: (fn: () => unknown) => void }
 type Asserts = Pick<typeof t, 'equal' | 'match' | 'ok' | 'fail'>
-
-async function setup (t: Teardown, options: Partial<ZitadelAuthOptions> = {}, extra?: (app: FastifyInstance) => void): Promise<{ issuer: TestIssuer, app: FastifyInstance }> {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
-  const app = await buildApp(issuer, options, extra)
-  t.teardown(() => app.close())
-  return { issuer, app }
-}
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 const now = () => Math.floor(Date.now() / 1000)
@@ -206,11 +195,12 @@ t.test('a custom realm appears in every challenge', async (t) => {
 })
 
 t.test('every 4xx error has a stable code, statusCode and a well-formed challenge', async (t) => {
-  const { app, issuer } = await setup(t, {}, (app) => {
-    app.get('/scoped', { preHandler: app.zitadel.requireScopes(['orders:read', 'orders:write']) }, async () => ({ ok: true }))
+  const { app, issuer } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/scoped', { preHandler: app.zitadel.requireScopes(['orders:read', 'orders:write']) }, async () => ({ ok: true }))
+    }
   })
-  const strict = await buildApp(issuer, { allowedClientIds: ['another-client'] })
-  t.teardown(() => strict.close())
+  const { app: strict } = await appFor(t, issuer, { allowedClientIds: ['another-client'] })
   const unpublished = await issuer.addKey('RS256', { publish: false })
   const n = now()
   const good = await issuer.token()

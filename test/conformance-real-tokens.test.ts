@@ -1,5 +1,5 @@
 import t from 'tap'
-import { bearer, issuerFor, appFor } from './helpers/app.js'
+import { appFor, bearer, issuerFor } from './helpers/app.js'
 import { PROJECT_ID, type IssuerKey } from '../fixtures/issuer.js'
 import { TOKEN_SHAPES, materialize } from './fixtures/zitadel-token-shapes.js'
 
@@ -20,8 +20,8 @@ t.test('real token shapes on the default options', async (t) => {
     ES256: await issuer.addKey('ES256'),
     EdDSA: await issuer.addKey('EdDSA')
   }
-  const app = await appFor(t, issuer)
-  const withDomains = await appFor(t, issuer, { issuer: [issuer.url, CUSTOM_DOMAIN] })
+  const { app } = await appFor(t, issuer)
+  const { app: withDomains } = await appFor(t, issuer, { issuer: [issuer.url, CUSTOM_DOMAIN] })
 
   for (const shape of TOKEN_SHAPES) {
     const { header, payload } = materialize(shape, { issuer: issuer.url, projectId: PROJECT_ID })

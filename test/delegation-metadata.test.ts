@@ -23,11 +23,13 @@ t.test('request.user.actor: the act chain, or undefined when the user acts in pe
 })
 
 t.test('guards with allowDelegated: false refuse a token with act (403), and the default lets it through', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/in-person', { preHandler: app.zitadel.requireAuth({ allowDelegated: false }) }, async (req) => ({ sub: req.user?.sub }))
-    app.get('/in-person-admin', { preHandler: app.zitadel.requireRoles(['admin'], { allowDelegated: false }) }, async () => ({ ok: true }))
-    app.get('/in-person-scope', { preHandler: app.zitadel.requireScopes(['read'], { allowDelegated: false }) }, async () => ({ ok: true }))
-    app.get('/delegated-ok', { preHandler: app.zitadel.requireAuth({ allowDelegated: true }) }, async () => ({ ok: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/in-person', { preHandler: app.zitadel.requireAuth({ allowDelegated: false }) }, async (req) => ({ sub: req.user?.sub }))
+      app.get('/in-person-admin', { preHandler: app.zitadel.requireRoles(['admin'], { allowDelegated: false }) }, async () => ({ ok: true }))
+      app.get('/in-person-scope', { preHandler: app.zitadel.requireScopes(['read'], { allowDelegated: false }) }, async () => ({ ok: true }))
+      app.get('/delegated-ok', { preHandler: app.zitadel.requireAuth({ allowDelegated: true }) }, async () => ({ ok: true }))
+    }
   })
   const own = await issuer.token({ roles: ['admin'], claims: { scope: 'read' } })
   const delegated = await issuer.token({ roles: ['admin'], claims: { scope: 'read', act: ACTOR } })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { resolveOptions } from '../lib/options.js'
-import { bearer, withAlgorithm } from './helpers/app.js'
+import { bearer, ES256_ONLY, setup } from './helpers/app.js'
 import { refused } from './helpers/assertions.js'
 import { CLIENT_ID, PROJECT_ID, SUB } from '../fixtures/issuer.js'
 
@@ -11,11 +11,8 @@ import { CLIENT_ID, PROJECT_ID, SUB } from '../fixtures/issuer.js'
  * what was expected, never the token.
  */
 
-const { issuerFor, loggedAppFor } = withAlgorithm('ES256')
-
 t.test('an opaque token without introspection: 401 TOKEN_MALFORMED and a warning that says what to change, once per cooldown', async (t) => {
-  const issuer = await issuerFor(t)
-  const { app, logs, lines } = await loggedAppFor(t, issuer, { jwksCooldown: 10 })
+  const { app, logs, lines } = await setup(t, { ...ES256_ONLY, jwksCooldown: 10 }, { alg: 'ES256', logs: true })
   const opaque = 'pq9Q3vXW2d7d3b5L1aW0Zb8JwS3wKq0m6o4c2h8vJX1tR5yN7uP0eA9sD4fG6hJ8kL2zX5cV3bN1mQ7wE9rT0yU2iO4pA6sD8fG1hJ3kL5'
   const hints = () => logs().filter((l) => l.level === 40 && /not a JWT/.test(l.msg))
   refused(t, await app.inject({ url: '/me', headers: bearer(opaque) }), 'TOKEN_MALFORMED', 'an opaque token')
@@ -29,15 +26,13 @@ t.test('an opaque token without introspection: 401 TOKEN_MALFORMED and a warning
 })
 
 t.test('no opaque-token hint when introspection is set (such tokens go to Zitadel)', async (t) => {
-  const issuer = await issuerFor(t)
-  const { app, logs } = await loggedAppFor(t, issuer, { introspection: { clientId: 'api@demo', clientSecret: 'secret' }, httpTimeout: 0.2 })
+  const { app, logs } = await setup(t, { ...ES256_ONLY, introspection: { clientId: 'api@demo', clientSecret: 'secret' }, httpTimeout: 0.2 }, { alg: 'ES256', logs: true })
   await app.inject({ url: '/me', headers: bearer('pq9Q3vXW2d7d3b5L1aW0Zb8JwS3wKq0m6o4c2h8v') })
   t.notOk(logs().some((l) => /not a JWT/.test(l.msg)))
 })
 
 t.test('refusals for audience, client and subject log what was expected and what the token said, at debug', async (t) => {
-  const issuer = await issuerFor(t)
-  const { app, logs, lines } = await loggedAppFor(t, issuer, { allowedClientIds: [CLIENT_ID], allowedSubjects: [SUB] })
+  const { issuer, app, logs, lines } = await setup(t, { ...ES256_ONLY, allowedClientIds: [CLIENT_ID], allowedSubjects: [SUB] }, { alg: 'ES256', logs: true })
   const find = (msg: string) => logs().filter((l) => l.msg === msg)
 
   const foreign = await issuer.token({ claims: { aud: ['263784183128768663@demo', '999999999999999999'] } })

@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { ZitadelAuthOptions } from '../lib/index.js'
-import { bearer, withAlgorithm } from './helpers/app.js'
+import { appFor, bearer, ES256_ONLY, issuerFor } from './helpers/app.js'
 import { FakeClock, kClock } from './helpers/clock.js'
 import { STILL_WAITING, within } from './helpers/within.js'
 import type { Fault } from '../fixtures/issuer.js'
@@ -18,8 +18,6 @@ import type { Fault } from '../fixtures/issuer.js'
  * The issuers sign with ES256: its keys are generated in a millisecond (RSA
  * takes a quarter of a second), and nothing here depends on the algorithm.
  */
-
-const { issuerFor, appFor, loggedAppFor } = withAlgorithm('ES256')
 
 /** A bare HTTP server on 127.0.0.1 for answers the test issuer cannot give; counts requests per path. */
 async function localServer (t: Test, handler: (path: string, res: ServerResponse, url: string) => void) {
@@ -59,8 +57,8 @@ function me (app: FastifyInstance, token: string) {
 }
 
 t.test('a discovery document that matches the issuer: tokens pass, discovery and JWKS are fetched once', async (t) => {
-  const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer)
+  const issuer = await issuerFor(t, 'ES256')
+  const { app } = await appFor(t, issuer, ES256_ONLY)
   const token = await issuer.token()
 
   const first = await me(app, token)
@@ -72,10 +70,10 @@ t.test('a discovery document that matches the issuer: tokens pass, discovery and
 })
 
 t.test('discovery naming another issuer: 503 with Retry-After, the JWKS is never fetched, one error line names the issuer to configure', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const named = `http://localhost:${new URL(issuer.url).port}`
   issuer.discovery = { issuer: named }
-  const { app, logs, lines } = await loggedAppFor(t, issuer)
+  const { app, logs, lines } = await appFor(t, issuer, ES256_ONLY, { logs: true })
 
   const token = await issuer.token()
   const res = await me(app, token)
@@ -98,9 +96,9 @@ t.test('a hint repeats an issuer a discovery document names only when it is shor
     ['not a string', 42, /names no usable issuer/],
     ['long', `https://${'a'.repeat(400)}.example`, new RegExp(`names "https://${'a'.repeat(248)}", not`)]
   ] as const) {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     issuer.discovery = { issuer: documentIssuer }
-    const { app, logs } = await loggedAppFor(t, issuer)
+    const { app, logs } = await appFor(t, issuer, ES256_ONLY, { logs: true })
     assertUnavailable(t, await me(app, await issuer.token()))
     t.match(logs().find((l) => l.level === 50)?.hint, expected, name)
   }
@@ -108,11 +106,11 @@ t.test('a hint repeats an issuer a discovery document names only when it is shor
 
 t.test('no discovery document where the issuer points (a path, an HTML page): an error line says to fix the issuer option', async (t) => {
   for (const [name, fault, path] of [['HTTP 404 (an issuer with a path)', 'none', '/oauth/v2'], ['an HTML page', 'garbage', '']] as const) {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     issuer.fault = fault
     issuer.faultOn = 'discovery'
     const configured = `${issuer.url}${path}`
-    const { app, logs } = await loggedAppFor(t, issuer, { issuer: configured })
+    const { app, logs } = await appFor(t, issuer, { ...ES256_ONLY, issuer: configured }, { logs: true })
     assertUnavailable(t, await app.inject({ url: '/me', headers: { authorization: `Bearer ${await issuer.token({ claims: { iss: configured } })}` } }))
     const line = logs().find((l) => l.level === 50)
     t.match(line, { msg: /issuer option looks wrong/, hint: `no OpenID discovery document at ${configured}/.well-known/openid-configuration; "issuer" must be the Zitadel instance URL without a path` }, name)
@@ -134,9 +132,9 @@ t.test('discovery documents that fail the checks: 503, and the JWKS is never fet
   ]
   for (const [name, override] of cases) {
     await t.test(name, async (t) => {
-      const issuer = await issuerFor(t)
+      const issuer = await issuerFor(t, 'ES256')
       issuer.discovery = override(issuer.url)
-      const app = await appFor(t, issuer)
+      const { app } = await appFor(t, issuer, ES256_ONLY)
 
       assertUnavailable(t, await me(app, await issuer.token()))
       t.equal(issuer.requests.discovery, 1)
@@ -146,12 +144,12 @@ t.test('discovery documents that fail the checks: 503, and the JWKS is never fet
 })
 
 t.test('a jwks_uri on another port is never fetched, even when that server holds the right keys', async (t) => {
-  const issuer = await issuerFor(t)
-  const other = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
+  const other = await issuerFor(t, 'ES256')
   // Were the origin check missing, these keys would verify the token: 200 instead of 503.
   other.extraJwks = issuer.keys.map((k) => k.publicJwk)
   issuer.discovery = { jwks_uri: `${other.url}/oauth/v2/keys` }
-  const app = await appFor(t, issuer)
+  const { app } = await appFor(t, issuer, ES256_ONLY)
 
   assertUnavailable(t, await me(app, await issuer.token()))
   t.equal(other.requests.jwks, 0, 'the other origin is never contacted')
@@ -161,9 +159,9 @@ t.test('a jwks_uri on another port is never fetched, even when that server holds
 t.test('a discovery document that is not a JSON object: 503', async (t) => {
   for (const body of [[], null, 'a string', 42]) {
     await t.test(JSON.stringify(body), async (t) => {
-      const issuer = await issuerFor(t)
+      const issuer = await issuerFor(t, 'ES256')
       const idp = await localServer(t, (_path, res) => sendJson(res, body))
-      const app = await appFor(t, issuer, { issuer: idp.url })
+      const { app } = await appFor(t, issuer, { ...ES256_ONLY, issuer: idp.url })
 
       assertUnavailable(t, await me(app, await issuer.token({ claims: { iss: idp.url } })))
       t.equal(idp.hits.get('/.well-known/openid-configuration'), 1)
@@ -173,7 +171,7 @@ t.test('a discovery document that is not a JSON object: 503', async (t) => {
 })
 
 t.test('redirects are not followed: a 302 on discovery gives 503 and its target is never requested', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   let redirect = true
   // The target holds a valid document and keys: following the redirect would give 200.
   const idp = await localServer(t, (path, res, url) => {
@@ -187,7 +185,7 @@ t.test('redirects are not followed: a 302 on discovery gives 503 and its target 
     }
   })
   const clock = new FakeClock()
-  const app = await appFor(t, issuer, { issuer: idp.url, jwksCooldown: 0.2, [kClock]: clock })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, issuer: idp.url, jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token({ claims: { iss: idp.url } })
 
   assertUnavailable(t, await me(app, token))
@@ -216,11 +214,11 @@ t.test('IdP faults on discovery or on the JWKS endpoint give 503, never 401 or 5
     for (const [fault, options] of faults) {
       if (fault === 'empty' && faultOn === 'discovery') continue // an empty JWKS is a JWKS fault
       await t.test(`${fault} on ${faultOn}`, async (t) => {
-        const issuer = await issuerFor(t)
+        const issuer = await issuerFor(t, 'ES256')
         issuer.fault = fault
         issuer.faultOn = faultOn
         issuer.slowMs = 1000
-        const app = await appFor(t, issuer, options)
+        const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options })
 
         assertUnavailable(t, await me(app, await issuer.token()))
         t.equal(issuer.requests.discovery, 1)
@@ -231,42 +229,42 @@ t.test('IdP faults on discovery or on the JWKS endpoint give 503, never 401 or 5
 })
 
 t.test('an IdP slower than usual but within httpTimeout is waited for', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   issuer.fault = 'slow'
   issuer.slowMs = 100
-  const app = await appFor(t, issuer, { httpTimeout: 2 })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, httpTimeout: 2 })
 
   t.equal((await me(app, await issuer.token())).statusCode, 200)
 })
 
 t.test('size caps: a valid document over the cap is refused, one under it is read', async (t) => {
   await t.test('discovery over 64 KiB (streamed): 503', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     issuer.discovery = { padding: 'x'.repeat(70 * 1024) }
-    const app = await appFor(t, issuer)
+    const { app } = await appFor(t, issuer, ES256_ONLY)
     assertUnavailable(t, await me(app, await issuer.token()))
     t.equal(issuer.requests.jwks, 0)
   })
   await t.test('discovery under 64 KiB: 200', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     issuer.discovery = { padding: 'x'.repeat(60 * 1024) }
-    const app = await appFor(t, issuer)
+    const { app } = await appFor(t, issuer, ES256_ONLY)
     t.equal((await me(app, await issuer.token())).statusCode, 200)
   })
   await t.test('JWKS over 512 KiB that holds the right key: 503', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     issuer.extraJwks = [{ kty: 'oct', kid: 'padding', k: 'x'.repeat(600 * 1024) }]
-    const app = await appFor(t, issuer)
+    const { app } = await appFor(t, issuer, ES256_ONLY)
     assertUnavailable(t, await me(app, await issuer.token()))
   })
   await t.test('discovery that declares a Content-Length over the cap: 503', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const idp = await localServer(t, (_path, res, url) => {
       const body = JSON.stringify({ issuer: url, jwks_uri: `${url}/keys`, padding: 'x'.repeat(100 * 1024) })
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) })
       res.end(body)
     })
-    const app = await appFor(t, issuer, { issuer: idp.url })
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, issuer: idp.url })
     assertUnavailable(t, await me(app, await issuer.token({ claims: { iss: idp.url } })))
     t.equal(idp.hits.get('/keys'), undefined)
   })
@@ -274,23 +272,23 @@ t.test('size caps: a valid document over the cap is refused, one under it is rea
 
 t.test('a body cut off or stalled half-way: 503, and the stalled one is given up after httpTimeout', async (t) => {
   await t.test('cut off', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const idp = await localServer(t, (_path, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
       res.write('{"issuer": "http://')
       setTimeout(() => res.socket?.destroy(), 20)
     })
-    const app = await appFor(t, issuer, { issuer: idp.url })
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, issuer: idp.url })
     assertUnavailable(t, await me(app, await issuer.token({ claims: { iss: idp.url } })))
   })
   await t.test('stalled', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     // Headers at once, then silence until the server is closed: the timeout must cover the body too.
     const idp = await localServer(t, (_path, res) => {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.write('{"issuer": "http://')
     })
-    const app = await appFor(t, issuer, { issuer: idp.url, httpTimeout: 0.2 })
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, issuer: idp.url, httpTimeout: 0.2 })
     const res = await within(5000, me(app, await issuer.token({ claims: { iss: idp.url } })))
     t.not(res, STILL_WAITING, 'the request does not hang on a stalled body')
     if (typeof res !== 'string') assertUnavailable(t, res)
@@ -298,10 +296,10 @@ t.test('a body cut off or stalled half-way: 503, and the stalled one is given up
 })
 
 t.test('the IdP down at start: ready resolves, public routes answer, protected ones get 503 until it is back', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   issuer.fault = 'down'
   const clock = new FakeClock()
-  const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token()
 
   const pub = await app.inject('/public')
@@ -321,9 +319,9 @@ t.test('the IdP down at start: ready resolves, public routes answer, protected o
 })
 
 t.test('within the cooldown after a failure, requests get 503 without fetching again', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   issuer.fault = 'error'
-  const app = await appFor(t, issuer, { jwksCooldown: 10 })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, jwksCooldown: 10 })
   const token = await issuer.token()
 
   assertUnavailable(t, await me(app, token)) // waits for the failed warm-up fetch
@@ -339,11 +337,11 @@ t.test('within the cooldown after a failure, requests get 503 without fetching a
 })
 
 t.test('a failing JWKS endpoint does not cause discovery to be fetched again', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   issuer.fault = 'error'
   issuer.faultOn = 'jwks'
   const clock = new FakeClock()
-  const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token()
 
   assertUnavailable(t, await me(app, token))
@@ -355,11 +353,11 @@ t.test('a failing JWKS endpoint does not cause discovery to be fetched again', a
 })
 
 t.test('a failed discovery is retried after the cooldown, not cached', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   issuer.fault = 'error'
   issuer.faultOn = 'discovery'
   const clock = new FakeClock()
-  const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token()
 
   assertUnavailable(t, await me(app, token))
@@ -370,10 +368,10 @@ t.test('a failed discovery is retried after the cooldown, not cached', async (t)
 })
 
 t.test('repeated failures of one kind warn once and then log at debug; a new kind warns again', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   issuer.fault = 'error'
   const clock = new FakeClock()
-  const { app, logs } = await loggedAppFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
+  const { app, logs } = await appFor(t, issuer, { ...ES256_ONLY, jwksCooldown: 0.2, [kClock]: clock }, { logs: true })
   const token = await issuer.token()
   const failures = () => logs().filter((l) => /could not fetch signing keys/.test(l.msg))
 
@@ -392,9 +390,9 @@ t.test('repeated failures of one kind warn once and then log at debug; a new kin
 })
 
 t.test('50 concurrent requests right after ready share one discovery and one JWKS fetch', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const tokens = await Promise.all(Array.from({ length: 50 }, () => issuer.token()))
-  const app = await appFor(t, issuer)
+  const { app } = await appFor(t, issuer, ES256_ONLY)
 
   const results = await Promise.all(tokens.map((token) => me(app, token)))
   t.same(results.map((r) => r.statusCode), Array(50).fill(200))
@@ -402,11 +400,11 @@ t.test('50 concurrent requests right after ready share one discovery and one JWK
 })
 
 t.test('50 concurrent cold requests after a failed start share one discovery and one JWKS fetch', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   issuer.fault = 'error'
   const tokens = await Promise.all(Array.from({ length: 50 }, () => issuer.token()))
   const clock = new FakeClock()
-  const app = await appFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, jwksCooldown: 0.2, [kClock]: clock })
   assertUnavailable(t, await me(app, tokens[0] as string)) // no keys were ever loaded
 
   issuer.fault = 'none'
@@ -418,10 +416,10 @@ t.test('50 concurrent cold requests after a failed start share one discovery and
 })
 
 t.test('logs never contain the token, not even at debug level', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   issuer.fault = 'down'
   const clock = new FakeClock()
-  const { app, lines } = await loggedAppFor(t, issuer, { jwksCooldown: 0.2, [kClock]: clock })
+  const { app, lines } = await appFor(t, issuer, { ...ES256_ONLY, jwksCooldown: 0.2, [kClock]: clock }, { logs: true })
   const stranger = await issuer.addKey('ES256', { publish: false })
   const token = await issuer.token()
   const unknownKid = await issuer.token({ key: stranger })

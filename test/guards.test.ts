@@ -1,8 +1,8 @@
 import t from 'tap'
 import { createErrorFactory } from '../lib/errors.js'
 import { createGuards, guardsOf, kGuard } from '../lib/guards.js'
-import { bearer, buildApp, setup } from './helpers/app.js'
-import { ORG_DOMAIN, ORG_ID, PROJECT_ID, startIssuer } from '../fixtures/issuer.js'
+import { bearer, setup } from './helpers/app.js'
+import { ORG_DOMAIN, ORG_ID, PROJECT_ID } from '../fixtures/issuer.js'
 
 const ROLE_CLAIM = `urn:zitadel:iam:org:project:${PROJECT_ID}:roles`
 const OTHER_ORG = '999999999999999999'
@@ -75,10 +75,12 @@ t.test('a forged token holding the admin role gets 401, not 403: authentication 
 })
 
 t.test('several roles: all are required by default, any: true needs one', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/all', { preHandler: app.zitadel.requireRoles(['admin', 'editor']) }, async () => ({ ok: true }))
-    app.get('/any', { preHandler: app.zitadel.requireRoles(['admin', 'editor'], { any: true }) }, async () => ({ ok: true }))
-    app.get('/all-explicit', { preHandler: app.zitadel.requireRoles(['admin', 'editor'], { any: false }) }, async () => ({ ok: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/all', { preHandler: app.zitadel.requireRoles(['admin', 'editor']) }, async () => ({ ok: true }))
+      app.get('/any', { preHandler: app.zitadel.requireRoles(['admin', 'editor'], { any: true }) }, async () => ({ ok: true }))
+      app.get('/all-explicit', { preHandler: app.zitadel.requireRoles(['admin', 'editor'], { any: false }) }, async () => ({ ok: true }))
+    }
   })
   const both = await issuer.token({ roles: ['admin', 'editor'] })
   const adminOnly = await issuer.token({ roles: ['admin'] })
@@ -102,9 +104,11 @@ t.test('several roles: all are required by default, any: true needs one', async 
 })
 
 t.test('orgId as a string: the role must be held in that organisation', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/acme', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: ORG_ID }) }, async () => ({ ok: true }))
-    app.get('/other', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: OTHER_ORG }) }, async () => ({ ok: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/acme', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: ORG_ID }) }, async () => ({ ok: true }))
+      app.get('/other', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: OTHER_ORG }) }, async () => ({ ok: true }))
+    }
   })
   const inAcme = await issuer.token({ roles: ['admin'] })
   t.equal((await app.inject({ url: '/acme', headers: bearer(inAcme) })).statusCode, 200, 'held in that org')
@@ -120,12 +124,14 @@ t.test('orgId as a string: the role must be held in that organisation', async (t
 })
 
 t.test('orgId as a function of the request', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/orgs/:orgId/reports', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: orgParam }) }, async (req) => ({ org: orgParam(req) }))
-    app.get('/orgs/:orgId/any', { preHandler: app.zitadel.requireRoles(['admin', 'editor'], { orgId: orgParam, any: true }) }, async () => ({ ok: true }))
-    app.get('/no-org', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: () => undefined }) }, async () => ({ ok: true }))
-    app.get('/empty-org', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: () => '' }) }, async () => ({ ok: true }))
-    app.get('/number-org', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: () => 42 as unknown as string }) }, async () => ({ ok: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/orgs/:orgId/reports', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: orgParam }) }, async (req) => ({ org: orgParam(req) }))
+      app.get('/orgs/:orgId/any', { preHandler: app.zitadel.requireRoles(['admin', 'editor'], { orgId: orgParam, any: true }) }, async () => ({ ok: true }))
+      app.get('/no-org', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: () => undefined }) }, async () => ({ ok: true }))
+      app.get('/empty-org', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: () => '' }) }, async () => ({ ok: true }))
+      app.get('/number-org', { preHandler: app.zitadel.requireRoles(['admin'], { orgId: () => 42 as unknown as string }) }, async () => ({ ok: true }))
+    }
   })
   const admin = await issuer.token({ roles: ['admin'] })
   const right = await app.inject({ url: `/orgs/${ORG_ID}/reports`, headers: bearer(admin) })
@@ -147,9 +153,11 @@ t.test('orgId as a function of the request', async (t) => {
 })
 
 t.test('requireScopes: the scope claim must hold every scope', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/read', { preHandler: app.zitadel.requireScopes(['read']) }, async () => ({ ok: true }))
-    app.get('/read-write', { preHandler: app.zitadel.requireScopes(['read', 'write']) }, async () => ({ ok: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/read', { preHandler: app.zitadel.requireScopes(['read']) }, async () => ({ ok: true }))
+      app.get('/read-write', { preHandler: app.zitadel.requireScopes(['read', 'write']) }, async () => ({ ok: true }))
+    }
   })
   const readWrite = await issuer.token({ claims: { scope: 'read write' } })
   t.equal((await app.inject({ url: '/read', headers: bearer(readWrite) })).statusCode, 200)
@@ -239,10 +247,12 @@ t.test('a guard carries what it requires, deduplicated and frozen', async (t) =>
 })
 
 t.test('guards work in a preHandler array and combine', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/both', {
-      preHandler: [app.zitadel.requireRoles(['admin']), app.zitadel.requireScopes(['read'])]
-    }, async () => ({ ok: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/both', {
+        preHandler: [app.zitadel.requireRoles(['admin']), app.zitadel.requireScopes(['read'])]
+      }, async () => ({ ok: true }))
+    }
   })
   const good = await issuer.token({ roles: ['admin'], claims: { scope: 'read' } })
   t.equal((await app.inject({ url: '/both', headers: bearer(good) })).statusCode, 200)
@@ -255,10 +265,7 @@ t.test('guards work in a preHandler array and combine', async (t) => {
 })
 
 t.test('the realm option shows in the guards\' challenges', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
-  const app = await buildApp(issuer, { realm: 'orders' })
-  t.teardown(() => app.close())
+  const { issuer, app } = await setup(t, { realm: 'orders' })
   const res = await app.inject({ url: '/admin' })
   t.equal(res.statusCode, 401)
   t.equal(res.headers['www-authenticate'], 'Bearer realm="orders"')
@@ -268,8 +275,10 @@ t.test('the realm option shows in the guards\' challenges', async (t) => {
 })
 
 t.test('guard errors never echo the role, org or scope the route wanted in the body', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/secret', { preHandler: app.zitadel.requireRoles(['super-secret-role'], { orgId: ORG_ID }) }, async () => ({ ok: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/secret', { preHandler: app.zitadel.requireRoles(['super-secret-role'], { orgId: ORG_ID }) }, async () => ({ ok: true }))
+    }
   })
   const res = await app.inject({ url: '/secret', headers: bearer(await issuer.token({ roles: ['admin'] })) })
   t.equal(res.statusCode, 403)
@@ -280,15 +289,17 @@ t.test('guard errors never echo the role, org or scope the route wanted in the b
 })
 
 t.test('the challenge survives a custom error handler that sends its own body', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.register(async (child) => {
-      child.setErrorHandler(async (err: { statusCode?: number, code?: string }, _req, reply) => {
-        return reply.code(err.statusCode ?? 500).send({ custom: true, code: err.code })
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.register(async (child) => {
+        child.setErrorHandler(async (err: { statusCode?: number, code?: string }, _req, reply) => {
+          return reply.code(err.statusCode ?? 500).send({ custom: true, code: err.code })
+        })
+        child.get('/custom/me', { preHandler: child.zitadel.requireAuth() }, async () => ({ ok: true }))
+        child.get('/custom/admin', { preHandler: child.zitadel.requireRoles(['admin']) }, async () => ({ ok: true }))
+        child.get('/custom/read', { preHandler: child.zitadel.requireScopes(['read']) }, async () => ({ ok: true }))
       })
-      child.get('/custom/me', { preHandler: child.zitadel.requireAuth() }, async () => ({ ok: true }))
-      child.get('/custom/admin', { preHandler: child.zitadel.requireRoles(['admin']) }, async () => ({ ok: true }))
-      child.get('/custom/read', { preHandler: child.zitadel.requireScopes(['read']) }, async () => ({ ok: true }))
-    })
+    }
   })
   const missing = await app.inject({ url: '/custom/me' })
   t.equal(missing.statusCode, 401)

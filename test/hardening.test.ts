@@ -2,7 +2,7 @@ import { connect, type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { isCanonicalBase64url } from '../lib/jws.js'
-import { appFor as appWithRoutesFor, bearer, withAlgorithm } from './helpers/app.js'
+import { appFor, bearer, ES256_ONLY, issuerFor, setup } from './helpers/app.js'
 import { accepted, refused } from './helpers/assertions.js'
 import { SUB, type TestIssuer } from '../fixtures/issuer.js'
 
@@ -11,8 +11,6 @@ import { SUB, type TestIssuer } from '../fixtures/issuer.js'
  * repeated Authorization lines, other spellings of one token, bytes that are
  * no UTF-8, a polluted prototype, and verify() called from plain JavaScript.
  */
-
-const { issuerFor, appFor } = withAlgorithm('ES256')
 
 /** Sends `head` (request line and header lines, no final blank line) over a real socket; the status and body. */
 async function raw (app: FastifyInstance, head: string[]): Promise<{ status: number, body: string }> {
@@ -28,13 +26,13 @@ async function raw (app: FastifyInstance, head: string[]): Promise<{ status: num
 }
 
 async function listening (t: Test, issuer: TestIssuer): Promise<FastifyInstance> {
-  const app = await appFor(t, issuer)
+  const { app } = await appFor(t, issuer, ES256_ONLY)
   await app.listen({ port: 0, host: '127.0.0.1' })
   return app
 }
 
 t.test('two Authorization lines are a bad request, whatever they hold (RFC 9110 §5.3)', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const app = await listening(t, issuer)
   const good = await issuer.token()
   const other = await issuer.token({ claims: { sub: '263785999999999999' } })
@@ -59,9 +57,7 @@ t.test('two Authorization lines are a bad request, whatever they hold (RFC 9110 
 })
 
 t.test('only the canonical base64url spelling of a token is accepted (RFC 4648 §3.5)', async (t) => {
-  const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer)
-  const me = async (token: string) => app.inject({ url: '/me', headers: bearer(token) })
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const token = await issuer.token()
   accepted(t, await me(token), 'the token as signed')
   const [header, payload, signature] = token.split('.') as [string, string, string]
@@ -96,9 +92,7 @@ t.test('only the canonical base64url spelling of a token is accepted (RFC 4648 �
 })
 
 t.test('a signed payload that is not valid UTF-8 is malformed (RFC 7519 §7.2)', async (t) => {
-  const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer)
-  const me = async (token: string) => app.inject({ url: '/me', headers: bearer(token) })
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const key = issuer.keys[0]
   const json = JSON.stringify({ iss: issuer.url, sub: SUB, aud: [issuer.projectId], exp: Math.floor(Date.now() / 1000) + 60, iat: Math.floor(Date.now() / 1000), name: '@@' })
   const [before, after] = json.split('@@') as [string, string]
@@ -111,12 +105,14 @@ t.test('a signed payload that is not valid UTF-8 is malformed (RFC 7519 §7.2)',
 })
 
 t.test('config.zitadel counts only as the route\'s own property: a polluted prototype switches nothing off', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const proto = Object.prototype as Record<string, unknown>
   proto.zitadel = false
   t.teardown(() => { delete proto.zitadel })
-  const app = await appWithRoutesFor(t, issuer, {}, (app) => {
-    app.get('/configured', { config: { other: true } as object }, async (req) => ({ user: req.user?.sub ?? null }))
+  const { app } = await appFor(t, issuer, {}, {
+    routes: (app) => {
+      app.get('/configured', { config: { other: true } as object }, async (req) => ({ user: req.user?.sub ?? null }))
+    }
   })
   delete proto.zitadel
   const forged = `${(await issuer.token()).slice(0, -4)}AAAA`
@@ -125,8 +121,7 @@ t.test('config.zitadel counts only as the route\'s own property: a polluted prot
 })
 
 t.test('verify() from plain JavaScript: anything but a string rejects with the coded 401, never a TypeError', async (t) => {
-  const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer)
+  const { app } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const verify = app.zitadel.verify as (token: unknown) => Promise<unknown>
   for (const value of [null, undefined, 42, {}, ['a.b.c'], Buffer.from('a.b.c')]) {
     await t.rejects(verify(value), { code: 'ZITADEL_AUTH_TOKEN_MALFORMED', statusCode: 401 }, `verify(${String(value)})`)

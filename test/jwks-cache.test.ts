@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import t, { type Test } from 'tap'
 import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
 import { parseMaxAge } from '../lib/jwks.js'
-import { bearer, FAST, withAlgorithm, type TestOptions } from './helpers/app.js'
+import { appFor, bearer, ES256_ONLY, FAST, issuerFor, type TestOptions } from './helpers/app.js'
 import { FakeClock, kClock } from './helpers/clock.js'
 import { STILL_WAITING, within } from './helpers/within.js'
 import type { TestIssuer } from '../fixtures/issuer.js'
@@ -23,8 +23,6 @@ import type { TestIssuer } from '../fixtures/issuer.js'
  * takes a quarter of a second, which would blur the timelines below).
  */
 
-const { options: ES256, issuerFor, appFor, loggedAppFor } = withAlgorithm('ES256')
-
 function me (app: FastifyInstance, token: string) {
   return app.inject({ url: '/me', headers: bearer(token) })
 }
@@ -35,17 +33,11 @@ async function accepted (t: Test, app: FastifyInstance, token: string, message =
   t.equal(res.statusCode, 200, message)
 }
 
-/** appFor, on a FakeClock of its own; `start` is the clock's time when the app was ready. */
+/** An ES256-only appFor app on a FakeClock of its own; `start` is the clock's time when the app was ready. */
 async function clockedAppFor (t: Test, issuer: TestIssuer, options: TestOptions = {}) {
   const clock = new FakeClock()
-  const app = await appFor(t, issuer, { ...options, [kClock]: clock })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options, [kClock]: clock })
   return { app, clock, start: clock.now() }
-}
-
-/** loggedAppFor, on a FakeClock of its own. */
-async function clockedLoggedAppFor (t: Test, issuer: TestIssuer, options: TestOptions = {}) {
-  const clock = new FakeClock()
-  return { ...await loggedAppFor(t, issuer, { ...options, [kClock]: clock }), clock, start: clock.now() }
 }
 
 function assertKeyUnknown (t: Test, res: LightMyRequestResponse, message = 'refused: unknown key'): void {
@@ -79,10 +71,10 @@ t.test('parseMaxAge reads Cache-Control', async (t) => {
 
 // Early in the file: the issuer's 3 s answer timer then runs out while later tests run.
 t.test('close during an in-flight slow fetch: close resolves and the waiting request ends with 503', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   issuer.fault = 'slow'
   issuer.slowMs = 3000
-  const app = await appFor(t, issuer, { httpTimeout: 10 })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, httpTimeout: 10 })
 
   const pending = me(app, await issuer.token()) // waits for the warm-up fetch
   await sleep(50)
@@ -95,10 +87,10 @@ t.test('close during an in-flight slow fetch: close resolves and the waiting req
 t.test('keys fetched before ready (zitadel.verify) are not fetched again by the warm-up', async (t) => {
   for (const settled of [false, true]) {
     await t.test(settled ? 'the early fetch has finished' : 'the early fetch is still in flight', async (t) => {
-      const issuer = await issuerFor(t)
+      const issuer = await issuerFor(t, 'ES256')
       const app = Fastify()
       t.teardown(() => app.close())
-      await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST, ...ES256 })
+      await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST, ...ES256_ONLY })
       app.get('/me', { preHandler: app.zitadel.requireAuth() }, async (req) => req.user)
       const token = await issuer.token()
 
@@ -114,7 +106,7 @@ t.test('keys fetched before ready (zitadel.verify) are not fetched again by the 
 })
 
 t.test('key rotation: the new key is fetched on first sight, the old one works until the scheduled refresh', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 1.5, jwksCooldown: 0.2 })
   const oldToken = await issuer.token()
   await accepted(t, app, oldToken)
@@ -140,7 +132,7 @@ t.test('key rotation: the new key is fetched on first sight, the old one works u
 })
 
 t.test('an unknown kid is looked up once, a moment after it is first seen, so a key published just after the request started is found', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   // The look-up waits min(1 s, jwksCooldown) = 0.25 s.
   const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 0.25 })
   await accepted(t, app, await issuer.token())
@@ -169,7 +161,7 @@ t.test('an unknown kid is looked up once, a moment after it is first seen, so a 
 })
 
 t.test('a flood of random unknown kids: all 401 KEY_UNKNOWN, one JWKS fetch per cooldown', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 1 })
   await accepted(t, app, await issuer.token())
   await clock.advance(1050)
@@ -194,8 +186,9 @@ t.test('a flood of random unknown kids: all 401 KEY_UNKNOWN, one JWKS fetch per 
 })
 
 t.test('stale-if-error: while refreshes fail, the last good keys are used and a warning says so', async (t) => {
-  const issuer = await issuerFor(t)
-  const { app, logs, clock } = await clockedLoggedAppFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2 })
+  const issuer = await issuerFor(t, 'ES256')
+  const clock = new FakeClock()
+  const { app, logs } = await appFor(t, issuer, { ...ES256_ONLY, jwksCacheTtl: 0.25, jwksCooldown: 0.2, [kClock]: clock }, { logs: true })
   const token = await issuer.token()
   await accepted(t, app, token)
 
@@ -217,7 +210,7 @@ t.test('stale-if-error: while refreshes fail, the last good keys are used and a 
 
 t.test('past jwksMaxStale the last good keys are no longer used: 503, then recovery', async (t) => {
   await t.test('jwksMaxStale 0.3', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0.3 })
     const token = await issuer.token()
     await accepted(t, app, token)
@@ -235,7 +228,7 @@ t.test('past jwksMaxStale the last good keys are no longer used: 503, then recov
     await accepted(t, app, token, 'recovers once the IdP answers')
   })
   await t.test('jwksMaxStale 0', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0 })
     const token = await issuer.token()
     await accepted(t, app, token)
@@ -248,7 +241,7 @@ t.test('past jwksMaxStale the last good keys are no longer used: 503, then recov
 
 t.test('an empty JWKS', async (t) => {
   await t.test('on refresh: the old keys are kept', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.25, jwksCooldown: 0.2 })
     const token = await issuer.token()
     await accepted(t, app, token)
@@ -260,13 +253,13 @@ t.test('an empty JWKS', async (t) => {
     await accepted(t, app, token, 'the empty set did not replace the keys')
   })
   await t.test('at first load: 503', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     issuer.fault = 'empty'
-    const app = await appFor(t, issuer)
+    const { app } = await appFor(t, issuer, ES256_ONLY)
     assertUnavailable(t, await me(app, await issuer.token()))
   })
   await t.test('of unusable keys only counts as empty: 503', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const key = issuer.keys[0]
     if (key === undefined) throw new Error('the issuer has no key')
     key.published = false
@@ -276,18 +269,18 @@ t.test('an empty JWKS', async (t) => {
       { ...key.publicJwk, use: 'enc' },
       'not a key'
     ]
-    const app = await appFor(t, issuer)
+    const { app } = await appFor(t, issuer, ES256_ONLY)
     assertUnavailable(t, await me(app, await issuer.token()))
   })
   await t.test('without a "keys" array: 503', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     // The discovery document is JSON, but not a key set.
     issuer.discovery = { jwks_uri: `${issuer.url}/.well-known/openid-configuration` }
-    const app = await appFor(t, issuer)
+    const { app } = await appFor(t, issuer, ES256_ONLY)
     assertUnavailable(t, await me(app, await issuer.token()))
   })
   await t.test('that is JSON null: 503', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     // The test issuer cannot send `null`: a bare server on 127.0.0.1 stands in for the IdP.
     const server = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' })
@@ -296,13 +289,13 @@ t.test('an empty JWKS', async (t) => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-    const app = await appFor(t, issuer, { issuer: url })
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, issuer: url })
     assertUnavailable(t, await me(app, await issuer.token({ claims: { iss: url } })))
   })
 })
 
 t.test('unusable keys are skipped, and a repeated kid keeps the first key', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const key = issuer.keys[0]
   if (key === undefined) throw new Error('the issuer has no key')
   const impostor = await issuer.addKey('ES256', { publish: false })
@@ -310,7 +303,7 @@ t.test('unusable keys are skipped, and a repeated kid keeps the first key', asyn
     { kty: 'oct', kid: 'symmetric', k: 'c2VjcmV0' },
     { ...impostor.publicJwk, kid: key.kid }
   ]
-  const { app, logs } = await loggedAppFor(t, issuer)
+  const { app, logs } = await appFor(t, issuer, ES256_ONLY, { logs: true })
 
   await accepted(t, app, await issuer.token(), 'the usable key of the set is used')
   const forged = await issuer.token({ key: impostor, header: { kid: key.kid } })
@@ -321,17 +314,17 @@ t.test('unusable keys are skipped, and a repeated kid keeps the first key', asyn
 })
 
 t.test('one malformed entry does not throw away the rest of the key set', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   // An `alg` that cannot be turned into a string (its toString is not a function):
   // the entry is unusable and should be skipped like any other bad entry.
   issuer.extraJwks = [{ kty: 'EC', kid: 'odd-alg', crv: 'P-256', alg: { toString: 1 } }]
-  const app = await appFor(t, issuer)
+  const { app } = await appFor(t, issuer, ES256_ONLY)
 
   await accepted(t, app, await issuer.token(), 'the good key of the set is used')
 })
 
 t.test('keys no longer published are refused after the next successful scheduled refresh, not earlier', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const [keyA] = issuer.keys
   if (keyA === undefined) throw new Error('the issuer has no key')
   const keyB = await issuer.addKey('ES256')
@@ -360,7 +353,7 @@ t.test('keys no longer published are refused after the next successful scheduled
 })
 
 t.test('a scheduled refresh that falls due during an unknown-kid fetch still happens', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const [keyA] = issuer.keys
   if (keyA === undefined) throw new Error('the issuer has no key')
   const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.5, jwksCooldown: 0.2, httpTimeout: 5 })
@@ -391,7 +384,7 @@ t.test('a scheduled refresh that falls due during an unknown-kid fetch still hap
 })
 
 t.test('an unknown-kid fetch that starts once the key set is due replaces it, and the refresh waiting for it does not fetch again', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const [keyA] = issuer.keys
   if (keyA === undefined) throw new Error('the issuer has no key')
   const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.6, jwksCooldown: 0.3 })
@@ -421,7 +414,7 @@ t.test('Cache-Control on the JWKS shortens the refresh, down to the cooldown, ne
     { name: 'max-age=3600 with a 0.3 s ttl', header: 'max-age=3600', options: { jwksCacheTtl: 0.3 }, check: (n) => n === 5, expected: 'one per 0.3 s ttl: 5' }
   ]
   const setups = await Promise.all(cases.map(async (c) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     issuer.cacheControl = c.header
     const { app, clock } = await clockedAppFor(t, issuer, { jwksCacheTtl: 600, jwksCooldown: 0.2, ...c.options })
     await accepted(t, app, await issuer.token(), `${c.name}: the keys are loaded`)
@@ -436,7 +429,7 @@ t.test('Cache-Control on the JWKS shortens the refresh, down to the cooldown, ne
 
 t.test('after close, no further JWKS requests', async (t) => {
   await t.test('the scheduled refresh is cancelled', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const { app, clock } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.2, jwksCooldown: 0.2 })
     await accepted(t, app, await issuer.token())
     t.equal(clock.pending, 1, 'the refresh is scheduled')
@@ -447,7 +440,7 @@ t.test('after close, no further JWKS requests', async (t) => {
     t.equal(issuer.requests.jwks, seen)
   })
   await t.test('a close during the wait before the look-up of an unknown kid', async (t) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 0.25 })
     await accepted(t, app, await issuer.token())
     const stranger = await issuer.addKey('ES256', { publish: false })
@@ -469,7 +462,7 @@ t.test('after close, no further JWKS requests', async (t) => {
 // Findings of the review before release (see the commit that added these).
 
 t.test('a failed fetch is not retried for a fresh kid: the failure starts the cooldown', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   issuer.fault = 'error'
   const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 0.2 })
   assertUnavailable(t, await me(app, await issuer.token()), 'the warm-up on ready failed')
@@ -483,7 +476,7 @@ t.test('a failed fetch is not retried for a fresh kid: the failure starts the co
 })
 
 t.test('an unknown kid while the IdP fails gets 503 (retry later), not 401, even with usable stale keys', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const { app, clock } = await clockedAppFor(t, issuer, { jwksCooldown: 0.2 })
   await accepted(t, app, await issuer.token())
   const rotated = await issuer.addKey('ES256')
@@ -503,7 +496,7 @@ t.test('an unknown kid while the IdP fails gets 503 (retry later), not 401, even
 })
 
 t.test('a jwksCacheTtl below the cooldown refreshes at the cooldown, so keys never lapse while the IdP is healthy', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const { app, clock, start } = await clockedAppFor(t, issuer, { jwksCacheTtl: 0.1, jwksCooldown: 0.4, jwksMaxStale: 0 })
   const token = await issuer.token()
   const stranger = await issuer.addKey('ES256', { publish: false })
@@ -519,13 +512,13 @@ t.test('a jwksCacheTtl below the cooldown refreshes at the cooldown, so keys nev
 })
 
 t.test('a failed fetch gives a log reason with the system error code, never remote text', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const token = await issuer.token()
   const closed = createServer()
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
   const port = (closed.address() as AddressInfo).port
   await new Promise<void>((resolve) => closed.close(() => resolve()))
-  const { app, logs } = await loggedAppFor(t, issuer, { issuer: `http://127.0.0.1:${port}` })
+  const { app, logs } = await appFor(t, issuer, { ...ES256_ONLY, issuer: `http://127.0.0.1:${port}` }, { logs: true })
   assertUnavailable(t, await me(app, token))
   const warn = logs().find((l) => l.level === 40)
   t.match(warn, { reason: 'the request failed (ECONNREFUSED)' }, 'the reason names the system error')

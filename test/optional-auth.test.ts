@@ -14,8 +14,10 @@ const now = () => Math.floor(Date.now() / 1000)
  */
 
 t.test('optionalAuth: without a token the route answers as anonymous, with one it sees the user', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/hello', { preHandler: app.zitadel.optionalAuth() }, async (req) => ({ user: req.user?.sub ?? null }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/hello', { preHandler: app.zitadel.optionalAuth() }, async (req) => ({ user: req.user?.sub ?? null }))
+    }
   })
   const anonymous = await app.inject({ url: '/hello' })
   t.equal(anonymous.statusCode, 200)
@@ -35,8 +37,10 @@ t.test('optionalAuth: without a token the route answers as anonymous, with one i
 })
 
 t.test('optionalAuth: a token that is sent and not accepted is still 401', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/hello', { preHandler: app.zitadel.optionalAuth() }, async (req) => ({ user: req.user?.sub ?? null }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/hello', { preHandler: app.zitadel.optionalAuth() }, async (req) => ({ user: req.user?.sub ?? null }))
+    }
   })
   const expired = await app.inject({ url: '/hello', headers: bearer(await issuer.token({ claims: { exp: now() - 3600, iat: now() - 7200, nbf: now() - 7200 } })) })
   t.equal(expired.statusCode, 401)
@@ -48,8 +52,10 @@ t.test('optionalAuth: a token that is sent and not accepted is still 401', async
 })
 
 t.test('optionalAuth next to a guard that needs a token: the other guard decides', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/both', { preHandler: [app.zitadel.optionalAuth(), app.zitadel.requireRoles(['admin'])] }, async () => 'ok')
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/both', { preHandler: [app.zitadel.optionalAuth(), app.zitadel.requireRoles(['admin'])] }, async () => 'ok')
+    }
   })
   t.equal((await app.inject({ url: '/both' })).statusCode, 401)
   t.equal((await app.inject({ url: '/both', headers: bearer(await issuer.token({ roles: ['user'] })) })).statusCode, 403)

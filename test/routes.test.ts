@@ -2,8 +2,8 @@ import Fastify, { type FastifyInstance, type onRequestHookHandler } from 'fastif
 import t from 'tap'
 import zitadelAuth, { fastifyZitadelAuth, ZitadelUser } from '../lib/index.js'
 import pluginDefault from '../lib/plugin.js'
-import { bearer, buildApp, FAST, setup } from './helpers/app.js'
-import { ORG_ID, PROJECT_ID, startIssuer, type TestIssuer } from '../fixtures/issuer.js'
+import { appFor, bearer, FAST, issuerFor, setup, type Teardown } from './helpers/app.js'
+import { ORG_ID, PROJECT_ID, type TestIssuer } from '../fixtures/issuer.js'
 
 const SUB = '263785111111111111'
 const BAD = 'not-a-jwt'
@@ -15,7 +15,7 @@ async function forged (issuer: TestIssuer, roles: string[] = []): Promise<string
 }
 
 /** A bare app with the plugin, for tests that need to declare routes before ready(). */
-async function bareApp (t: { teardown (fn: () => unknown): void }, issuer: TestIssuer): Promise<FastifyInstance> {
+async function bareApp (t: Teardown, issuer: TestIssuer): Promise<FastifyInstance> {
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST })
@@ -23,8 +23,10 @@ async function bareApp (t: { teardown (fn: () => unknown): void }, issuer: TestI
 }
 
 t.test('a token is checked on public routes too; request.user is set or null', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/whoami', async (req) => ({ isNull: req.user === null, isUser: req.user instanceof ZitadelUser }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/whoami', async (req) => ({ isNull: req.user === null, isUser: req.user instanceof ZitadelUser }))
+    }
   })
   const bad = await app.inject({ url: '/public', headers: bearer(BAD) })
   t.equal(bad.statusCode, 401, 'an invalid token on a public route is refused')
@@ -85,8 +87,7 @@ t.test('HEAD requests are guarded like their GET', async (t) => {
 })
 
 t.test('the hook is added once to each route, HEAD routes included, and is app.zitadel.authenticate', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = await bareApp(t, issuer)
   const seen = new Map<string, unknown>()
   app.addHook('onRoute', (route) => { seen.set(`${String(route.method)} ${route.url}`, route.onRequest) })
@@ -107,8 +108,10 @@ t.test('the hook is added once to each route, HEAD routes included, and is app.z
 })
 
 t.test('config: { zitadel: false } skips verification', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/health-user', { config: { zitadel: false } }, async (req) => ({ isNull: req.user === null }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/health-user', { config: { zitadel: false } }, async (req) => ({ isNull: req.user === null }))
+    }
   })
   const health = await app.inject({ url: '/health', headers: bearer(BAD) })
   t.equal(health.statusCode, 200, 'a bad token on /health is ignored')
@@ -123,8 +126,7 @@ t.test('config: { zitadel: false } skips verification', async (t) => {
 })
 
 t.test('config.zitadel false together with a zitadel guard fails registration', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
 
   await t.test('declared at the top level: the declaration throws', async (t) => {
     const app = await bareApp(t, issuer)
@@ -173,8 +175,7 @@ t.test('config.zitadel false together with a zitadel guard fails registration', 
 })
 
 t.test('config.zitadel other than false or absent is refused', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   for (const value of ['off', true, 0, null, 'false']) {
     await t.test(`config.zitadel: ${JSON.stringify(value)}`, async (t) => {
       const app = await bareApp(t, issuer)
@@ -188,24 +189,26 @@ t.test('config.zitadel other than false or absent is refused', async (t) => {
 
 t.test('a route\'s own onRequest hooks still run, after ours', async (t) => {
   const calls: string[] = []
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/single', {
-      onRequest: async (req) => { calls.push(`single:${req.user?.sub ?? 'null'}`) }
-    }, async (req) => ({ sub: req.user?.sub }))
-    app.get('/array', {
-      onRequest: [
-        async (req) => { calls.push(`first:${req.user?.sub ?? 'null'}`) },
-        (req, _reply, done) => { calls.push(`second:${req.user?.sub ?? 'null'}`); done() }
-      ]
-    }, async () => ({ ok: true }))
-    app.get('/guarded', {
-      onRequest: async (req) => { calls.push(`guarded:${req.user?.sub ?? 'null'}`) },
-      preHandler: app.zitadel.requireAuth()
-    }, async () => ({ ok: true }))
-    app.get('/opted-out', {
-      config: { zitadel: false },
-      onRequest: async (req) => { calls.push(`opted-out:${req.user === null ? 'null' : 'set'}`) }
-    }, async () => ({ ok: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/single', {
+        onRequest: async (req) => { calls.push(`single:${req.user?.sub ?? 'null'}`) }
+      }, async (req) => ({ sub: req.user?.sub }))
+      app.get('/array', {
+        onRequest: [
+          async (req) => { calls.push(`first:${req.user?.sub ?? 'null'}`) },
+          (req, _reply, done) => { calls.push(`second:${req.user?.sub ?? 'null'}`); done() }
+        ]
+      }, async () => ({ ok: true }))
+      app.get('/guarded', {
+        onRequest: async (req) => { calls.push(`guarded:${req.user?.sub ?? 'null'}`) },
+        preHandler: app.zitadel.requireAuth()
+      }, async () => ({ ok: true }))
+      app.get('/opted-out', {
+        config: { zitadel: false },
+        onRequest: async (req) => { calls.push(`opted-out:${req.user === null ? 'null' : 'set'}`) }
+      }, async () => ({ ok: true }))
+    }
   })
   const token = await issuer.token()
 
@@ -228,25 +231,29 @@ t.test('a route\'s own onRequest hooks still run, after ours', async (t) => {
 
 t.test('app-level preHandler hooks see request.user', async (t) => {
   let seen: unknown = 'not called'
-  const { issuer, app } = await setup(t, (app) => {
-    app.addHook('preHandler', async (req) => { seen = req.user?.sub ?? null })
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.addHook('preHandler', async (req) => { seen = req.user?.sub ?? null })
+    }
   })
   await app.inject({ url: '/public', headers: bearer(await issuer.token()) })
   t.equal(seen, SUB)
 })
 
 t.test('routes of encapsulated child plugins are guarded too', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.register(async (child) => {
-      child.get('/child/public', async (req) => ({ user: req.user?.sub ?? null }))
-      child.get('/child/admin', { preHandler: child.zitadel.requireRoles(['admin']) }, async () => ({ ok: true }))
-      child.register(async (grandchild) => {
-        grandchild.get('/grandchild', async (req) => ({ user: req.user?.sub ?? null }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.register(async (child) => {
+        child.get('/child/public', async (req) => ({ user: req.user?.sub ?? null }))
+        child.get('/child/admin', { preHandler: child.zitadel.requireRoles(['admin']) }, async () => ({ ok: true }))
+        child.register(async (grandchild) => {
+          grandchild.get('/grandchild', async (req) => ({ user: req.user?.sub ?? null }))
+        })
       })
-    })
-    app.register(async (child) => {
-      child.get('/me', { preHandler: child.zitadel.requireAuth() }, async (req) => ({ sub: req.user?.sub }))
-    }, { prefix: '/v1' })
+      app.register(async (child) => {
+        child.get('/me', { preHandler: child.zitadel.requireAuth() }, async (req) => ({ sub: req.user?.sub }))
+      }, { prefix: '/v1' })
+    }
   })
   const token = await issuer.token({ roles: ['admin'] })
 
@@ -268,10 +275,8 @@ t.test('routes of encapsulated child plugins are guarded too', async (t) => {
 })
 
 t.test('app.zitadel: frozen, with the resolved options, the hook and verify', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
-  const app = await buildApp(issuer, { issuer: `${issuer.url}/` })
-  t.teardown(() => app.close())
+  const issuer = await issuerFor(t)
+  const { app } = await appFor(t, issuer, { issuer: `${issuer.url}/` })
 
   const { zitadel } = app
   t.ok(Object.isFrozen(zitadel), 'app.zitadel is frozen')
@@ -326,8 +331,7 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
 })
 
 t.test('app.zitadel.authenticate can guard a route of its own', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = await bareApp(t, issuer)
   // Opted out of the automatic hook, then verified by hand: the same behaviour.
   app.get('/manual', { config: { zitadel: false }, onRequest: app.zitadel.authenticate }, async (req) => ({ user: req.user?.sub ?? null }))
@@ -340,8 +344,7 @@ t.test('app.zitadel.authenticate can guard a route of its own', async (t) => {
 })
 
 t.test('registering the plugin twice on one instance fails', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = await bareApp(t, issuer)
   // register() returns the instance, a thenable: await it inside an async function.
   await t.rejects(async () => {
@@ -360,19 +363,15 @@ t.test('an unknown URL with a bad token is a 404, not a 500', async (t) => {
 })
 
 t.test('start-up does not wait on the IdP, and keys are fetched in the background once ready', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   issuer.fault = 'error'
-  const down = await buildApp(issuer)
-  t.teardown(() => down.close())
+  const { app: down } = await appFor(t, issuer)
   t.equal((await down.inject({ url: '/public' })).statusCode, 200, 'the app is up while the IdP fails')
   t.equal((await down.inject({ url: '/health', headers: bearer(BAD) })).statusCode, 200)
 
   issuer.fault = 'none'
-  const fresh = await startIssuer()
-  t.teardown(() => fresh.close())
-  const app = await buildApp(fresh)
-  t.teardown(() => app.close())
+  const fresh = await issuerFor(t)
+  await appFor(t, fresh) // nothing is sent to it: the keys come by themselves
   for (let i = 0; i < 100 && fresh.requests.jwks === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
   t.ok(fresh.requests.discovery >= 1, 'discovery fetched without any request')
   t.ok(fresh.requests.jwks >= 1, 'JWKS fetched without any request')
@@ -388,8 +387,7 @@ t.test('the plugin\'s exports and fastify-plugin metadata', async (t) => {
 })
 
 t.test('the hook and the guards also work awaited by hand, as the async functions they once were', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = await bareApp(t, issuer)
   // A route that opts out of the automatic hook and runs it, and a guard, itself.
   app.get('/by-hand', {

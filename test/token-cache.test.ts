@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import type { ZitadelUser } from '../lib/index.js'
 import { resolveOptions } from '../lib/options.js'
 import { TokenCache } from '../lib/token-cache.js'
-import { appFor as buildAppFor, bearer, issuerFor as buildIssuerFor, type Teardown, type TestOptions } from './helpers/app.js'
+import { appFor, bearer, ES256_ONLY, issuerFor } from './helpers/app.js'
 import { accepted, refused } from './helpers/assertions.js'
 import { FakeClock, kClock } from './helpers/clock.js'
 import { CLIENT_ID, SUB, type IssuerKey, type TestIssuer } from '../fixtures/issuer.js'
@@ -26,20 +26,18 @@ import { CLIENT_ID, SUB, type IssuerKey, type TestIssuer } from '../fixtures/iss
  * Time-based tests run the apps on a FakeClock (test/helpers/clock.ts): they
  * mint tokens whose exp is a second or two ahead and move the clock to it,
  * and refreshes happen when the clock passes them.
+ *
+ * The issuers sign with ES256 and the apps accept ES256 alone: its keys are
+ * generated in a millisecond, and the cache does not depend on the algorithm.
  */
 
 const CACHE_ON = { tokenCacheSize: 10_000 } as const
 const CACHE_OFF = { tokenCacheSize: 0 } as const
 const CACHE_MODES = [['cache on', CACHE_ON], ['cache off', CACHE_OFF]] as const
 
-/** ES256: keys are generated in a millisecond, and the cache does not depend on the algorithm. */
-function issuerFor (t: Teardown): Promise<TestIssuer> {
-  return buildIssuerFor(t, 'ES256')
-}
-
-/** The test app (/me guarded by requireAuth) plus /mutate, whose handler tries to change request.user. */
-function appFor (t: Teardown, issuer: TestIssuer, options: TestOptions = {}): Promise<FastifyInstance> {
-  return buildAppFor(t, issuer, { algorithms: ['ES256'], ...options }, (app) => {
+/** A route whose handler tries to change request.user in every way, and answers which tries a TypeError refused. */
+function mutateRoute (issuer: TestIssuer) {
+  return (app: FastifyInstance) => {
     app.get('/mutate', { preHandler: app.zitadel.requireAuth() }, async (req) => {
       const user = req.user as ZitadelUser
       const attempts: Record<string, () => void> = {
@@ -61,7 +59,7 @@ function appFor (t: Teardown, issuer: TestIssuer, options: TestOptions = {}): Pr
       }
       return { refused, user }
     })
-  })
+  }
 }
 
 function me (app: FastifyInstance, token: string): Promise<LightMyRequestResponse> {
@@ -264,9 +262,9 @@ t.test('tokenCacheSize: an integer from 0 to 1000000, default 10000', async (t) 
 // hits
 
 t.test('a repeated token is answered from the cache, with the user a full check gives', async (t) => {
-  const issuer = await issuerFor(t)
-  const on = await appFor(t, issuer, CACHE_ON)
-  const off = await appFor(t, issuer, CACHE_OFF)
+  const issuer = await issuerFor(t, 'ES256')
+  const { app: on } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_ON })
+  const { app: off } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_OFF })
   const token = await issuer.token({ roles: ['admin'] })
 
   const first = await on.zitadel.verify(token)
@@ -290,9 +288,9 @@ t.test('a repeated token is answered from the cache, with the user a full check 
 })
 
 t.test('request.user is frozen all the way down, on a miss and on a hit, cache on or off', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   for (const [mode, options] of CACHE_MODES) {
-    const app = await appFor(t, issuer, options)
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options }, { routes: mutateRoute(issuer) })
     const token = await issuer.token({ roles: ['admin'] })
     const attempts = ['user.sub', 'a new field on the user', 'claims.sub', 'a new claim', 'an entry of aud', 'a push onto aud', 'the role claim']
     for (const round of ['first request', 'second request']) {
@@ -310,10 +308,10 @@ t.test('request.user is frozen all the way down, on a miss and on a hit, cache o
 // time
 
 t.test('a cached token is refused once its exp is reached, as with the cache off', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const clock = new FakeClock()
-  const on = await appFor(t, issuer, { ...CACHE_ON, [kClock]: clock })
-  const off = await appFor(t, issuer, { ...CACHE_OFF, [kClock]: clock })
+  const { app: on } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_ON, [kClock]: clock })
+  const { app: off } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_OFF, [kClock]: clock })
   const exp = wallSeconds(clock) + 2
   const token = await issuer.token({ claims: { exp } })
   for (const app of [on, off]) {
@@ -331,9 +329,9 @@ t.test('a cached token is refused once its exp is reached, as with the cache off
 })
 
 t.test('clockTolerance does not extend a cached entry: past exp every request is checked in full', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const clock = new FakeClock()
-  const app = await appFor(t, issuer, { ...CACHE_ON, clockTolerance: 5, [kClock]: clock })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_ON, clockTolerance: 5, [kClock]: clock })
   const exp = wallSeconds(clock) + 2
   const token = await issuer.token({ claims: { exp } })
   const first = await app.zitadel.verify(token)
@@ -349,7 +347,7 @@ t.test('clockTolerance does not extend a cached entry: past exp every request is
 })
 
 t.test('a cached token is refused when the wall clock steps back before its nbf or iat', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const cases = [
     // Without clockTolerance, nbf and iat still get the 5 s every host needs (Zitadel sets both to its own now).
     { name: 'nbf and iat now, no tolerance', options: {}, claims: (now: number) => ({ iat: now, nbf: now }), back: 7 },
@@ -360,7 +358,7 @@ t.test('a cached token is refused when the wall clock steps back before its nbf 
   ]
   for (const c of cases) {
     const clock = new FakeClock()
-    const app = await appFor(t, issuer, { ...CACHE_ON, ...c.options, [kClock]: clock })
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_ON, ...c.options, [kClock]: clock })
     const token = await issuer.token({ claims: c.claims(wallSeconds(clock)) })
     const first = await app.zitadel.verify(token)
     t.equal(await app.zitadel.verify(token), first, `${c.name}: a hit`)
@@ -376,9 +374,9 @@ t.test('a cached token is refused when the wall clock steps back before its nbf 
 
 t.test('a token whose key stops being published is refused after the refresh, cache on or off', async (t) => {
   await Promise.all(CACHE_MODES.map(async ([mode, options]) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const clock = new FakeClock()
-    const app = await appFor(t, issuer, { ...options, jwksCacheTtl: 0.3, jwksCooldown: 0.2, [kClock]: clock })
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options, jwksCacheTtl: 0.3, jwksCooldown: 0.2, [kClock]: clock })
     const old = await issuer.token()
     accepted(t, await me(app, old), `${mode}: accepted`)
     accepted(t, await me(app, old), `${mode}: accepted again`)
@@ -403,9 +401,9 @@ t.test('a key removed while a signature is checked on the thread pool: the token
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
   const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
 
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const clock = new FakeClock()
-  const app = await appFor(t, issuer, { jwksCacheTtl: 0.3, jwksCooldown: 0.2, [kClock]: clock })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, jwksCacheTtl: 0.3, jwksCooldown: 0.2, [kClock]: clock })
   accepted(t, await me(app, await issuer.token()), 'keys loaded')
   const token = await issuer.token()
   const newKey = await issuer.rotate() // the old key is no longer published
@@ -424,9 +422,9 @@ t.test('a key removed while a signature is checked on the thread pool: the token
 })
 
 t.test('a routine refresh that keeps every key keeps the cache', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const clock = new FakeClock()
-  const app = await appFor(t, issuer, { ...CACHE_ON, jwksCacheTtl: 0.3, jwksCooldown: 0.2, [kClock]: clock })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_ON, jwksCacheTtl: 0.3, jwksCooldown: 0.2, [kClock]: clock })
   const token = await issuer.token()
   const first = await app.zitadel.verify(token)
   await issuer.addKey('ES256')
@@ -444,9 +442,9 @@ async function replaceMaterial (issuer: TestIssuer, key: IssuerKey): Promise<voi
 
 t.test('a kid whose key material changes: cached tokens of the old material are refused (scheduled refresh)', async (t) => {
   await Promise.all(CACHE_MODES.map(async ([mode, options]) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const clock = new FakeClock()
-    const app = await appFor(t, issuer, { ...options, jwksCacheTtl: 0.3, jwksCooldown: 0.2, [kClock]: clock })
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options, jwksCacheTtl: 0.3, jwksCooldown: 0.2, [kClock]: clock })
     const key = issuer.keys[0] as IssuerKey
     const old = await issuer.token()
     accepted(t, await me(app, old), `${mode}: accepted`)
@@ -460,9 +458,9 @@ t.test('a kid whose key material changes: cached tokens of the old material are 
 
 t.test('a kid whose key material changes: a fetch for an unknown kid empties the cache too', async (t) => {
   await Promise.all(CACHE_MODES.map(async ([mode, options]) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const clock = new FakeClock()
-    const app = await appFor(t, issuer, { ...options, jwksCacheTtl: 600, jwksCooldown: 0.2, [kClock]: clock })
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options, jwksCacheTtl: 600, jwksCooldown: 0.2, [kClock]: clock })
     const key = issuer.keys[0] as IssuerKey
     const old = await issuer.token()
     accepted(t, await me(app, old), `${mode}: accepted`)
@@ -477,9 +475,9 @@ t.test('a kid whose key material changes: a fetch for an unknown kid empties the
 
 t.test('past jwksMaxStale a cached token gets 503, as with the cache off; then recovers', async (t) => {
   await Promise.all(CACHE_MODES.map(async ([mode, options]) => {
-    const issuer = await issuerFor(t)
+    const issuer = await issuerFor(t, 'ES256')
     const clock = new FakeClock()
-    const app = await appFor(t, issuer, { ...options, jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0.3, [kClock]: clock })
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options, jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0.3, [kClock]: clock })
     const token = await issuer.token()
     accepted(t, await me(app, token), `${mode}: accepted`)
     accepted(t, await me(app, token), `${mode}: accepted again`)
@@ -501,9 +499,9 @@ t.test('past jwksMaxStale a cached token gets 503, as with the cache off; then r
 // failures and bounds
 
 t.test('failures are never cached: a refused token is checked again every time', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const clock = new FakeClock()
-  const app = await appFor(t, issuer, { ...CACHE_ON, [kClock]: clock })
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_ON, [kClock]: clock })
   const unpublished = await issuer.addKey('ES256', { publish: false })
   const token = await issuer.token({ key: unpublished })
   refused(t, await meThroughLookup(clock, app, token), 'KEY_UNKNOWN', 'its key is not published yet')
@@ -522,11 +520,11 @@ t.test('failures are never cached: a refused token is checked again every time',
 })
 
 t.test('the cache holds at most tokenCacheSize tokens; tokenCacheSize 0 checks every request', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const tokens = await Promise.all([1, 2, 3].map(() => issuer.token()))
   const [a, b, c] = tokens as [string, string, string]
 
-  const two = await appFor(t, issuer, { tokenCacheSize: 2 })
+  const { app: two } = await appFor(t, issuer, { ...ES256_ONLY, tokenCacheSize: 2 })
   const userA = await two.zitadel.verify(a)
   const userB = await two.zitadel.verify(b)
   t.equal(await two.zitadel.verify(a), userA, 'size 2: two tokens are both held')
@@ -536,7 +534,7 @@ t.test('the cache holds at most tokenCacheSize tokens; tokenCacheSize 0 checks e
   t.equal(await two.zitadel.verify(a), userA, 'it evicted b, not a, which was used since it was stored')
   t.not(await two.zitadel.verify(b), userB, 'b is checked in full again')
 
-  const one = await appFor(t, issuer, { tokenCacheSize: 1 })
+  const { app: one } = await appFor(t, issuer, { ...ES256_ONLY, tokenCacheSize: 1 })
   const first = await one.zitadel.verify(a)
   t.equal(await one.zitadel.verify(a), first, 'size 1: held')
   await one.zitadel.verify(b)
@@ -544,7 +542,7 @@ t.test('the cache holds at most tokenCacheSize tokens; tokenCacheSize 0 checks e
   await one.zitadel.verify(b)
   t.not(await one.zitadel.verify(a), first, 'size 1: seen twice, the second token evicted the first, which is checked in full again')
 
-  const off = await appFor(t, issuer, CACHE_OFF)
+  const { app: off } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_OFF })
   const o1 = await off.zitadel.verify(a)
   t.not(await off.zitadel.verify(a), o1, 'size 0: nothing is held')
 })
@@ -553,8 +551,8 @@ t.test('the cache holds at most tokenCacheSize tokens; tokenCacheSize 0 checks e
 // the hook's order of checks
 
 t.test('the Authorization header is judged the same for cached tokens', async (t) => {
-  const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer, CACHE_ON)
+  const issuer = await issuerFor(t, 'ES256')
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_ON })
   const token = await issuer.token()
   accepted(t, await me(app, token), 'cached')
   const cases: Array<[string, string, number, string]> = [
@@ -579,8 +577,8 @@ t.test('the Authorization header is judged the same for cached tokens', async (t
 })
 
 t.test('headers are remembered once they pass, never when they fail, and many distinct headers change nothing', async (t) => {
-  const issuer = await issuerFor(t)
-  const app = await appFor(t, issuer, CACHE_ON)
+  const issuer = await issuerFor(t, 'ES256')
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...CACHE_ON })
   const untyped = await issuer.token({ header: { typ: 'id+jwt' } })
   refused(t, await me(app, untyped), 'TOKEN_UNSUPPORTED', 'a header with another typ')
   refused(t, await me(app, untyped), 'TOKEN_UNSUPPORTED', 'again')

@@ -195,8 +195,10 @@ t.test('through the app: a role only in another project\'s claim grants nothing'
 })
 
 t.test('through the app: with several project claims (another project first) only ours counts', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/viewer', { preHandler: app.zitadel.requireRoles(['viewer']) }, async () => ({ viewer: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/viewer', { preHandler: app.zitadel.requireRoles(['viewer']) }, async () => ({ viewer: true }))
+    }
   })
   // Built from zitadelClaims rather than issuer.token(), so the key order of the role claims is this test's.
   const token = await issuer.sign(zitadelClaims(issuer.url, {
@@ -240,10 +242,12 @@ t.test('through the app: wrong shapes of the role claim never grant and never cr
 })
 
 t.test('through the app: an org value that is a number is skipped, the role stays for the valid org', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/org-admin/:orgId', {
-      preHandler: app.zitadel.requireRoles(['admin'], { orgId: (req) => (req.params as { orgId: string }).orgId })
-    }, async () => ({ ok: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/org-admin/:orgId', {
+        preHandler: app.zitadel.requireRoles(['admin'], { orgId: (req) => (req.params as { orgId: string }).orgId })
+      }, async () => ({ ok: true }))
+    }
   })
   const token = await issuer.token({ claims: { [ROLE_CLAIM]: { admin: { [ORG_ID]: ORG_DOMAIN, [OTHER_ORG]: 5 } } } })
   t.equal((await app.inject({ url: `/org-admin/${ORG_ID}`, headers: bearer(token) })).statusCode, 200)
@@ -254,13 +258,15 @@ t.test('through the app: an org value that is a number is skipped, the role stay
 
 t.test('through the app: prototype names are not roles of a token that does not hold them', async (t) => {
   const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty']
-  const { issuer, app } = await setup(t, (app) => {
-    for (const name of names) {
-      app.get(`/role/${name}`, { preHandler: app.zitadel.requireRoles([name]) }, async () => ({ ok: true }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      for (const name of names) {
+        app.get(`/role/${name}`, { preHandler: app.zitadel.requireRoles([name]) }, async () => ({ ok: true }))
+      }
+      app.get('/admin-in/:orgId', {
+        preHandler: app.zitadel.requireRoles(['admin'], { orgId: (req) => (req.params as { orgId: string }).orgId })
+      }, async () => ({ ok: true }))
     }
-    app.get('/admin-in/:orgId', {
-      preHandler: app.zitadel.requireRoles(['admin'], { orgId: (req) => (req.params as { orgId: string }).orgId })
-    }, async () => ({ ok: true }))
   })
   const token = await issuer.token({ roles: ['admin'] })
   for (const name of names) {
@@ -273,12 +279,14 @@ t.test('through the app: prototype names are not roles of a token that does not 
 })
 
 t.test('through the app: a role named __proto__ in the token is a role, and Object.prototype is untouched', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/proto', { preHandler: app.zitadel.requireRoles(['__proto__']) }, async (req) => ({
-      proto: req.user?.hasRole('__proto__', 'org'),
-      ctor: req.user?.hasRole('constructor'),
-      pollution: ({} as Record<string, unknown>).org ?? null
-    }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/proto', { preHandler: app.zitadel.requireRoles(['__proto__']) }, async (req) => ({
+        proto: req.user?.hasRole('__proto__', 'org'),
+        ctor: req.user?.hasRole('constructor'),
+        pollution: ({} as Record<string, unknown>).org ?? null
+      }))
+    }
   })
   const roleClaim: unknown = JSON.parse('{"__proto__": {"org": "x"}}')
   const token = await issuer.token({ claims: { [ROLE_CLAIM]: roleClaim } })
@@ -296,11 +304,13 @@ t.test('through the app: a role named __proto__ in the token is a role, and Obje
 })
 
 t.test('through the app: request.user fields and the token', async (t) => {
-  const { issuer, app } = await setup(t, (app) => {
-    app.get('/token-check', { preHandler: app.zitadel.requireAuth() }, async (req) => ({
-      same: req.user?.token === req.headers.authorization?.slice('Bearer '.length),
-      isUser: req.user instanceof ZitadelUser
-    }))
+  const { issuer, app } = await setup(t, {}, {
+    routes: (app) => {
+      app.get('/token-check', { preHandler: app.zitadel.requireAuth() }, async (req) => ({
+        same: req.user?.token === req.headers.authorization?.slice('Bearer '.length),
+        isUser: req.user instanceof ZitadelUser
+      }))
+    }
   })
   const token = await issuer.token({ roles: ['admin'], claims: { scope: 'openid  profile', custom: 'kept' } })
   const check = await app.inject({ url: '/token-check', headers: bearer(token) })

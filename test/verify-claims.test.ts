@@ -2,7 +2,7 @@ import { sign } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import t from 'tap'
 import { ZitadelUser } from '../lib/user.js'
-import { withAlgorithm } from './helpers/app.js'
+import { appFor, ES256_ONLY, issuerFor, setup } from './helpers/app.js'
 import { accepted, refused } from './helpers/assertions.js'
 import { CLIENT_ID, ORG_ID, SUB, type IssuerKey, type TestIssuer } from '../fixtures/issuer.js'
 
@@ -10,10 +10,10 @@ import { CLIENT_ID, ORG_ID, SUB, type IssuerKey, type TestIssuer } from '../fixt
  * The claim rules of lib/verify.ts (checkClaims), through a real app and a
  * real issuer: who issued the token, for whom, when it is valid, and what
  * else it must (not) carry.
+ *
+ * The issuers sign with ES256 and the apps accept ES256 alone: its keys are
+ * generated at once, and the claim rules do not depend on the algorithm.
  */
-
-/** ES256: key generation is instant, and the claim rules do not depend on the algorithm. */
-const { issuerFor, testAppFor: appFor, testSetup: setup, loggedAppFor } = withAlgorithm('ES256')
 
 const now = (): number => Math.floor(Date.now() / 1000)
 const b64 = (value: string): string => Buffer.from(value).toString('base64url')
@@ -39,7 +39,7 @@ function payloadWith (issuer: TestIssuer, name: string, literal: string): string
 // iss
 
 t.test('iss must equal the issuer exactly', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   accepted(t, await me(await issuer.token()), 'iss equal to the issuer')
   const port = new URL(issuer.url).port
   const wrong: Record<string, unknown> = {
@@ -61,17 +61,17 @@ t.test('iss must equal the issuer exactly', async (t) => {
 })
 
 t.test('a trailing slash on the issuer option does not change the iss expected', async (t) => {
-  const issuer = await issuerFor(t)
-  const { me } = await appFor(t, issuer, { issuer: `${issuer.url}/` })
+  const issuer = await issuerFor(t, 'ES256')
+  const { me } = await appFor(t, issuer, { ...ES256_ONLY, issuer: `${issuer.url}/` })
   accepted(t, await me(await issuer.token()), 'iss without slash')
   refused(t, await me(await issuer.token({ claims: { iss: `${issuer.url}/` } })), 'ISSUER_INVALID', 'iss with slash')
 })
 
 t.test('several issuers of one instance (custom domains): iss may be any of them; keys come from the first', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const port = new URL(issuer.url).port
   const custom = 'https://auth.example.com'
-  const { app, logs } = await loggedAppFor(t, issuer, { issuer: [issuer.url, `${custom}/`, `http://localhost:${port}`] })
+  const { app, logs } = await appFor(t, issuer, { ...ES256_ONLY, issuer: [issuer.url, `${custom}/`, `http://localhost:${port}`] }, { logs: true })
   const me = async (token: string) => app.inject({ url: '/me', headers: { authorization: `Bearer ${token}` } })
   accepted(t, await me(await issuer.token()), 'the first issuer')
   accepted(t, await me(await issuer.token({ claims: { iss: custom } })), 'a custom domain')
@@ -94,7 +94,7 @@ t.test('several issuers of one instance (custom domains): iss may be any of them
 // aud
 
 t.test('aud must be or contain the project id by default', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const good: Record<string, unknown> = {
     'the project id': issuer.projectId,
     'an array with the project id': [CLIENT_ID, issuer.projectId],
@@ -123,13 +123,13 @@ t.test('aud must be or contain the project id by default', async (t) => {
 })
 
 t.test('the audience option replaces the project id as the accepted audience', async (t) => {
-  const issuer = await issuerFor(t)
-  const { me } = await appFor(t, issuer, { audience: 'https://api.example.com' })
+  const issuer = await issuerFor(t, 'ES256')
+  const { me } = await appFor(t, issuer, { ...ES256_ONLY, audience: 'https://api.example.com' })
   accepted(t, await me(await issuer.token({ claims: { aud: 'https://api.example.com' } })), 'aud the configured audience')
   accepted(t, await me(await issuer.token({ claims: { aud: [CLIENT_ID, 'https://api.example.com'] } })), 'aud an array with it')
   refused(t, await me(await issuer.token()), 'AUDIENCE_INVALID', 'aud the project id only')
 
-  const list = await appFor(t, issuer, { audience: ['api-a', 'api-b'] })
+  const list = await appFor(t, issuer, { ...ES256_ONLY, audience: ['api-a', 'api-b'] })
   accepted(t, await list.me(await issuer.token({ claims: { aud: 'api-b' } })), 'aud the second of two audiences')
   accepted(t, await list.me(await issuer.token({ claims: { aud: ['x', 'api-a'] } })), 'aud an array with the first')
   refused(t, await list.me(await issuer.token({ claims: { aud: ['api-c', issuer.projectId] } })), 'AUDIENCE_INVALID', 'aud neither')
@@ -139,7 +139,7 @@ t.test('the audience option replaces the project id as the accepted audience', a
 // exp
 
 t.test('exp must be a finite number', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   for (const [name, exp] of Object.entries({ missing: undefined, 'a numeric string': String(now() + 3600), null: null, true: true, 'an array': [now() + 3600] })) {
     refused(t, await me(await issuer.token({ claims: { exp } })), 'CLAIMS_INVALID', `exp ${name}`)
   }
@@ -152,7 +152,7 @@ t.test('exp must be a finite number', async (t) => {
 })
 
 t.test('a token past its exp is expired', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   refused(t, await me(await issuer.token({ claims: { exp: now() - 10, iat: now() - 3600, nbf: now() - 3600 } })), 'TOKEN_EXPIRED', 'expired 10 s ago')
   refused(t, await me(await issuer.token({ claims: { exp: now() - 86400, iat: now() - 90000, nbf: undefined } })), 'TOKEN_EXPIRED', 'expired a day ago')
   refused(t, await me(await issuer.token({ claims: { exp: 0 } })), 'TOKEN_EXPIRED', 'exp 0')
@@ -160,8 +160,8 @@ t.test('a token past its exp is expired', async (t) => {
 })
 
 t.test('clockTolerance lets a token expired a little while ago pass, not one expired longer ago', async (t) => {
-  const issuer = await issuerFor(t)
-  const { me } = await appFor(t, issuer, { clockTolerance: 30 })
+  const issuer = await issuerFor(t, 'ES256')
+  const { me } = await appFor(t, issuer, { ...ES256_ONLY, clockTolerance: 30 })
   accepted(t, await me(await issuer.token({ claims: { exp: now() - 10 } })), 'expired 10 s ago, 30 s tolerance')
   refused(t, await me(await issuer.token({ claims: { exp: now() - 60 } })), 'TOKEN_EXPIRED', 'expired 60 s ago, 30 s tolerance')
 })
@@ -170,7 +170,7 @@ t.test('clockTolerance lets a token expired a little while ago pass, not one exp
 // iat and nbf
 
 t.test('iat must be a finite number', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   for (const [name, iat] of Object.entries({ missing: undefined, 'a numeric string': String(now()), null: null })) {
     refused(t, await me(await issuer.token({ claims: { iat } })), 'CLAIMS_INVALID', `iat ${name}`)
   }
@@ -178,7 +178,7 @@ t.test('iat must be a finite number', async (t) => {
 })
 
 t.test('a token issued in the future, or with nbf in the future, is not valid yet', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   refused(t, await me(await issuer.token({ claims: { iat: now() + 120 } })), 'TOKEN_NOT_YET_VALID', 'iat 120 s ahead')
   refused(t, await me(await issuer.token({ claims: { nbf: now() + 120 } })), 'TOKEN_NOT_YET_VALID', 'nbf 120 s ahead')
   refused(t, await me(await issuer.token({ claims: { nbf: now() + 120, iat: now() - 60 } })), 'TOKEN_NOT_YET_VALID', 'nbf ahead, iat past')
@@ -187,7 +187,7 @@ t.test('a token issued in the future, or with nbf in the future, is not valid ye
 })
 
 t.test('nbf that is not a finite number is refused as not valid yet', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   for (const [name, nbf] of Object.entries({ 'a numeric string': '0', 'an empty string': '', null: null, false: false, 'an object': {} })) {
     refused(t, await me(await issuer.token({ claims: { nbf } })), 'TOKEN_NOT_YET_VALID', `nbf ${name}`)
   }
@@ -195,7 +195,7 @@ t.test('nbf that is not a finite number is refused as not valid yet', async (t) 
 })
 
 t.test('a host whose clock is a few seconds behind Zitadel\'s accepts fresh tokens by default; exp is not extended', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   // Zitadel sets iat = nbf = its own now (zitadel/oidc NewAccessTokenClaims).
   accepted(t, await me(await issuer.token({ claims: { iat: now() + 4, nbf: now() + 4 } })), 'iat and nbf 4 s ahead')
   refused(t, await me(await issuer.token({ claims: { iat: now() + 7, nbf: now() + 7 } })), 'TOKEN_NOT_YET_VALID', 'iat and nbf 7 s ahead')
@@ -204,9 +204,9 @@ t.test('a host whose clock is a few seconds behind Zitadel\'s accepts fresh toke
 })
 
 t.test('clockTolerance lets a small clock skew on iat and nbf pass', async (t) => {
-  const issuer = await issuerFor(t)
-  const strict = await appFor(t, issuer)
-  const { me } = await appFor(t, issuer, { clockTolerance: 30 })
+  const issuer = await issuerFor(t, 'ES256')
+  const strict = await appFor(t, issuer, ES256_ONLY)
+  const { me } = await appFor(t, issuer, { ...ES256_ONLY, clockTolerance: 30 })
   const ahead = await issuer.token({ claims: { iat: now() + 10, nbf: now() + 10 } })
   refused(t, await strict.me(ahead), 'TOKEN_NOT_YET_VALID', '10 s ahead without tolerance')
   accepted(t, await me(ahead), 'iat and nbf 10 s ahead, 30 s tolerance')
@@ -218,14 +218,14 @@ t.test('clockTolerance lets a small clock skew on iat and nbf pass', async (t) =
 // sub and ID-token claims
 
 t.test('sub must be a non-empty string', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   for (const [name, sub] of Object.entries({ missing: undefined, empty: '', 'a number': 263785111111111, null: null, 'an array': [SUB] })) {
     refused(t, await me(await issuer.token({ claims: { sub } })), 'CLAIMS_INVALID', `sub ${name}`)
   }
 })
 
 t.test('an ID token (azp, nonce, at_hash or c_hash) is not an access token', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   for (const [name, value] of [['azp', CLIENT_ID], ['nonce', 'n-0S6_WzA2Mj'], ['at_hash', '77QmUPtjPfzWtF2AnpK9RQ'], ['c_hash', 'LDktKdoQak3Pk0cnXxCltA'], ['nonce', ''], ['nonce', null], ['azp', '']] as const) {
     refused(t, await me(await issuer.token({ claims: { [name]: value } })), 'CLAIMS_INVALID', `${name} ${JSON.stringify(value)}`)
   }
@@ -237,7 +237,7 @@ t.test('an ID token (azp, nonce, at_hash or c_hash) is not an access token', asy
 })
 
 t.test('scope: a string, or absent; any other type makes the token malformed', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   accepted(t, await me(await issuer.token({ claims: { scope: 'openid profile' } })), 'a string')
   accepted(t, await me(await issuer.token({ claims: { scope: '' } })), 'an empty string')
   for (const scope of [null, 42, true, ['openid'], { openid: true }]) {
@@ -246,7 +246,7 @@ t.test('scope: a string, or absent; any other type makes the token malformed', a
 })
 
 t.test('act: an actor claim (RFC 8693 §4.1) or absent', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   accepted(t, await me(await issuer.token({ claims: { act: { sub: 'svc-1' } } })), 'sub only')
   accepted(t, await me(await issuer.token({ claims: { act: { sub: 'svc-1', iss: issuer.url, act: { sub: 'svc-0' } } } })), 'a chain of two')
   let deep: Record<string, unknown> = { sub: 'a0' }
@@ -269,8 +269,8 @@ t.test('act: an actor claim (RFC 8693 §4.1) or absent', async (t) => {
 // allowedClientIds
 
 t.test('allowedClientIds: client_id must be listed; azp (an ID-token claim) never stands in for it', async (t) => {
-  const issuer = await issuerFor(t)
-  const { me } = await appFor(t, issuer, { allowedClientIds: [CLIENT_ID, 'service-user-1'] })
+  const issuer = await issuerFor(t, 'ES256')
+  const { me } = await appFor(t, issuer, { ...ES256_ONLY, allowedClientIds: [CLIENT_ID, 'service-user-1'] })
   accepted(t, await me(await issuer.token()), 'client_id listed')
   accepted(t, await me(await issuer.token({ claims: { client_id: 'service-user-1' } })), 'client_id the second listed')
   refused(t, await me(await issuer.token({ claims: { client_id: 'other@demo' } })), 'CLIENT_NOT_ALLOWED', 'client_id not listed')
@@ -284,8 +284,8 @@ t.test('allowedClientIds: client_id must be listed; azp (an ID-token claim) neve
 })
 
 t.test('allowedSubjects: sub must be listed (how service users are pinned: client_id is their username)', async (t) => {
-  const issuer = await issuerFor(t)
-  const { me } = await appFor(t, issuer, { allowedSubjects: ['263785222222222222', SUB] })
+  const issuer = await issuerFor(t, 'ES256')
+  const { me } = await appFor(t, issuer, { ...ES256_ONLY, allowedSubjects: ['263785222222222222', SUB] })
   accepted(t, await me(await issuer.token()), 'sub listed')
   const service = await me(await issuer.token({ claims: { sub: '263785222222222222', client_id: 'reporting-sa' } }))
   t.equal(service.statusCode, 200, 'the second listed, whatever its client_id (username)')
@@ -293,14 +293,14 @@ t.test('allowedSubjects: sub must be listed (how service users are pinned: clien
   refused(t, await me(await issuer.token({ claims: { sub: '263785333333333333' } })), 'CLIENT_NOT_ALLOWED', 'sub not listed')
   refused(t, await me(await issuer.token({ claims: { sub: '263785333333333333', client_id: SUB } })), 'CLIENT_NOT_ALLOWED', 'sub not listed, client_id equal to a listed sub')
 
-  const both = await appFor(t, issuer, { allowedSubjects: [SUB], allowedClientIds: [CLIENT_ID] })
+  const both = await appFor(t, issuer, { ...ES256_ONLY, allowedSubjects: [SUB], allowedClientIds: [CLIENT_ID] })
   accepted(t, await both.me(await issuer.token()), 'both lists: both must hold')
   refused(t, await both.me(await issuer.token({ claims: { client_id: 'other@demo' } })), 'CLIENT_NOT_ALLOWED', 'both lists: the client is not listed')
   refused(t, await both.me(await issuer.token({ claims: { sub: '263785333333333333' } })), 'CLIENT_NOT_ALLOWED', 'both lists: the subject is not listed')
 })
 
 t.test('without allowedClientIds any client is accepted, even none', async (t) => {
-  const { issuer, me } = await setup(t)
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   accepted(t, await me(await issuer.token({ claims: { client_id: 'anyone@demo' } })), 'any client_id')
   accepted(t, await me(await issuer.token({ claims: { client_id: undefined } })), 'no client_id')
 })
@@ -309,12 +309,12 @@ t.test('without allowedClientIds any client is accepted, even none', async (t) =
 // claimsSchema
 
 t.test('claimsSchema: the claims must also match the schema', async (t) => {
-  const issuer = await issuerFor(t)
+  const issuer = await issuerFor(t, 'ES256')
   const claimsSchema = Type.Object({
     'urn:zitadel:iam:user:metadata': Type.Optional(Type.Record(Type.String(), Type.String())),
     email: Type.String({ minLength: 3 })
   })
-  const { me } = await appFor(t, issuer, { claimsSchema })
+  const { me } = await appFor(t, issuer, { ...ES256_ONLY, claimsSchema })
 
   const res = await me(await issuer.token({ claims: { email: 'ada@acme.localhost' } }))
   accepted(t, res, 'with email')
@@ -337,7 +337,7 @@ t.test('claimsSchema: the claims must also match the schema', async (t) => {
 // Order: signature before claims
 
 t.test('a forged token is refused for its signature, before any claim is read', async (t) => {
-  const { issuer, me } = await setup(t, { allowedClientIds: [CLIENT_ID] })
+  const { issuer, me } = await setup(t, { ...ES256_ONLY, allowedClientIds: [CLIENT_ID] }, { alg: 'ES256' })
   // Each is refused for its claims when genuine; forged, for its signature.
   const bad: Record<string, [Record<string, unknown>, string]> = {
     expired: [{ exp: now() - 3600 }, 'TOKEN_EXPIRED'],
@@ -364,7 +364,7 @@ t.test('a forged token is refused for its signature, before any claim is read', 
 // fastify.zitadel.verify
 
 t.test('fastify.zitadel.verify resolves a ZitadelUser for a good token', async (t) => {
-  const { issuer, app } = await setup(t)
+  const { issuer, app } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const token = await issuer.token({ roles: ['admin'] })
   const user = await app.zitadel.verify(token)
   t.ok(user instanceof ZitadelUser, 'a ZitadelUser')
@@ -377,7 +377,7 @@ t.test('fastify.zitadel.verify resolves a ZitadelUser for a good token', async (
 })
 
 t.test('fastify.zitadel.verify rejects a bad token with the coded error', async (t) => {
-  const { issuer, app } = await setup(t)
+  const { issuer, app } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const cases: Array<[string, Promise<string> | string, string]> = [
     ['expired', issuer.token({ claims: { exp: now() - 60 } }), 'ZITADEL_AUTH_TOKEN_EXPIRED'],
     ['another audience', issuer.token({ claims: { aud: 'other' } }), 'ZITADEL_AUTH_AUDIENCE_INVALID'],

@@ -2,8 +2,8 @@ import { constants, createPublicKey, generateKeyPairSync, sign, type KeyObject }
 import { SignJWT, exportJWK, type JWK } from 'jose'
 import t from 'tap'
 import { importVerificationKey, keyFitsAlgorithm, verifySignature, type VerificationKey } from '../lib/jws.js'
-import { SUPPORTED_ALGORITHMS, type ZitadelAuthOptions } from '../lib/options.js'
-import { bearer, issuerFor, testAppFor as appFor, testSetup as setup } from './helpers/app.js'
+import { SUPPORTED_ALGORITHMS } from '../lib/options.js'
+import { appFor, bearer, ES256_ONLY, issuerFor, setup } from './helpers/app.js'
 import { accepted, refused } from './helpers/assertions.js'
 import { startIssuer, type Alg, type IssuerKey, type TestIssuer } from '../fixtures/issuer.js'
 
@@ -17,9 +17,6 @@ import { startIssuer, type Alg, type IssuerKey, type TestIssuer } from '../fixtu
  * Keys and extra JWKs are added before the app is built: the app loads keys
  * once ready, and a kid met within the cooldown after that is not fetched again.
  */
-
-/** For the rules that do not depend on the algorithm: EC keys are generated at once, RSA keys are not. */
-const ES256_ONLY = { algorithms: ['ES256'] } satisfies Partial<ZitadelAuthOptions>
 
 /** One RSA key pair for the tests that sign locally (RSA keys take a while to generate). */
 const RSA = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -65,7 +62,7 @@ function flip (segment: string, index: number): string {
 t.test('every supported algorithm verifies end to end when it is allowed, and only then', async (t) => {
   for (const alg of SUPPORTED_ALGORITHMS) {
     t.test(alg, async (t) => {
-      const { issuer, me } = await setup(t, { algorithms: [alg] }, alg)
+      const { issuer, me } = await setup(t, { algorithms: [alg] }, { alg })
       const token = await issuer.token()
       t.equal(JSON.parse(Buffer.from(segments(token)[0], 'base64url').toString()).alg, alg, 'the token is signed with ' + alg)
       accepted(t, await me(token), alg)
@@ -101,7 +98,7 @@ t.test('by default every algorithm of Zitadel\'s web keys is accepted, and no ot
 })
 
 t.test('alg "none" is refused, whatever the options allow', async (t) => {
-  const { issuer, me } = await setup(t, { algorithms: [...SUPPORTED_ALGORITHMS] }, 'ES256')
+  const { issuer, me } = await setup(t, { algorithms: [...SUPPORTED_ALGORITHMS] }, { alg: 'ES256' })
   const kid = issuer.keys[0]?.kid
   const unsigned = `${b64(JSON.stringify({ alg: 'none', kid, typ: 'JWT' }))}.${b64(JSON.stringify(claimsFor(issuer)))}`
   refused(t, await me(`${unsigned}.`), 'TOKEN_MALFORMED', 'alg none, empty signature')
@@ -131,7 +128,7 @@ t.test('HS256 keyed with the public key (algorithm confusion) is refused', async
 })
 
 t.test('alg that is not a string is refused', async (t) => {
-  const { issuer, me } = await setup(t, ES256_ONLY, 'ES256')
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const key = issuer.keys[0] as IssuerKey
   for (const alg of [['RS256'], { RS256: true }, 256, null]) {
     const token = signRaw('ES256', key.privateKey, { alg, kid: key.kid, typ: 'JWT' }, JSON.stringify(claimsFor(issuer)))
@@ -192,21 +189,21 @@ t.test('PS256 on an RSA key whose JWK names no alg is allowed when PS256 is', as
 // typ, crit, kid
 
 t.test('typ: JWT and at+jwt in any case, with or without application/, are accepted', async (t) => {
-  const { issuer, me } = await setup(t, ES256_ONLY, 'ES256')
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   for (const typ of ['JWT', 'jwt', 'at+jwt', 'application/at+jwt', 'AT+JWT', 'application/jwt', 'Application/At+Jwt']) {
     accepted(t, await me(await issuer.token({ header: { typ } })), `typ ${typ}`)
   }
 })
 
 t.test('typ: absent is accepted (zitadel/oidc before v2.9.0 sent none)', async (t) => {
-  const { issuer, me } = await setup(t, ES256_ONLY, 'ES256')
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const token = await issuer.token({ header: { typ: undefined } })
   t.notOk('typ' in JSON.parse(Buffer.from(segments(token)[0], 'base64url').toString()), 'the header has no typ')
   accepted(t, await me(token), 'no typ')
 })
 
 t.test('typ: any other type is refused', async (t) => {
-  const { issuer, me } = await setup(t, ES256_ONLY, 'ES256')
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   for (const typ of ['logout+jwt', 'JOSE', 'JOSE+JSON', 'id+jwt', 'secevent+jwt', 'application/logout+jwt', 'at+jwt+x', 'JWT ', ' JWT', 'JWT\n', 'xjwt', 'application/', '']) {
     refused(t, await me(await issuer.token({ header: { typ } })), 'TOKEN_UNSUPPORTED', `typ ${JSON.stringify(typ)}`)
   }
@@ -216,7 +213,7 @@ t.test('typ: any other type is refused', async (t) => {
 })
 
 t.test('crit in the header is refused, whatever it lists', async (t) => {
-  const { issuer, me } = await setup(t, ES256_ONLY, 'ES256')
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const key = issuer.keys[0] as IssuerKey
   const claims = JSON.stringify(claimsFor(issuer))
   const header = { alg: 'ES256', kid: key.kid, typ: 'JWT' }
@@ -228,7 +225,7 @@ t.test('crit in the header is refused, whatever it lists', async (t) => {
 })
 
 t.test('kid missing, empty or not a string is a malformed token', async (t) => {
-  const { issuer, me } = await setup(t, ES256_ONLY, 'ES256')
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   accepted(t, await me(await issuer.token()), 'a token with kid (the keys are loaded)')
   const fetches = issuer.requests.jwks
   for (const kid of [undefined, '', 1, ['x'], null]) {
@@ -241,7 +238,7 @@ t.test('kid missing, empty or not a string is a malformed token', async (t) => {
 // Keys only ever come from the issuer's JWKS
 
 t.test('jku, x5u, jwk and x5c in the header are ignored', async (t) => {
-  const { issuer, me } = await setup(t, ES256_ONLY, 'ES256')
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const real = issuer.keys[0] as IssuerKey
   // The attacker runs a real JWKS too, publishing their key under the real kid.
   const attacker = await startIssuer({ alg: 'ES256' })
@@ -304,7 +301,7 @@ t.test("a signature by another of the issuer's keys, under this key's kid, is re
 })
 
 t.test('ECDSA signatures must be R || S of the exact length', async (t) => {
-  const { issuer, me } = await setup(t, { algorithms: ['ES256'] }, 'ES256')
+  const { issuer, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const key = issuer.keys[0] as IssuerKey
   const token = await issuer.token()
   accepted(t, await me(token), 'the untouched ES256 token')
@@ -325,7 +322,7 @@ t.test('ECDSA signatures must be R || S of the exact length', async (t) => {
 })
 
 t.test('EdDSA signatures of the wrong length are refused, not an error', async (t) => {
-  const { issuer, me } = await setup(t, { algorithms: ['EdDSA'] }, 'EdDSA')
+  const { issuer, me } = await setup(t, { algorithms: ['EdDSA'] }, { alg: 'EdDSA' })
   const token = await issuer.token()
   accepted(t, await me(token), 'the untouched EdDSA token')
   const [header, payload, signature] = segments(token)
@@ -338,7 +335,7 @@ t.test('EdDSA signatures of the wrong length are refused, not an error', async (
 // Malformed tokens
 
 t.test('a token that is not a compact JWS of two JSON objects is malformed', async (t) => {
-  const { issuer, app, me } = await setup(t, ES256_ONLY, 'ES256')
+  const { issuer, app, me } = await setup(t, ES256_ONLY, { alg: 'ES256' })
   const key = issuer.keys[0] as IssuerKey
   const token = await issuer.token()
   const [header, payload, signature] = segments(token)
