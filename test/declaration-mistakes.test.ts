@@ -1,8 +1,8 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import zitadelAuth, { GuardNotCalledError } from '../lib/index.js'
-import { bearer } from './helpers/app.js'
-import { SUB, startIssuer } from '../fixtures/issuer.js'
+import { bearer, issuerFor } from './helpers/app.js'
+import { SUB } from '../fixtures/issuer.js'
 
 /*
  * Mistakes in how routes use the plugin are caught when the route is
@@ -67,8 +67,7 @@ t.test('a guard factory added uncalled with app.addHook answers 500 GUARD_NOT_CA
 })
 
 t.test('routes declared before the plugin still have their tokens checked, and a warning says to register the plugin first', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const lines: string[] = []
   const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { lines.push(line) } } } })
   t.teardown(() => app.close())

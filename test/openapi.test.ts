@@ -1,14 +1,13 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import zitadelAuth, { ZitadelErrorResponse, type ZitadelAuthOptions } from '../lib/index.js'
 import { resolveOptions } from '../lib/options.js'
-import { bearer, FAST } from './helpers/app.js'
-import { CLIENT_ID, PROJECT_ID, startIssuer, type TestIssuer } from '../fixtures/issuer.js'
+import { bearer, FAST, issuerFor, type Teardown } from './helpers/app.js'
+import { CLIENT_ID, PROJECT_ID, type TestIssuer } from '../fixtures/issuer.js'
 
-type Teardown = { teardown (fn: () => unknown): void }
 type Assert = Pick<typeof t, 'ok' | 'equal' | 'strictSame' | 'type'>
 type Doc = Record<string, any>
 type CodedError = Error & { code?: string }
@@ -31,8 +30,7 @@ interface Setup {
 
 /** An app with the plugin, @fastify/swagger and @fastify/swagger-ui as docs/openapi.md shows them. */
 async function docsApp (t: Teardown, setup: Setup = {}): Promise<{ app: FastifyInstance, issuer: TestIssuer }> {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, clientId: CLIENT_ID, ...FAST, ...setup.options })
@@ -67,6 +65,13 @@ function routes (app: FastifyInstance): void {
 
 async function validate (doc: unknown): Promise<{ valid: boolean, errors?: unknown }> {
   return new Validator().validate(structuredClone(doc) as Parameters<Validator['validate']>[0])
+}
+
+/** Asserts that `doc` is valid OpenAPI; when it is not, the validator's errors go to the output to show why. */
+async function assertValid (t: Test, doc: unknown, message: string): Promise<void> {
+  const result = await validate(doc)
+  t.ok(result.valid, message)
+  if (!result.valid) t.comment(JSON.stringify(result.errors, null, 2))
 }
 
 function operation (doc: Doc, path: string, method = 'get'): Doc {
@@ -109,31 +114,27 @@ function deepFreeze<T> (value: T): T {
 t.test('the document validates against the OpenAPI 3 schema', async (t) => {
   const { app } = await docsApp(t, { routes })
   const doc = app.swagger() as Doc
-  const result = await validate(doc)
-  t.ok(result.valid, 'app.swagger() is a valid OpenAPI document')
-  if (!result.valid) t.comment(JSON.stringify(result.errors, null, 2))
+  await assertValid(t, doc, 'app.swagger() is a valid OpenAPI document')
   t.equal(doc.openapi, '3.0.3')
   t.ok(operation(doc, '/admin').security, 'the routes were documented')
 
   const res = await app.inject({ url: '/docs/json' })
   t.equal(res.statusCode, 200)
   t.strictSame(res.json(), JSON.parse(JSON.stringify(doc)), '/docs/json serves the same document')
-  t.ok((await validate(res.json())).valid, '/docs/json is valid')
+  await assertValid(t, res.json(), '/docs/json is valid')
 })
 
 t.test('an OpenAPI 3.1 document validates too', async (t) => {
   const { app } = await docsApp(t, { routes, swagger: { openapi: { openapi: '3.1.0', info: { title: 'My API', version: '1.0.0' } } } })
   const doc = app.swagger() as Doc
   t.equal(doc.openapi, '3.1.0')
-  const result = await validate(doc)
-  t.ok(result.valid)
-  if (!result.valid) t.comment(JSON.stringify(result.errors, null, 2))
+  await assertValid(t, doc, 'the 3.1 document is valid')
 })
 
 t.test('the validator rejects a broken document, so the validation above can fail', async (t) => {
   const { app } = await docsApp(t, { routes })
   const doc = app.swagger() as Doc
-  t.ok((await validate(doc)).valid, 'the document as built is valid')
+  await assertValid(t, doc, 'the document as built is valid')
 
   const noTokenUrl = structuredClone(doc)
   delete noTokenUrl.components.securitySchemes.zitadel.flows.authorizationCode.tokenUrl
@@ -169,8 +170,7 @@ t.test('the security scheme: Zitadel\'s URLs and the default scopes, with the pr
 })
 
 t.test('the issuer is normalised in the URLs (trailing slash)', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(zitadelAuth, { issuer: `${issuer.url}/`, projectId: PROJECT_ID, ...FAST })
@@ -179,7 +179,7 @@ t.test('the issuer is normalised in the URLs (trailing slash)', async (t) => {
   const flow = (app.swagger() as Doc).components.securitySchemes.zitadel.flows.authorizationCode
   t.equal(flow.authorizationUrl, `${issuer.url}/oauth/v2/authorize`)
   t.equal(flow.tokenUrl, `${issuer.url}/oauth/v2/token`)
-  t.ok((await validate(app.swagger())).valid, 'valid with no base options at all')
+  await assertValid(t, app.swagger(), 'valid with no base options at all')
 })
 
 t.test('the scheme name and the scopes are configurable', async (t) => {
@@ -191,7 +191,7 @@ t.test('the scheme name and the scopes are configurable', async (t) => {
   t.strictSame(operation(doc, '/me').security, [{ login: [] }], 'routes name the configured scheme')
   t.strictSame(operation(doc, '/read').security, [{ login: ['read', 'write'] }])
   t.strictSame(operation(doc, '/hello').security, [{}, { login: [] }], 'optionalAuth names it too')
-  t.ok((await validate(doc)).valid)
+  await assertValid(t, doc, 'the document with its own scheme name and scopes is valid')
 
   const js = (await app.inject({ url: '/docs/static/swagger-initializer.js' })).body
   t.strictSame(initOAuthOf(js).scopes, ['openid', 'api:read'], 'Swagger UI asks for the configured scopes')
@@ -225,9 +225,7 @@ t.test('the caller\'s other components, schemes and settings survive', async (t)
   t.strictSame(doc.tags, [{ name: 'things' }])
   t.strictSame(doc.info, { title: 'Mine', version: '2.0.0' })
   t.strictSame(operation(doc, '/keyed').security, [{ apiKey: [] }])
-  const result = await validate(doc)
-  t.ok(result.valid)
-  if (!result.valid) t.comment(JSON.stringify(result.errors, null, 2))
+  await assertValid(t, doc, 'the merged document is valid')
 })
 
 t.test('guarded routes carry their security requirement and their 401 and 403 responses', async (t) => {
@@ -303,9 +301,7 @@ t.test('optionalAuth routes make the token optional: an empty requirement next t
   t.strictSame(both.security, [{ zitadel: [] }], 'next to a guard that needs a token, the token is required')
   t.match(both.responses['401'].description, /^Authentication required/)
   assertErrorResponse(t, both.responses['403'], 'the other guard\'s 403')
-  const result = await validate(doc)
-  t.ok(result.valid, 'the empty requirement is valid OpenAPI')
-  if (!result.valid) t.comment(JSON.stringify(result.errors, null, 2))
+  await assertValid(t, doc, 'the empty requirement is valid OpenAPI')
 
   // What the document promises is what the route does.
   t.strictSame((await app.inject({ url: '/hello' })).json(), { user: null })
@@ -355,7 +351,7 @@ t.test('a route that defines its own security, 401 or 403 keeps it', async (t) =
   const own403 = operation(doc, '/own-403')
   t.strictSame(own403.responses['403'], { description: 'Admins only' }, 'the route\'s 403 is kept')
   assertErrorResponse(t, own403.responses['401'], 'the 401 is still added')
-  t.ok((await validate(doc)).valid)
+  await assertValid(t, doc, 'the document with the routes\' own security is valid')
 })
 
 t.test('the caller\'s transform runs first, then the plugin\'s', async (t) => {
@@ -382,7 +378,7 @@ t.test('the caller\'s transform runs first, then the plugin\'s', async (t) => {
   t.strictSame(admin.security, [{ zitadel: [] }], 'the plugin documented the result')
   assertErrorResponse(t, admin.responses['403'], 'admin 403')
   t.strictSame(operation(doc, '/both').security, [], 'a security the caller\'s transform set wins')
-  t.ok((await validate(doc)).valid)
+  await assertValid(t, doc, 'the transformed document is valid')
 })
 
 t.test('a route\'s config.swaggerTransform replaces the plugin\'s transform too (documented limit)', async (t) => {
@@ -440,8 +436,7 @@ t.test('the routes themselves are unchanged: the transform only writes the docum
 })
 
 t.test('swaggerOptions does not modify its argument', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: PROJECT_ID, ...FAST })
@@ -469,8 +464,7 @@ t.test('swaggerOptions does not modify its argument', async (t) => {
 })
 
 t.test('swaggerOptions refuses what it cannot honour, with a clear error', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: PROJECT_ID, ...FAST })
@@ -581,8 +575,7 @@ t.test('swaggerUiOptions: the caller\'s initOAuth fields win, the argument is no
 })
 
 t.test('swaggerUiOptions without the clientId option is a clear error', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: PROJECT_ID, ...FAST })
