@@ -1,8 +1,8 @@
 import t from 'tap'
-import { PROJECT_ROLES_CLAIM, projectRolesClaim } from '../lib/testing/index.js'
+import { projectRolesClaim } from '../lib/testing/index.js'
 import { atHash } from '../lib/testing/tokens.js'
 import {
-  ROLES_SCOPE, addTenant, assertion, audScope, claimsOf, codeFlow, headerOf, introspect, isActive, jwtProfile, post, startIdp,
+  ROLES_SCOPE, addTenant, aliceIntrospection, assertion, audScope, claimsOf, codeFlow, headerOf, introspect, isActive, jwtProfile, post, startIdp,
   type IntrospectAuth
 } from './emulator/helpers.js'
 
@@ -49,32 +49,9 @@ t.test('introspection reads an opaque token as Zitadel does, with the same answe
   t.equal(res.status, 200)
   t.equal(res.headers.get('cache-control'), 'no-store')
   const body = await res.json() as Record<string, unknown>
-  const roles = { user: { [tenant.orgId]: tenant.orgDomain }, admin: { [tenant.orgId]: tenant.orgDomain } }
-  t.same(body, {
-    active: true,
-    scope: 'openid profile email',
-    client_id: tenant.clientId,
-    token_type: 'Bearer',
-    exp: body.iat as number + 43200,
-    iat: body.iat,
-    auth_time: body.auth_time,
-    nbf: body.iat,
-    aud: [tenant.clientId, api.clientId, tenant.projectId],
-    amr: ['pwd'],
-    iss: idp.issuer,
-    jti: body.jti,
-    sub: tenant.alice.id,
-    username: tenant.alice.username,
-    preferred_username: tenant.alice.username,
-    name: body.name,
-    given_name: body.given_name,
-    family_name: 'Emulated',
-    updated_at: body.updated_at,
-    email: `${tenant.alice.username}@${tenant.orgDomain}`,
-    email_verified: true,
-    [PROJECT_ROLES_CLAIM]: roles,
-    [projectRolesClaim(tenant.projectId)]: roles
-  })
+  // Nothing to read in an opaque token: its times as the answer gives them, twelve hours long, for every client of the project.
+  const ownFields = { jti: body.jti, iat: body.iat, nbf: body.iat, exp: body.iat as number + 43200, aud: [tenant.clientId, api.clientId, tenant.projectId] }
+  t.same(body, aliceIntrospection(idp, tenant, body, ownFields))
   t.match(body.jti, /^V2_\d{18}-at_\d{18}$/, 'a token id as Zitadel writes them')
   t.ok(Math.abs(body.iat as number - Date.now() / 1000) < 60)
 

@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, randomBytes } from 'node:crypto'
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose'
-import { startZitadelEmulator, type ZitadelEmulator, type ZitadelEmulatorOptions } from '../../lib/testing/index.js'
+import { PROJECT_ROLES_CLAIM, projectRolesClaim, startZitadelEmulator, type ZitadelEmulator, type ZitadelEmulatorOptions } from '../../lib/testing/index.js'
 import type { ApplicationKeyFile, ServiceUserKeyFile } from '../../lib/testing/emulator.js'
 import { CLIENT_ASSERTION_TYPE } from '../../lib/client-assertion.js'
 
@@ -175,6 +175,44 @@ export async function isActive (idp: ZitadelEmulator, token: string, auth: Intro
   const res = await introspect(idp, token, auth)
   if (res.status !== 200) throw new Error(`introspection answered ${res.status}: ${await res.text()}`)
   return (await res.json() as { active: boolean }).active
+}
+
+/** The fields of an introspection answer that come from the token itself: its id, times and audience. */
+export interface IntrospectedToken { jti: unknown, iat: unknown, nbf: unknown, exp: unknown, aud: unknown }
+
+/**
+ * What introspection answers for alice's access token from the code flow
+ * (scope openid profile email) of `tenant`: the user's claims and roles,
+ * `token`'s own fields, and, from `body` (the answer itself), the fields the
+ * emulator makes up per login (auth_time, name, given_name, updated_at).
+ */
+export function aliceIntrospection (idp: ZitadelEmulator, tenant: Tenant, body: Record<string, unknown>, token: IntrospectedToken): Record<string, unknown> {
+  const roles = { user: { [tenant.orgId]: tenant.orgDomain }, admin: { [tenant.orgId]: tenant.orgDomain } }
+  return {
+    active: true,
+    scope: 'openid profile email',
+    client_id: tenant.clientId,
+    token_type: 'Bearer',
+    exp: token.exp,
+    iat: token.iat,
+    auth_time: body.auth_time,
+    nbf: token.nbf,
+    aud: token.aud,
+    amr: ['pwd'],
+    iss: idp.issuer,
+    jti: token.jti,
+    sub: tenant.alice.id,
+    username: tenant.alice.username,
+    preferred_username: tenant.alice.username,
+    name: body.name,
+    given_name: body.given_name,
+    family_name: 'Emulated',
+    updated_at: body.updated_at,
+    email: `${tenant.alice.username}@${tenant.orgDomain}`,
+    email_verified: true,
+    [PROJECT_ROLES_CLAIM]: roles,
+    [projectRolesClaim(tenant.projectId)]: roles
+  }
 }
 
 export function claimsOf (token: string): Record<string, unknown> {
