@@ -336,36 +336,28 @@ t.test('within the cooldown after a failure, requests get 503 without fetching a
   t.same(issuer.requests, seen, 'no fetch within the cooldown')
 })
 
-t.test('a failing JWKS endpoint does not cause discovery to be fetched again', async (t) => {
-  const issuer = await issuerFor(t, 'ES256')
-  issuer.fault = 'error'
-  issuer.faultOn = 'jwks'
-  const clock = new FakeClock()
-  const { app } = await appFor(t, issuer, { ...ES256_ONLY, jwksCooldown: 0.2, [kClock]: clock })
-  const token = await issuer.token()
+// After one failed fetch and the cooldown, only what failed is fetched again:
+// a kept jwks_uri, or a discovery document that was never cached.
+for (const c of [
+  { name: 'a failing JWKS endpoint does not cause discovery to be fetched again', faultOn: 'jwks', discovery: 1, why: 'the jwks_uri is kept', jwks: 2 },
+  { name: 'a failed discovery is retried after the cooldown, not cached', faultOn: 'discovery', discovery: 2, why: 'discovery is fetched again', jwks: 1 }
+] as const) {
+  t.test(c.name, async (t) => {
+    const issuer = await issuerFor(t, 'ES256')
+    issuer.fault = 'error'
+    issuer.faultOn = c.faultOn
+    const clock = new FakeClock()
+    const { app } = await appFor(t, issuer, { ...ES256_ONLY, jwksCooldown: 0.2, [kClock]: clock })
+    const token = await issuer.token()
 
-  assertUnavailable(t, await me(app, token))
-  issuer.fault = 'none'
-  await clock.advance(300)
-  t.equal((await me(app, token)).statusCode, 200)
-  t.equal(issuer.requests.discovery, 1, 'the jwks_uri is kept')
-  t.equal(issuer.requests.jwks, 2)
-})
-
-t.test('a failed discovery is retried after the cooldown, not cached', async (t) => {
-  const issuer = await issuerFor(t, 'ES256')
-  issuer.fault = 'error'
-  issuer.faultOn = 'discovery'
-  const clock = new FakeClock()
-  const { app } = await appFor(t, issuer, { ...ES256_ONLY, jwksCooldown: 0.2, [kClock]: clock })
-  const token = await issuer.token()
-
-  assertUnavailable(t, await me(app, token))
-  issuer.fault = 'none'
-  await clock.advance(300)
-  t.equal((await me(app, token)).statusCode, 200)
-  t.same(issuer.requests, { discovery: 2, jwks: 1 })
-})
+    assertUnavailable(t, await me(app, token))
+    issuer.fault = 'none'
+    await clock.advance(300)
+    t.equal((await me(app, token)).statusCode, 200)
+    t.equal(issuer.requests.discovery, c.discovery, c.why)
+    t.equal(issuer.requests.jwks, c.jwks)
+  })
+}
 
 t.test('repeated failures of one kind warn once and then log at debug; a new kind warns again', async (t) => {
   const issuer = await issuerFor(t, 'ES256')
