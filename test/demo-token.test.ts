@@ -1,20 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { demoToken } from '../demo/token.js'
-import { freePort, runScript, startDemo } from './helpers/demo.js'
+import { demoWithKeyFile, freePort, runScript } from './helpers/demo.js'
 
 /*
  * `npm run demo:token`: tokens obtained from the demo's emulator the way
  * clients get them (the login form walked over HTTP, the service user's key
  * file), then sent to the demo API, whose roles decide 200 or 403.
  */
-const dir = mkdtempSync(join(tmpdir(), 'fza-demo-token-'))
-t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-const keyFile = join(dir, 'service-user.json')
-const demo = await startDemo({ keyFile })
-t.teardown(() => demo.close())
+const { demo, dir, keyFile } = await demoWithKeyFile(t)
 const target = { issuer: demo.idp.issuer, api: demo.api, keyFile }
 
 async function status (path: string, token: string): Promise<number> {

@@ -1,12 +1,10 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { callProtected, serviceUserToken, type ServiceUserKey } from '../demo/service-user.js'
 import { DEMO } from '../demo/dev-idp.js'
-import { startDemo } from './helpers/demo.js'
+import { demoWithKeyFile, startDemo } from './helpers/demo.js'
 
 /*
  * The demo end to end over real HTTP: the emulator, the demo API, and the
@@ -35,11 +33,7 @@ t.test('the demo API: public route open, protected routes need roles', async (t)
 })
 
 t.test('the service user: key file in Zitadel\'s format, JWT-profile grant, role "user"', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fza-demo-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const keyFile = join(dir, 'service-user.json')
-  const demo = await startDemo({ keyFile })
-  t.teardown(() => demo.close())
+  const { demo, keyFile } = await demoWithKeyFile(t)
 
   const key = JSON.parse(readFileSync(keyFile, 'utf8')) as ServiceUserKey
   t.equal(key.type, 'serviceaccount')
@@ -57,11 +51,7 @@ t.test('the service user: key file in Zitadel\'s format, JWT-profile grant, role
 })
 
 t.test('the demo with opaque tokens (DEMO_TOKENS=opaque): logins and the service user pass through introspection', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fza-demo-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const keyFile = join(dir, 'service-user.json')
-  const demo = await startDemo({ keyFile, tokens: 'opaque' })
-  t.teardown(() => demo.close())
+  const { demo, keyFile } = await demoWithKeyFile(t, { tokens: 'opaque' })
   t.equal(demo.seed.apiKeyFile?.type, 'application', 'the API application\'s key file, in Zitadel\'s format')
 
   const bob = await demo.idp.mintAccessToken({ userId: demo.seed.users.bob.id, clientId: DEMO.clientId })
@@ -81,11 +71,7 @@ t.test('the demo with opaque tokens (DEMO_TOKENS=opaque): logins and the service
 })
 
 t.test('npm run demo:service-user against the emulator prints the protected answer', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'fza-demo-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const keyFile = join(dir, 'service-user.json')
-  const demo = await startDemo({ keyFile })
-  t.teardown(() => demo.close())
+  const { demo, keyFile } = await demoWithKeyFile(t)
 
   const { stdout } = await run(process.execPath, ['--import', 'tsx', 'demo/service-user.ts'], {
     env: { ...process.env, ZITADEL_ISSUER: demo.idp.issuer, ZITADEL_PROJECT_ID: DEMO.projectId, API_URL: demo.api, SERVICE_USER_KEY_FILE: keyFile }

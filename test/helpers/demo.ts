@@ -1,9 +1,13 @@
 import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildDemoApp } from '../../demo/app.js'
 import { DEMO, seedDemo } from '../../demo/dev-idp.js'
 import { startZitadelEmulator, type ZitadelEmulator } from '../../lib/testing/index.js'
+import type { Teardown } from './app.js'
 
 export interface RunningDemo {
   idp: ZitadelEmulator
@@ -55,6 +59,20 @@ export async function startDemo (opts: { keyFile?: string, tokens?: 'jwt' | 'opa
       await idp.close()
     }
   }
+}
+
+/**
+ * Use when a test reads the service user's key file: the demo (startDemo)
+ * writing that file into a fresh temporary directory. The demo is closed and
+ * the directory removed when the test ends.
+ */
+export async function demoWithKeyFile (t: Teardown, opts: { tokens?: 'jwt' | 'opaque' } = {}): Promise<{ demo: RunningDemo, dir: string, keyFile: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fza-demo-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const keyFile = join(dir, 'service-user.json')
+  const demo = await startDemo({ keyFile, ...opts })
+  t.teardown(() => demo.close())
+  return { demo, dir, keyFile }
 }
 
 export interface ScriptResult {
