@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import type { ZitadelUser } from '../lib/index.js'
 import { resolveOptions } from '../lib/options.js'
 import { TokenCache } from '../lib/token-cache.js'
-import { appFor, bearer, ES256_ONLY, issuerFor } from './helpers/app.js'
+import { appFor, bearer, ES256_ONLY, issuerFor, type TestOptions } from './helpers/app.js'
 import { accepted, refused } from './helpers/assertions.js'
 import { FakeClock, kClock } from './helpers/clock.js'
 import { CLIENT_ID, SUB, type IssuerKey, type TestIssuer } from '../fixtures/issuer.js'
@@ -76,6 +76,20 @@ async function refreshes (t: Test, clock: FakeClock, issuer: TestIssuer, ttl: nu
   const target = issuer.requests.jwks + count
   await clock.advance(ttl * count)
   t.equal(issuer.requests.jwks, target, `${count} scheduled refresh${count === 1 ? '' : 'es'}`)
+}
+
+/**
+ * An ES256 issuer, an app on a FakeClock of its own, and a token that app
+ * has accepted twice: with the cache on, the second answer came from it.
+ */
+async function withCachedToken (t: Test, mode: string, options: TestOptions) {
+  const issuer = await issuerFor(t, 'ES256')
+  const clock = new FakeClock()
+  const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options, [kClock]: clock })
+  const token = await issuer.token()
+  accepted(t, await me(app, token), `${mode}: accepted`)
+  accepted(t, await me(app, token), `${mode}: accepted again`)
+  return { issuer, clock, app, token }
 }
 
 /** A request whose kid is not at hand: time runs on through the look-up delay, if there is one. */
@@ -374,12 +388,7 @@ t.test('a cached token is refused when the wall clock steps back before its nbf 
 
 t.test('a token whose key stops being published is refused after the refresh, cache on or off', async (t) => {
   await Promise.all(CACHE_MODES.map(async ([mode, options]) => {
-    const issuer = await issuerFor(t, 'ES256')
-    const clock = new FakeClock()
-    const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options, jwksCacheTtl: 0.3, jwksCooldown: 0.2, [kClock]: clock })
-    const old = await issuer.token()
-    accepted(t, await me(app, old), `${mode}: accepted`)
-    accepted(t, await me(app, old), `${mode}: accepted again`)
+    const { issuer, clock, app, token: old } = await withCachedToken(t, mode, { ...options, jwksCacheTtl: 0.3, jwksCooldown: 0.2 })
     await issuer.rotate()
     const before = issuer.requests.jwks
     await clock.advance(299)
@@ -442,13 +451,8 @@ async function replaceMaterial (issuer: TestIssuer, key: IssuerKey): Promise<voi
 
 t.test('a kid whose key material changes: cached tokens of the old material are refused (scheduled refresh)', async (t) => {
   await Promise.all(CACHE_MODES.map(async ([mode, options]) => {
-    const issuer = await issuerFor(t, 'ES256')
-    const clock = new FakeClock()
-    const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options, jwksCacheTtl: 0.3, jwksCooldown: 0.2, [kClock]: clock })
+    const { issuer, clock, app, token: old } = await withCachedToken(t, mode, { ...options, jwksCacheTtl: 0.3, jwksCooldown: 0.2 })
     const key = issuer.keys[0] as IssuerKey
-    const old = await issuer.token()
-    accepted(t, await me(app, old), `${mode}: accepted`)
-    accepted(t, await me(app, old), `${mode}: accepted again`)
     await replaceMaterial(issuer, key)
     await refreshes(t, clock, issuer, 300, 1)
     refused(t, await me(app, old), 'SIGNATURE_INVALID', `${mode}: the old material's token is refused after the refresh`)
@@ -458,13 +462,8 @@ t.test('a kid whose key material changes: cached tokens of the old material are 
 
 t.test('a kid whose key material changes: a fetch for an unknown kid empties the cache too', async (t) => {
   await Promise.all(CACHE_MODES.map(async ([mode, options]) => {
-    const issuer = await issuerFor(t, 'ES256')
-    const clock = new FakeClock()
-    const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options, jwksCacheTtl: 600, jwksCooldown: 0.2, [kClock]: clock })
+    const { issuer, clock, app, token: old } = await withCachedToken(t, mode, { ...options, jwksCacheTtl: 600, jwksCooldown: 0.2 })
     const key = issuer.keys[0] as IssuerKey
-    const old = await issuer.token()
-    accepted(t, await me(app, old), `${mode}: accepted`)
-    accepted(t, await me(app, old), `${mode}: accepted again`)
     await replaceMaterial(issuer, key)
     const added = await issuer.addKey('ES256')
     await clock.advance(250)
@@ -475,12 +474,7 @@ t.test('a kid whose key material changes: a fetch for an unknown kid empties the
 
 t.test('past jwksMaxStale a cached token gets 503, as with the cache off; then recovers', async (t) => {
   await Promise.all(CACHE_MODES.map(async ([mode, options]) => {
-    const issuer = await issuerFor(t, 'ES256')
-    const clock = new FakeClock()
-    const { app } = await appFor(t, issuer, { ...ES256_ONLY, ...options, jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0.3, [kClock]: clock })
-    const token = await issuer.token()
-    accepted(t, await me(app, token), `${mode}: accepted`)
-    accepted(t, await me(app, token), `${mode}: accepted again`)
+    const { issuer, clock, app, token } = await withCachedToken(t, mode, { ...options, jwksCacheTtl: 0.25, jwksCooldown: 0.2, jwksMaxStale: 0.3 })
     issuer.fault = 'down'
     await clock.advance(549)
     accepted(t, await me(app, token), `${mode}: accepted on stale keys until jwksMaxStale has passed`)
