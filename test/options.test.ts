@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
 import { resolveOptions, SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from '../lib/options.js'
+import type { Teardown } from './helpers/app.js'
 
 const ISSUER = 'https://my-instance.zitadel.cloud'
 const PROJECT = '263783958406348951'
@@ -19,6 +20,14 @@ function optionError (input: unknown): CodedError {
     return err as CodedError
   }
   throw new Error(`resolveOptions accepted ${JSON.stringify(input)}`)
+}
+
+/** Registers the plugin with `options`, right or wrong, on a new app (closed when the test ends); the error ready() rejects with, if any. */
+async function readyError (t: Teardown, options: unknown): Promise<CodedError | undefined> {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(zitadelAuth, options as ZitadelAuthOptions)
+  return app.ready().then(() => undefined, (e: CodedError) => e)
 }
 
 /** Asserts that resolveOptions gives back each of these durations as it was given. */
@@ -353,10 +362,7 @@ t.test('allowedClientIds: kept as given, duplicates collapse, absent stays undef
 })
 
 t.test('plugin: registration without issuer rejects at ready() naming "issuer"', async (t) => {
-  const app = Fastify()
-  t.teardown(() => app.close())
-  app.register(zitadelAuth, { projectId: 'x' } as unknown as ZitadelAuthOptions)
-  const err = await app.ready().then(() => undefined, (e: CodedError) => e)
+  const err = await readyError(t, { projectId: 'x' })
   t.ok(err, 'ready() rejected')
   t.ok(err instanceof TypeError, 'a TypeError')
   t.equal(err?.code, 'ZITADEL_AUTH_INVALID_OPTION')
@@ -364,19 +370,13 @@ t.test('plugin: registration without issuer rejects at ready() naming "issuer"',
 })
 
 t.test('plugin: a misspelt option rejects at ready() naming it', async (t) => {
-  const app = Fastify()
-  t.teardown(() => app.close())
-  app.register(zitadelAuth, { ...BASE, clockTolerence: 5 } as unknown as ZitadelAuthOptions)
-  const err = await app.ready().then(() => undefined, (e: CodedError) => e)
+  const err = await readyError(t, { ...BASE, clockTolerence: 5 })
   t.equal(err?.code, 'ZITADEL_AUTH_INVALID_OPTION')
   t.match(err?.message, '"clockTolerence"')
 })
 
 t.test('plugin: an insecure issuer rejects at ready()', async (t) => {
-  const app = Fastify()
-  t.teardown(() => app.close())
-  app.register(zitadelAuth, { ...BASE, issuer: 'http://my-instance.zitadel.cloud' })
-  const err = await app.ready().then(() => undefined, (e: CodedError) => e)
+  const err = await readyError(t, { ...BASE, issuer: 'http://my-instance.zitadel.cloud' })
   t.equal(err?.code, 'ZITADEL_AUTH_INVALID_OPTION')
   t.match(err?.message, '"issuer"')
 })
