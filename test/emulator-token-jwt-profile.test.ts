@@ -1,8 +1,8 @@
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto'
+import { createPrivateKey } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { SignJWT, importPKCS8 } from 'jose'
+import { importPKCS8 } from 'jose'
 import {
-  JWT_BEARER, ROLES_SCOPE, addTenant, assertion, audScope, claimsOf, headerOf, jwtProfile, post, startIdp
+  JWT_BEARER, ROLES_SCOPE, addTenant, assertion, audScope, claimsOf, headerOf, jwtProfile, post, refusedWhoeverSigns, startIdp, type RefusedAssertion
 } from './emulator/helpers.js'
 
 // One emulator and one service user for the file: their RSA keys are the slow part.
@@ -109,29 +109,15 @@ t.test('the scope decides aud and roles: no audience scope, no roles scope, role
 
 t.test('the assertion is verified as Zitadel does', async (t) => {
   const now = Math.floor(Date.now() / 1000)
-  const strangerKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }) as string
-  const cases: Array<[string, Promise<string>, RegExp]> = [
-    ['aud is another URL', assertion(keyFile, idp.issuer, { claims: { aud: 'https://elsewhere.example' } }), /aud/],
-    ['aud missing', assertion(keyFile, idp.issuer, { claims: { aud: undefined } }), /aud/],
+  const cases: RefusedAssertion[] = [
+    ...refusedWhoeverSigns(idp, keyFile),
     ['aud with a trailing slash', assertion(keyFile, idp.issuer, { claims: { aud: `${idp.issuer}/` } }), /aud/],
-    ['expired', assertion(keyFile, idp.issuer, { claims: { iat: now - 600, exp: now - 1 } }), /expired/],
-    ['exp missing', assertion(keyFile, idp.issuer, { claims: { exp: undefined } }), /expired/],
-    ['iat missing', assertion(keyFile, idp.issuer, { claims: { iat: undefined } }), /iat/],
     ['iat zero', assertion(keyFile, idp.issuer, { claims: { iat: 0 } }), /iat/],
-    ['iat in the future', assertion(keyFile, idp.issuer, { claims: { iat: now + 120, exp: now + 600 } }), /future/],
-    ['iat more than an hour old', assertion(keyFile, idp.issuer, { claims: { iat: now - 3700, exp: now + 60 } }), /hour old/],
     ['iss is not sub', assertion(keyFile, idp.issuer, { claims: { iss: 'someone' } }), /iss and sub/],
     ['sub is another user', assertion(keyFile, idp.issuer, { claims: { sub: second.user.id } }), /iss and sub/],
-    ['sub missing', assertion(keyFile, idp.issuer, { claims: { sub: undefined } }), /iss and sub/],
     ['unknown user', assertion({ ...keyFile, userId: '999999999999999999' }, idp.issuer), /no key/],
     ['kid of another user\'s key', assertion({ ...keyFile, keyId: second.keyFile.keyId }, idp.issuer), /no key/],
     ['another user\'s key and kid for this user', assertion({ ...second.keyFile, userId: user.id }, idp.issuer), /no key/],
-    ['kid missing', assertion(keyFile, idp.issuer, { header: { kid: undefined } }), /no key/],
-    ['signed with a stranger\'s key', assertion(keyFile, idp.issuer, { signWith: strangerKey }), /signature/],
-    ['RS384', assertion(keyFile, idp.issuer, { header: { alg: 'RS384' } }), /signature/],
-    ['HS256 with the key id as secret', new SignJWT({ iss: user.id, sub: user.id, aud: idp.issuer, iat: now, exp: now + 60 })
-      .setProtectedHeader({ alg: 'HS256', kid: keyFile.keyId }).sign(new TextEncoder().encode(keyFile.keyId)), /signature/],
-    ['not a JWT', Promise.resolve('not-a-jwt'), /not a signed JWT/]
   ]
   for (const [name, jwt, description] of cases) {
     const message = await refused(t, await jwtProfile(idp, await jwt, scope), 'invalid_grant')

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, randomBytes } from 'node:crypto'
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose'
 import { PROJECT_ROLES_CLAIM, projectRolesClaim, startZitadelEmulator, type ZitadelEmulator, type ZitadelEmulatorOptions } from '../../lib/testing/index.js'
 import type { ApplicationKeyFile, ServiceUserKeyFile } from '../../lib/testing/emulator.js'
@@ -149,6 +149,38 @@ export async function assertion (key: ServiceUserKeyFile | ApplicationKeyFile, i
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'RS256', kid: key.keyId, ...opts.header } as never)
     .sign(createPrivateKey(opts.signWith ?? key.key))
+}
+
+/** A signed assertion an endpoint must refuse: its name, the assertion, and what the refusal's description says. */
+export type RefusedAssertion = [name: string, assertion: Promise<string>, description: RegExp]
+
+/**
+ * The assertions refused whoever signs them, since the JWT-profile grant
+ * and private_key_jwt check them by the same rules
+ * (lib/testing/jwt-assertion.ts): audience, times, a missing sub or kid,
+ * another signature or algorithm, no JWT at all. `key` is the signer's key
+ * file; each endpoint's test adds the cases that depend on who signs.
+ */
+export function refusedWhoeverSigns (idp: ZitadelEmulator, key: ServiceUserKeyFile | ApplicationKeyFile): RefusedAssertion[] {
+  const now = Math.floor(Date.now() / 1000)
+  const id = key.type === 'serviceaccount' ? key.userId : key.clientId
+  const strangerKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }) as string
+  return [
+    ['aud is another URL', assertion(key, idp.issuer, { claims: { aud: 'https://elsewhere.example' } }), /aud/],
+    ['aud missing', assertion(key, idp.issuer, { claims: { aud: undefined } }), /aud/],
+    ['expired', assertion(key, idp.issuer, { claims: { iat: now - 600, exp: now - 1 } }), /expired/],
+    ['exp missing', assertion(key, idp.issuer, { claims: { exp: undefined } }), /expired/],
+    ['iat missing', assertion(key, idp.issuer, { claims: { iat: undefined } }), /iat/],
+    ['iat in the future', assertion(key, idp.issuer, { claims: { iat: now + 120, exp: now + 600 } }), /future/],
+    ['iat more than an hour old', assertion(key, idp.issuer, { claims: { iat: now - 3700, exp: now + 60 } }), /hour old/],
+    ['sub missing', assertion(key, idp.issuer, { claims: { sub: undefined } }), /iss and sub/],
+    ['kid missing', assertion(key, idp.issuer, { header: { kid: undefined } }), /no key/],
+    ['signed with a stranger\'s key', assertion(key, idp.issuer, { signWith: strangerKey }), /signature/],
+    ['RS384', assertion(key, idp.issuer, { header: { alg: 'RS384' } }), /signature/],
+    ['HS256 with the key id as secret', new SignJWT({ iss: id, sub: id, aud: idp.issuer, iat: now, exp: now + 60 })
+      .setProtectedHeader({ alg: 'HS256', kid: key.keyId }).sign(new TextEncoder().encode(key.keyId)), /signature/],
+    ['not a JWT', Promise.resolve('not-a-jwt'), /not a signed JWT/]
+  ]
 }
 
 export async function jwtProfile (idp: ZitadelEmulator, assertionJwt: string, scope: string | undefined): Promise<Response> {
