@@ -58,6 +58,7 @@ export interface AppLog {
   logs: () => LogLine[]
 }
 
+/** The Authorization header that carries `token` as a Bearer credential. */
 export function bearer (token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` }
 }
