@@ -2,9 +2,8 @@ import fastifyAuth from '@fastify/auth'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import zitadelAuth from '../lib/index.js'
-import { FAST, bearer } from './helpers/app.js'
+import { FAST, bearer, issuerFor } from './helpers/app.js'
 import { ROLES_SCOPE, addTenant, audScope, codeFlow, startIdp, type Tenant } from './emulator/helpers.js'
-import { startIssuer } from '../fixtures/issuer.js'
 
 /**
  * anyOf, requireScopes({ any }), requireClaim, and the plugin's errors raised
@@ -90,8 +89,7 @@ t.test('requireClaim: equals a value or a route parameter, includes values, sati
 })
 
 t.test('requireClaim includes reads a space-separated string claim too, and equals compares strictly', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = Fastify()
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST })
   app.get('/groups', { preHandler: app.zitadel.requireClaim('groups', { includes: 'staff' }) }, async () => 'ok')
@@ -111,8 +109,7 @@ t.test('requireClaim includes reads a space-separated string claim too, and equa
 })
 
 t.test('requireScopes with any: one of the scopes is enough; without it, all are needed', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = Fastify()
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST })
   app.get('/any', { preHandler: app.zitadel.requireScopes(['orders:read', 'orders:admin'], { any: true }) }, async () => 'ok')
@@ -172,8 +169,7 @@ t.test('@fastify/auth combines the plugin\'s guards with a strategy of the app\'
 })
 
 t.test('guards are checked when they are built', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = Fastify()
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, ...FAST })
   t.teardown(() => app.close())

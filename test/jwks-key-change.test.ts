@@ -6,9 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setImmediate as turn } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { buildApp, bearer } from './helpers/app.js'
+import { issuerFor, appFor } from './helpers/app.js'
 import { FakeClock, kClock } from './helpers/clock.js'
-import { startIssuer } from '../fixtures/issuer.js'
 
 /*
  * A signature check runs on libuv's thread pool (lib/jws.ts), and a JWKS
@@ -50,12 +49,9 @@ function countSignatureChecks (t: Test): { readonly started: number } {
 }
 
 t.test('a key the issuer drops while a signature check is on the thread pool vouches for nothing', async (t) => {
-  const issuer = await startIssuer({ alg: 'ES256' })
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t, 'ES256')
   const clock = new FakeClock()
-  const app = await buildApp(issuer, { jwksCacheTtl: 60, [kClock]: clock })
-  t.teardown(() => app.close())
-  const me = (token: string) => app.inject({ url: '/me', headers: bearer(token) })
+  const { me } = await appFor(t, issuer, { jwksCacheTtl: 60, [kClock]: clock })
 
   t.equal((await me(await issuer.token())).statusCode, 200, 'the keys are loaded')
   const token = await issuer.token({ claims: { jti: randomUUID() } })

@@ -3,8 +3,8 @@ import { Validator } from '@seriousme/openapi-schema-validator'
 import Fastify from 'fastify'
 import t from 'tap'
 import zitadelAuth from '../lib/index.js'
-import { FAST } from './helpers/app.js'
-import { CLIENT_ID, startIssuer } from '../fixtures/issuer.js'
+import { FAST, issuerFor } from './helpers/app.js'
+import { CLIENT_ID } from '../fixtures/issuer.js'
 
 /**
  * How anyOf, requireScopes({ any }) and requireClaim appear in the OpenAPI
@@ -16,8 +16,7 @@ import { CLIENT_ID, startIssuer } from '../fixtures/issuer.js'
 type Doc = Record<string, any>
 
 t.test('composed guards in the OpenAPI document', async (t) => {
-  const issuer = await startIssuer()
-  t.teardown(() => issuer.close())
+  const issuer = await issuerFor(t)
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, clientId: CLIENT_ID, ...FAST })
