@@ -54,6 +54,7 @@ export function defineVariants (pools: TokenPools): Variant[] {
     { id: '5', label: '`@fastify/jwt` + `get-jwks` (its README recipe)', kind: 'fastify-jwt', needsCache: false, token: cycle(pools.misses), expect: 200 },
     { id: '6', label: '`jose` `createRemoteJWKSet` + `jwtVerify` hook', kind: 'jose', needsCache: false, token: cycle(pools.misses), expect: 200 },
     { id: 'floor', label: 'one `crypto.verify` RS256 per request, nothing else', kind: 'floor', needsCache: false, token: cycle(pools.misses), expect: 200 },
+    { id: 'floor-p', label: 'as floor, on libuv\'s thread pool (the callback form), as the plugin verifies', kind: 'floor-pool', needsCache: false, token: cycle(pools.misses), expect: 200 },
     { id: '7a', label: 'this plugin, bad signatures (a different token each request)', kind: 'plugin', needsCache: false, token: tampered(pools.misses), expect: 401 },
     { id: '7b', label: 'this plugin, random unknown `kid` each request', kind: 'plugin', needsCache: false, token: randomKidTokens(pools.hot), expect: 401, countFetches: true },
     { id: '7c', label: '`@fastify/jwt` + `get-jwks`, random unknown `kid`', kind: 'fastify-jwt', needsCache: false, token: randomKidTokens(pools.hot), expect: 401, countFetches: true, firstRoundOnly: true },
