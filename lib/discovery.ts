@@ -1,4 +1,4 @@
-import { getJson, IdpFetchError, NOT_JSON, type GetJsonOptions, type JsonResponse } from './http.js'
+import { getJson, IdpFetchError, NOT_JSON, type GetJsonOptions, type HttpSettings, type JsonResponse } from './http.js'
 
 /** Discovery documents are a few KiB. */
 const MAX_DISCOVERY_BYTES = 64 * 1024
@@ -76,10 +76,10 @@ function sameOrigin (value: unknown, origin: string, name: string): string {
 export class Discovery {
   readonly #issuer: string
   readonly #discoveryUrl: string
-  readonly #http: Omit<GetJsonOptions, 'maxBytes'>
+  readonly #http: HttpSettings
   #endpoints: Promise<Endpoints> | undefined
 
-  constructor (issuer: string, discoveryUrl: string, http: Omit<GetJsonOptions, 'maxBytes'>) {
+  constructor (issuer: string, discoveryUrl: string, http: HttpSettings) {
     this.#issuer = issuer
     this.#discoveryUrl = discoveryUrl
     this.#http = http

@@ -1,3 +1,5 @@
+import { VERSION } from './version.js'
+
 /**
  * Every request to the IdP has a timeout and a body cap (a broken or hostile
  * endpoint must not exhaust memory) and follows no redirect (one could move
@@ -33,21 +35,38 @@ export interface JsonResponse {
   headers: Headers
 }
 
-export interface GetJsonOptions {
-  timeoutMs: number
-  maxBytes: number
-  signal: AbortSignal
+/**
+ * An undici `Dispatcher`: Node's `fetch` sends through it instead of its
+ * global one (`new ProxyAgent(url)`, or an `Agent` with `connect: { ca }`, from the `undici` package).
+ */
+export interface HttpDispatcher {
+  dispatch (options: never, handler: never): unknown
 }
 
+/** How every request to the IdP is made: one object, built at registration. */
+export interface HttpSettings {
+  readonly timeoutMs: number
+  /** The plugin's: aborted when the app closes. */
+  readonly signal: AbortSignal
+  readonly dispatcher: HttpDispatcher | undefined
+}
+
+export interface GetJsonOptions extends HttpSettings {
+  readonly maxBytes: number
+}
+
+/** Names the plugin to Zitadel's access logs and to proxies. */
+const USER_AGENT = `fastify-zitadel-auth/${VERSION}`
+
 export function getJson (url: string, http: GetJsonOptions): Promise<JsonResponse> {
-  return requestJson(url, { method: 'GET', headers: { accept: 'application/json' } }, http)
+  return requestJson(url, { method: 'GET', headers: { accept: 'application/json', 'user-agent': USER_AGENT } }, http)
 }
 
 export function postForm (url: string, form: URLSearchParams, headers: Record<string, string>, http: GetJsonOptions): Promise<JsonResponse> {
-  return requestJson(url, { method: 'POST', body: form, headers: { ...headers, accept: 'application/json' } }, http)
+  return requestJson(url, { method: 'POST', body: form, headers: { ...headers, accept: 'application/json', 'user-agent': USER_AGENT } }, http)
 }
 
-async function requestJson (url: string, init: RequestInit, { timeoutMs, maxBytes, signal }: GetJsonOptions): Promise<JsonResponse> {
+async function requestJson (url: string, init: RequestInit, { timeoutMs, maxBytes, signal, dispatcher }: GetJsonOptions): Promise<JsonResponse> {
   // Not AbortSignal.any([signal, AbortSignal.timeout()]): on Node 20 the
   // timeout signal can be garbage-collected before it fires, and a stalled IdP
   // then holds the request forever.
@@ -60,7 +79,8 @@ async function requestJson (url: string, init: RequestInit, { timeoutMs, maxByte
   try {
     let res: Response
     try {
-      res = await fetch(url, { ...init, redirect: 'manual', signal: controller.signal })
+      // `dispatcher` is Node's extension of RequestInit (undici's fetch).
+      res = await fetch(url, { ...init, redirect: 'manual', signal: controller.signal, ...(dispatcher === undefined ? {} : { dispatcher }) } as RequestInit)
     } catch (cause) {
       throw new IdpFetchError(isTimeout(cause) ? `no answer within ${timeoutMs} ms` : `the request failed${systemCode(cause)}`, { cause })
     }

@@ -17,6 +17,7 @@ export type { OpenApiOptions, ResolvedOpenApi } from './openapi-options.js'
 export { SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from './options.js'
 export type { IntrospectionOptions, ResolvedIntrospection } from './introspection-options.js'
 export type { ApplicationKeyFile } from './client-assertion.js'
+export type { HttpDispatcher } from './http.js'
 export type {
   GuardOptions, RequireRolesOptions, RequireScopesOptions, RequireClaimOptions, ClaimRule, ClaimValue, ClaimValueResolver,
   OrgIdResolver, Guard, GuardRequirement

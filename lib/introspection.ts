@@ -5,7 +5,7 @@ import { CLIENT_ASSERTION_TYPE, ClientAssertion } from './client-assertion.js'
 import type { Clock } from './clock.js'
 import type { Discovery } from './discovery.js'
 import { TokenInactiveError, TokenMalformedError, type ErrorFactory } from './errors.js'
-import { IdpFetchError, postForm } from './http.js'
+import { IdpFetchError, postForm, type HttpSettings } from './http.js'
 import { COMPACT_JWS } from './jws.js'
 import type { IntrospectionCredentials, ResolvedIntrospection } from './introspection-options.js'
 import type { ResolvedOptions } from './options.js'
@@ -45,13 +45,14 @@ interface Answer {
  * - After a failed call, uncached tokens get 503 for `jwksCooldown` seconds
  *   without a call, so an outage is not met with a call per request.
  */
-export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, signal: AbortSignal, clock: Clock) {
+export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, httpSettings: HttpSettings, clock: Clock) {
   const checkClaims = createClaimsCheck(opts, errors, { log, refuseIdTokens: false })
   const all = settings.tokens === 'all'
   const maxAge = settings.cacheMaxAge
   const cache = settings.cacheSize === 0 || maxAge === 0 ? undefined : new TokenCache<Answer>(settings.cacheSize, { admission: false })
   const inflight = new Map<string, Promise<Claims>>()
-  const http = { timeoutMs: opts.httpTimeout * 1000, maxBytes: MAX_ANSWER_BYTES, signal }
+  const http = { ...httpSettings, maxBytes: MAX_ANSWER_BYTES }
+  const { signal } = httpSettings
   const assertion = credentials.method === 'private_key_jwt' ? new ClientAssertion(credentials.key, opts.issuer) : undefined
   // RFC 6749 §2.3.1: each part form-urlencoded before base64.
   const basic = credentials.method === 'client_secret_basic'

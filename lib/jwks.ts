@@ -3,7 +3,7 @@ import type { Clock, Timer } from './clock.js'
 import type { Discovery } from './discovery.js'
 import type { ErrorFactory } from './errors.js'
 import { KeyUnknownError } from './errors.js'
-import { getJson, IdpFetchError } from './http.js'
+import { getJson, IdpFetchError, type HttpSettings } from './http.js'
 import { importVerificationKey, type VerificationKey } from './jws.js'
 import type { ResolvedOptions } from './options.js'
 
@@ -42,6 +42,7 @@ export class JwksCache {
   readonly #log: FastifyBaseLogger
   readonly #errors: ErrorFactory
   readonly #clock: Clock
+  readonly #http: HttpSettings
   /** The plugin's: aborted when the app closes. */
   readonly #signal: AbortSignal
 
@@ -60,14 +61,15 @@ export class JwksCache {
   #lastFailure: string | undefined
   readonly #keysRemoved: Array<() => void> = []
 
-  constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory, discovery: Discovery, clock: Clock, signal: AbortSignal) {
+  constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory, discovery: Discovery, clock: Clock, http: HttpSettings) {
     this.#opts = opts
     this.#log = log
     this.#errors = errors
     this.#discovery = discovery
     this.#clock = clock
-    this.#signal = signal
-    signal.addEventListener('abort', () => { clock.clearTimeout(this.#timer) }, { once: true })
+    this.#http = http
+    this.#signal = http.signal
+    http.signal.addEventListener('abort', () => { clock.clearTimeout(this.#timer) }, { once: true })
   }
 
   /**
@@ -239,7 +241,7 @@ export class JwksCache {
   }
 
   async #download (): Promise<{ keys: Map<string, VerificationKey>, maxAge: number | undefined }> {
-    const http = { timeoutMs: this.#opts.httpTimeout * 1000, maxBytes: MAX_JWKS_BYTES, signal: this.#signal }
+    const http = { ...this.#http, maxBytes: MAX_JWKS_BYTES }
     const { jwksUri } = await this.#discovery.endpoints()
     const { body, headers } = await getJson(jwksUri, http)
     const list = (body as { keys?: unknown } | null)?.keys

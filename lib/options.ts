@@ -1,6 +1,7 @@
 import { Type, KindGuard, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { invalidOption } from './errors.js'
+import type { HttpDispatcher } from './http.js'
 import { keepCredentials, resolveIntrospection, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js'
 import { isLoopbackHost, normaliseIssuer } from './issuer-url.js'
 import { resolveOpenApi, type OpenApiOptions, type ResolvedOpenApi } from './openapi-options.js'
@@ -79,6 +80,14 @@ export interface ZitadelAuthOptions {
   jwksMaxStale?: number | undefined
   /** Seconds before a request to the IdP is abandoned. Default: 5. */
   httpTimeout?: number | undefined
+  /**
+   * An undici `Dispatcher` for every request to Zitadel (discovery, keys,
+   * introspection), for a proxy or a private CA between the API and Zitadel:
+   * `new ProxyAgent('http://proxy:3128')` or `new Agent({ connect: { ca } })`
+   * from the `undici` package. Default: Node's global dispatcher. Not shown in
+   * `fastify.zitadel.options` (a proxy's credentials may be in it).
+   */
+  dispatcher?: HttpDispatcher | undefined
   /** How many verified tokens are kept so that a repeated token skips the signature check; 0 turns the cache off. Integer, 0 to 1000000. Default: 10000. */
   tokenCacheSize?: number | undefined
   /** A TypeBox schema the token's claims must also satisfy, checked after the signature. */
@@ -156,6 +165,8 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
   jwksCooldown: { schema: seconds(0, 3600), expected: 'a number of seconds above 0 and at most 3600' },
   jwksMaxStale: { schema: seconds(undefined, 7 * 86400), expected: 'a number of seconds from 0 to 604800' },
   httpTimeout: { schema: seconds(0, 60), expected: 'a number of seconds above 0 and at most 60' },
+  // Checked for its dispatch method in resolveOptions.
+  dispatcher: { schema: Type.Any(), expected: 'an undici Dispatcher (an object with a dispatch method), such as new ProxyAgent(url) from the undici package' },
   tokenCacheSize: { schema: Type.Integer({ minimum: 0, maximum: 1_000_000 }), expected: 'an integer from 0 (no cache) to 1000000' },
   claimsSchema: { schema: Type.Any(), expected: 'a TypeBox schema, such as Type.Object({ … })' },
   // Goes inside a quoted-string of WWW-Authenticate (RFC 9110 §11.2): printable ASCII, no quote or backslash.
@@ -190,6 +201,9 @@ export function resolveOptions (input: unknown): ResolvedOptions {
       continue
     }
     if (!Value.Check(rule.schema, value)) invalidOption(`option "${name}" must be ${rule.expected}`)
+  }
+  if (opts.dispatcher !== undefined && typeof (opts.dispatcher as { dispatch?: unknown } | null)?.dispatch !== 'function') {
+    invalidOption(`option "dispatcher" must be ${rules.dispatcher.expected}`)
   }
   if (opts.claimsSchema !== undefined && !KindGuard.IsSchema(opts.claimsSchema)) {
     invalidOption(`option "claimsSchema" must be ${rules.claimsSchema.expected}`)

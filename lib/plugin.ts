@@ -11,6 +11,7 @@ import { createIntrospector } from './introspection.js'
 import { JwksCache } from './jwks.js'
 import { createOpenApiHelpers, type SwaggerOptionsBase, type ZitadelSwaggerOptions, type ZitadelSwaggerUiOptions } from './openapi.js'
 import { introspectionCredentials } from './introspection-options.js'
+import type { HttpSettings } from './http.js'
 import { resolveOptions, type ResolvedOptions, type ZitadelAuthOptions } from './options.js'
 import { protectRoutes } from './routes.js'
 import type { ZitadelUser } from './user.js'
@@ -72,13 +73,14 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   const closing = new AbortController()
   // Every request to the IdP listens to it while in flight; dozens at once are normal.
   setMaxListeners(0, closing.signal)
-  const discovery = new Discovery(opts.issuer, opts.discoveryUrl, { timeoutMs: opts.httpTimeout * 1000, signal: closing.signal })
-  const jwks = new JwksCache(opts, log, errors, discovery, clock, closing.signal)
+  const http: HttpSettings = { timeoutMs: opts.httpTimeout * 1000, signal: closing.signal, dispatcher: options.dispatcher }
+  const discovery = new Discovery(opts.issuer, opts.discoveryUrl, http)
+  const jwks = new JwksCache(opts, log, errors, discovery, clock, http)
   const verifier = createTokenVerifier(opts, jwks, errors, log, clock)
   const clientCredentials = introspectionCredentials(opts)
   const introspector = opts.introspection === undefined || clientCredentials === undefined
     ? undefined
-    : createIntrospector(opts, opts.introspection, clientCredentials, discovery, log, errors, closing.signal, clock)
+    : createIntrospector(opts, opts.introspection, clientCredentials, discovery, log, errors, http, clock)
 
   const credentials = createCredentialCheck(verifier, introspector, errors)
   const authenticate = createAuthenticate(credentials, errors)

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { expect, test } from 'tstyche'
+import { Agent, ProxyAgent } from 'undici'
 import zitadelAuth, {
   fastifyZitadelAuth,
   ZitadelUser,
@@ -74,6 +75,12 @@ test('the decorator', () => {
   expect(app.zitadel.requireRoles).type.not.toBeCallableWith(['admin'], { orgId: 5 })
   expect(app.zitadel.options.issuer).type.toBe<string>()
   expect(app.zitadel.options).type.not.toHaveProperty('secret')
+})
+
+test('an undici dispatcher for the requests to Zitadel', () => {
+  expect<ZitadelAuthOptions>().type.toBeAssignableFrom({ issuer: 'https://a.example', projectId: '1', dispatcher: new ProxyAgent('http://proxy:3128') })
+  expect<ZitadelAuthOptions>().type.toBeAssignableFrom({ issuer: 'https://a.example', projectId: '1', dispatcher: new Agent({ connect: { ca: 'pem' } }) })
+  expect<ZitadelAuthOptions>().type.not.toBeAssignableFrom({ issuer: 'https://a.example', projectId: '1', dispatcher: 'http://proxy:3128' })
 })
 
 test('composed and claim guards, and the plugin\'s errors', () => {
