@@ -39,6 +39,9 @@ export const InvalidOptionError = createError<[string]>('ZITADEL_AUTH_INVALID_OP
  */
 export const GuardNotCalledError = createError<[string]>('ZITADEL_AUTH_GUARD_NOT_CALLED', 'fastify-zitadel-auth: %s', 500, TypeError)
 
+/** `waitForKeys` is set and the first key load failed: `app.ready()` rejects with it, naming the issuer and why. */
+export const KeysNotLoadedError = createError<[string]>('ZITADEL_AUTH_KEYS_NOT_LOADED', 'fastify-zitadel-auth: %s', 500)
+
 export type ErrorConstructor = typeof TokenMissingError
 type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope'
 

@@ -11,7 +11,9 @@ import plugin from './plugin.js'
 
 export default plugin
 export { plugin as fastifyZitadelAuth }
-export type { ZitadelAuth } from './plugin.js'
+export type { ZitadelAuth, ZitadelStatus } from './plugin.js'
+export type { KeySetStatus } from './jwks.js'
+export type { IntrospectionStatus } from './introspection.js'
 export type { ZitadelAuthOptions, ResolvedOptions, Algorithm } from './options.js'
 export type { OpenApiOptions, ResolvedOpenApi } from './openapi-options.js'
 export { SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from './options.js'
@@ -34,7 +36,7 @@ export {
   SignatureInvalidError, TokenExpiredError, TokenNotYetValidError, IssuerInvalidError, AudienceInvalidError,
   ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, TokenRejectedError, RoleRequiredError, ScopeRequiredError, ClaimRequiredError,
   ForbiddenError, DelegationRefusedError, IdpUnavailableError,
-  InvalidOptionError, GuardNotCalledError
+  InvalidOptionError, GuardNotCalledError, KeysNotLoadedError
 } from './errors.js'
 
 declare module 'fastify' {

@@ -163,7 +163,19 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
       `clients must ask for the scope urn:zitadel:iam:org:project:id:${opts.projectId}:aud`)
   }
 
-  return { all, applies, cached, check }
+  function status (): IntrospectionStatus {
+    return { coolingDown: clock.now() < blockedUntil, lastFailure: failure }
+  }
+
+  return { all, applies, cached, check, status }
+}
+
+/** What `fastify.zitadel.status()` says of introspection. */
+export interface IntrospectionStatus {
+  /** A call failed within the last `jwksCooldown` seconds: opaque tokens not in the cache get 503 meanwhile. */
+  readonly coolingDown: boolean
+  /** Why the last call failed (fixed text), or undefined when it worked or none failed. */
+  readonly lastFailure: string | undefined
 }
 
 /** The cache never holds a token. */

@@ -59,6 +59,8 @@ export class JwksCache {
   #inflight: Promise<void> | undefined
   #timer: Timer | undefined
   #lastFailure: string | undefined
+  /** Wall-clock seconds of the last fetch that worked. */
+  #fetchedAt: number | undefined
   readonly #keysRemoved: Array<() => void> = []
 
   constructor (opts: ResolvedOptions, log: FastifyBaseLogger, errors: ErrorFactory, discovery: Discovery, clock: Clock, http: HttpSettings) {
@@ -115,10 +117,28 @@ export class JwksCache {
     this.#keysRemoved.push(listener)
   }
 
-  /** Loads the keys in the background (on `ready`), so the first request does not wait. */
-  warm (): void {
-    if (this.#inflight !== undefined || this.#freshUntil !== 0) return
+  /**
+   * Loads the keys (on `ready`), so the first request does not wait. Resolves
+   * once that first fetch is over, whatever its outcome; never rejects.
+   */
+  warm (): Promise<void> {
+    if (this.#inflight !== undefined) return this.#inflight
+    if (this.#freshUntil !== 0) return Promise.resolve()
     this.#inflight = this.#run(async () => { await this.#fetch('replace') })
+    return this.#inflight
+  }
+
+  /** The key set as a health route may show it; no key material, nothing a remote sent. */
+  status (): KeySetStatus {
+    const now = this.#clock.now()
+    const usable = now < this.#usableUntil
+    return {
+      usable,
+      keys: usable ? this.#keys.size : 0,
+      fetchedAt: this.#fetchedAt === undefined ? undefined : new Date(this.#fetchedAt * 1000).toISOString(),
+      stale: usable && now >= this.#freshUntil,
+      lastFailure: this.#lastFailure
+    }
   }
 
   /** The key for `kid` when it is known and the key set still usable. */
@@ -204,6 +224,7 @@ export class JwksCache {
       return false
     }
     this.#lastFailure = undefined
+    this.#fetchedAt = this.#clock.wallSeconds()
     const now = this.#clock.now()
     if (mode === 'merge') {
       let changed = 0
@@ -311,6 +332,20 @@ export class JwksCache {
     // Resolves once the refresh is done: the timer's clock may wait for it (lib/clock.ts).
     await this.#inflight
   }
+}
+
+/** What `fastify.zitadel.status()` says of the signing keys. */
+export interface KeySetStatus {
+  /** Tokens can be checked now: a key set was fetched and is not past `jwksMaxStale`. */
+  readonly usable: boolean
+  /** How many keys are in use (0 when none is usable). */
+  readonly keys: number
+  /** When the last fetch that worked ended (ISO 8601), or undefined before the first. */
+  readonly fetchedAt: string | undefined
+  /** The keys in use are past their refresh time: refreshing failed, and they stay usable up to `jwksMaxStale`. */
+  readonly stale: boolean
+  /** Why the last fetch failed (fixed text, e.g. `answered HTTP 503`), or undefined when it worked. */
+  readonly lastFailure: string | undefined
 }
 
 /** The same public key, bound to the same `alg`. */

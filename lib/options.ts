@@ -96,6 +96,13 @@ export interface ZitadelAuthOptions {
   realm?: string | undefined
   /** Accept an `http:` issuer that is not on this machine. Default: false (only https, or http on loopback). */
   allowInsecureIssuer?: boolean | undefined
+  /**
+   * `app.ready()` (and `listen()`) wait for the first key load and fail with
+   * `ZITADEL_AUTH_KEYS_NOT_LOADED` when it fails: fail fast at start-up, so an
+   * orchestrator restarts the API instead of routing traffic to it. Default:
+   * false (the keys load in the background; requests get 503 until they are in).
+   */
+  waitForKeys?: boolean | undefined
   /** How the OpenAPI document names the Zitadel login (used by `fastify.zitadel.swaggerOptions()` and `swaggerUiOptions()`). */
   openapi?: OpenApiOptions | undefined
   /** Accept opaque tokens (and, with `tokens: 'all'`, see revocations) by asking Zitadel's introspection endpoint. Default: off. */
@@ -123,6 +130,7 @@ export interface ResolvedOptions {
   readonly claimsSchema: TSchema | undefined
   readonly realm: string
   readonly allowInsecureIssuer: boolean
+  readonly waitForKeys: boolean
   /** `{issuer}/.well-known/openid-configuration` */
   readonly discoveryUrl: string
   /** `urn:zitadel:iam:org:project:{projectId}:roles`, the only claim roles are read from. */
@@ -172,6 +180,7 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
   // Goes inside a quoted-string of WWW-Authenticate (RFC 9110 §11.2): printable ASCII, no quote or backslash.
   realm: { schema: Type.String({ pattern: '^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), expected: 'a non-empty string of printable ASCII without " or \\' },
   allowInsecureIssuer: { schema: Type.Boolean(), expected: 'a boolean' },
+  waitForKeys: { schema: Type.Boolean(), expected: 'a boolean' },
   // Fields checked in resolveOpenApi, each with its own message.
   openapi: {
     schema: Type.Object({ securityScheme: Type.Optional(Type.Unknown()), scopes: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
@@ -237,11 +246,15 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     claimsSchema: opts.claimsSchema as TSchema | undefined,
     realm: (opts.realm as string | undefined) ?? 'api',
     allowInsecureIssuer,
+    waitForKeys: (opts.waitForKeys as boolean | undefined) ?? false,
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
     roleClaim: `urn:zitadel:iam:org:project:${projectId}:roles`,
     openapi: resolveOpenApi(opts.openapi as OpenApiOptions | undefined, projectId),
     introspection: introspection?.options
   })
+  if (resolved.waitForKeys && resolved.introspection?.tokens === 'all') {
+    invalidOption('option "waitForKeys": with introspection.tokens \'all\' no key is ever used, so there are none to wait for')
+  }
   if (introspection !== undefined) keepCredentials(resolved, introspection.credentials)
   return resolved
 }

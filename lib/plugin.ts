@@ -4,11 +4,11 @@ import fp from 'fastify-plugin'
 import { createAuthenticate, kChecked } from './authenticate.js'
 import { clockOf } from './clock.js'
 import { createCredentialCheck } from './credential-check.js'
-import { createErrorFactory } from './errors.js'
+import { createErrorFactory, KeysNotLoadedError } from './errors.js'
 import { createGuards } from './guards.js'
 import { Discovery } from './discovery.js'
-import { createIntrospector } from './introspection.js'
-import { JwksCache } from './jwks.js'
+import { createIntrospector, type IntrospectionStatus } from './introspection.js'
+import { JwksCache, type KeySetStatus } from './jwks.js'
 import { createOpenApiHelpers, type SwaggerOptionsBase, type ZitadelSwaggerOptions, type ZitadelSwaggerUiOptions } from './openapi.js'
 import { introspectionCredentials } from './introspection-options.js'
 import type { HttpSettings } from './http.js'
@@ -25,6 +25,16 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
   verify (token: string): Promise<ZitadelUser>
   /** The onRequest hook the plugin adds to every route: verifies a Bearer token if there is one and sets `request.user`. */
   authenticate: onRequestHookHandler
+  /**
+   * The plugin's state, for a readiness route: `ready` when a token can be
+   * checked now without waiting on Zitadel (keys loaded and usable, and
+   * introspection not cooling down after a failure).
+   * @example app.get('/ready', { config: { zitadel: false } }, async (req, reply) => {
+   *   const status = app.zitadel.status()
+   *   return reply.code(status.ready ? 200 : 503).send(status)
+   * })
+   */
+  status (): ZitadelStatus
   /**
    * Options for `@fastify/swagger` (dynamic mode, OpenAPI 3): `base` plus the
    * `oauth2` security scheme (authorization code flow at
@@ -64,6 +74,16 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
   swaggerUiOptions<T extends object = Record<never, never>> (base?: T): ZitadelSwaggerUiOptions<T>
 }
 
+/** What `fastify.zitadel.status()` answers. Nothing secret: no key material, token or credential. */
+export interface ZitadelStatus {
+  /** A token can be checked now without waiting on Zitadel. */
+  readonly ready: boolean
+  /** The signing keys; undefined with `introspection.tokens: 'all'` (no key is used). */
+  readonly keys: KeySetStatus | undefined
+  /** Introspection; undefined without the `introspection` option. */
+  readonly introspection: IntrospectionStatus | undefined
+}
+
 /** Wrapped with fastify-plugin below so the decorator and route hook reach the whole app, not just this scope. */
 const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async function fastifyZitadelAuth (fastify, options) {
   const opts = resolveOptions(options)
@@ -85,7 +105,14 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   const credentials = createCredentialCheck(verifier, introspector, errors)
   const authenticate = createAuthenticate(credentials, errors)
 
-  const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify: credentials.verify, authenticate, ...createGuards(errors), ...createOpenApiHelpers(opts) })
+  function status (): ZitadelStatus {
+    const keys = introspector?.all === true ? undefined : jwks.status()
+    const introspection = introspector?.status()
+    const ready = (keys === undefined || keys.usable) && introspection?.coolingDown !== true
+    return { ready, keys, introspection }
+  }
+
+  const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify: credentials.verify, authenticate, status, ...createGuards(errors), ...createOpenApiHelpers(opts) })
   fastify.decorate('zitadel', zitadel)
   fastify.decorateRequest('user', null)
   fastify.decorateRequest(kChecked, false)
@@ -95,7 +122,13 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   // In the background: start-up never waits on, or fails because of, the IdP.
   fastify.addHook('onReady', async function warmZitadelKeys () {
     // With tokens: 'all', no key is ever used.
-    if (introspector?.all !== true) jwks.warm()
+    if (introspector?.all === true) return
+    const loading = jwks.warm()
+    if (!opts.waitForKeys) return
+    await loading
+    const { usable, lastFailure } = jwks.status()
+    // The fetch always fails with a reason here: only closing the app aborts one without, and close waits for ready.
+    if (!usable) throw new KeysNotLoadedError(`could not load the signing keys from ${opts.issuer} (${lastFailure}); waitForKeys makes start-up wait for them, and the log says more`)
   })
   fastify.addHook('onClose', async function closeZitadelKeys () {
     closing.abort()

@@ -303,6 +303,7 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
     claimsSchema: undefined,
     realm: 'api',
     allowInsecureIssuer: false,
+    waitForKeys: false,
     discoveryUrl: `${issuer.url}/.well-known/openid-configuration`,
     roleClaim: `urn:zitadel:iam:org:project:${PROJECT_ID}:roles`,
     openapi: {

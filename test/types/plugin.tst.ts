@@ -77,6 +77,14 @@ test('the decorator', () => {
   expect(app.zitadel.options).type.not.toHaveProperty('secret')
 })
 
+test('status() for readiness routes', () => {
+  const status = app.zitadel.status()
+  expect(status.ready).type.toBe<boolean>()
+  expect(status.keys?.fetchedAt).type.toBe<string | undefined>()
+  expect(status.introspection?.coolingDown).type.toBe<boolean | undefined>()
+  expect<ZitadelAuthOptions>().type.toBeAssignableFrom({ issuer: 'https://a.example', projectId: '1', waitForKeys: true })
+})
+
 test('an undici dispatcher for the requests to Zitadel', () => {
   expect<ZitadelAuthOptions>().type.toBeAssignableFrom({ issuer: 'https://a.example', projectId: '1', dispatcher: new ProxyAgent('http://proxy:3128') })
   expect<ZitadelAuthOptions>().type.toBeAssignableFrom({ issuer: 'https://a.example', projectId: '1', dispatcher: new Agent({ connect: { ca: 'pem' } }) })
