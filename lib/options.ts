@@ -97,6 +97,16 @@ export interface ZitadelAuthOptions {
   /** Accept an `http:` issuer that is not on this machine. Default: false (only https, or http on loopback). */
   allowInsecureIssuer?: boolean | undefined
   /**
+   * Also read the access token from this cookie, for server-rendered apps and
+   * backends-for-frontends that keep it in an HttpOnly cookie. Needs
+   * `@fastify/cookie`. A Bearer `Authorization` header wins over the cookie.
+   * Read on GET, HEAD and OPTIONS only, unless `unsafeMethods: true`: a
+   * browser sends cookies with cross-site requests, so a cookie token on a
+   * POST is a CSRF risk unless the cookie is `SameSite` or the app checks a
+   * CSRF token. Default: off (the header only).
+   */
+  cookie?: CookieOptions | undefined
+  /**
    * `app.ready()` (and `listen()`) wait for the first key load and fail with
    * `ZITADEL_AUTH_KEYS_NOT_LOADED` when it fails: fail fast at start-up, so an
    * orchestrator restarts the API instead of routing traffic to it. Default:
@@ -107,6 +117,14 @@ export interface ZitadelAuthOptions {
   openapi?: OpenApiOptions | undefined
   /** Accept opaque tokens (and, with `tokens: 'all'`, see revocations) by asking Zitadel's introspection endpoint. Default: off. */
   introspection?: IntrospectionOptions | undefined
+}
+
+/** Where a token may come from besides the Authorization header. */
+export interface CookieOptions {
+  /** The cookie's name. */
+  name: string
+  /** Read the cookie on POST, PUT, PATCH and DELETE too: only with CSRF protection. Default: false. */
+  unsafeMethods?: boolean | undefined
 }
 
 /** The options after validation and defaults: what `fastify.zitadel.options` shows. Frozen. */
@@ -131,6 +149,8 @@ export interface ResolvedOptions {
   readonly realm: string
   readonly allowInsecureIssuer: boolean
   readonly waitForKeys: boolean
+  /** The `cookie` option with its default; undefined when off. */
+  readonly cookie: Readonly<Required<CookieOptions>> | undefined
   /** `{issuer}/.well-known/openid-configuration` */
   readonly discoveryUrl: string
   /** `urn:zitadel:iam:org:project:{projectId}:roles`, the only claim roles are read from. */
@@ -181,6 +201,11 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
   realm: { schema: Type.String({ pattern: '^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), expected: 'a non-empty string of printable ASCII without " or \\' },
   allowInsecureIssuer: { schema: Type.Boolean(), expected: 'a boolean' },
   waitForKeys: { schema: Type.Boolean(), expected: 'a boolean' },
+  // RFC 6265 §4.1.1: a cookie-name is an RFC 2616 token.
+  cookie: {
+    schema: Type.Object({ name: Type.String({ pattern: '^[!#$%&\'*+\\-.^_`|~0-9A-Za-z]+$' }), unsafeMethods: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+    expected: 'an object { name, unsafeMethods? }: name a cookie name (RFC 6265 token characters), unsafeMethods a boolean'
+  },
   // Fields checked in resolveOpenApi, each with its own message.
   openapi: {
     schema: Type.Object({ securityScheme: Type.Optional(Type.Unknown()), scopes: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
@@ -247,6 +272,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     realm: (opts.realm as string | undefined) ?? 'api',
     allowInsecureIssuer,
     waitForKeys: (opts.waitForKeys as boolean | undefined) ?? false,
+    cookie: cookieOption(opts.cookie as CookieOptions | undefined),
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
     roleClaim: `urn:zitadel:iam:org:project:${projectId}:roles`,
     openapi: resolveOpenApi(opts.openapi as OpenApiOptions | undefined, projectId),
@@ -257,6 +283,10 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   }
   if (introspection !== undefined) keepCredentials(resolved, introspection.credentials)
   return resolved
+}
+
+function cookieOption (cookie: CookieOptions | undefined): Readonly<Required<CookieOptions>> | undefined {
+  return cookie === undefined ? undefined : Object.freeze({ name: cookie.name, unsafeMethods: cookie.unsafeMethods ?? false })
 }
 
 /** Plain http only on loopback unless allowed: keys fetched over http can be swapped in transit. */

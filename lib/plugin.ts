@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { createAuthenticate, kChecked } from './authenticate.js'
 import { clockOf } from './clock.js'
 import { createCredentialCheck } from './credential-check.js'
-import { createErrorFactory, KeysNotLoadedError } from './errors.js'
+import { createErrorFactory, invalidOption, KeysNotLoadedError } from './errors.js'
 import { createGuards } from './guards.js'
 import { Discovery } from './discovery.js'
 import { createIntrospector, type IntrospectionStatus } from './introspection.js'
@@ -103,7 +103,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
     : createIntrospector(opts, opts.introspection, clientCredentials, discovery, log, errors, http, clock)
 
   const credentials = createCredentialCheck(verifier, introspector, errors)
-  const authenticate = createAuthenticate(credentials, errors)
+  const authenticate = createAuthenticate(credentials, errors, opts.cookie)
 
   function status (): ZitadelStatus {
     const keys = introspector?.all === true ? undefined : jwks.status()
@@ -120,6 +120,14 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   protectRoutes(fastify, authenticate, log)
 
   // In the background: start-up never waits on, or fails because of, the IdP.
+  if (opts.cookie !== undefined) {
+    // Plugins may come in any order; by ready they are all registered.
+    fastify.addHook('onReady', async function checkZitadelCookieSetup () {
+      if (!fastify.hasRequestDecorator('cookies')) {
+        invalidOption('option "cookie" reads request.cookies, which @fastify/cookie provides: register it (await app.register(cookie)) in the same app')
+      }
+    })
+  }
   fastify.addHook('onReady', async function warmZitadelKeys () {
     // With tokens: 'all', no key is ever used.
     if (introspector?.all === true) return

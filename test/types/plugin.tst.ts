@@ -83,6 +83,9 @@ test('status() for readiness routes', () => {
   expect(status.keys?.fetchedAt).type.toBe<string | undefined>()
   expect(status.introspection?.coolingDown).type.toBe<boolean | undefined>()
   expect<ZitadelAuthOptions>().type.toBeAssignableFrom({ issuer: 'https://a.example', projectId: '1', waitForKeys: true })
+  expect<ZitadelAuthOptions>().type.toBeAssignableFrom({ issuer: 'https://a.example', projectId: '1', cookie: { name: 'access_token', unsafeMethods: true } })
+  expect<ZitadelAuthOptions>().type.not.toBeAssignableFrom({ issuer: 'https://a.example', projectId: '1', cookie: 'access_token' })
+  expect(app.zitadel.options.cookie?.unsafeMethods).type.toBe<boolean | undefined>()
 })
 
 test('an undici dispatcher for the requests to Zitadel', () => {
