@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import zitadelAuth, { type ZitadelAuthOptions } from '../lib/index.js'
 import { FAST, bearer } from './helpers/app.js'
-import { ROLES_SCOPE, addTenant, audScope, codeFlow, startIdp, type Tenant } from './emulator/helpers.js'
+import { addTenant, startIdp, tenantWithLogins, type Tenant } from './emulator/helpers.js'
 
 /**
  * The `cookie` option: an access token from an HttpOnly cookie (with
@@ -15,15 +15,7 @@ import { ROLES_SCOPE, addTenant, audScope, codeFlow, startIdp, type Tenant } fro
 const idp = await startIdp()
 t.teardown(() => idp.close())
 
-interface People { tenant: Tenant, bob: string, alice: string }
-
-async function people (): Promise<People> {
-  const tenant = addTenant(idp)
-  const scope = `openid profile email ${audScope(tenant.projectId)} ${ROLES_SCOPE}`
-  const bob = await codeFlow(idp, tenant.clientId, tenant.bob.username, 'bob-pw', { scope })
-  const alice = await codeFlow(idp, tenant.clientId, tenant.alice.username, 'alice-pw', { scope })
-  return { tenant, bob: bob.access_token, alice: alice.access_token }
-}
+const people = () => tenantWithLogins(idp)
 
 async function apiFor (t: Test, tenant: Tenant, cookie: ZitadelAuthOptions['cookie'], lines: string[] = []): Promise<FastifyInstance> {
   const app = Fastify({ logger: { level: 'trace', stream: { write: (line: string) => { lines.push(line) } } } })

@@ -135,6 +135,15 @@ export async function codeFlow (idp: ZitadelEmulator, clientId: string, username
   return await res.json() as TokenResponse
 }
 
+/** A fresh tenant, and the access tokens of its alice (roles user and admin) and bob (role user), by the code flow with roles. */
+export async function tenantWithLogins (idp: ZitadelEmulator): Promise<{ tenant: Tenant, alice: string, bob: string }> {
+  const tenant = addTenant(idp)
+  const scope = `openid profile email ${audScope(tenant.projectId)} ${ROLES_SCOPE}`
+  const alice = await codeFlow(idp, tenant.clientId, tenant.alice.username, 'alice-pw', { scope })
+  const bob = await codeFlow(idp, tenant.clientId, tenant.bob.username, 'bob-pw', { scope })
+  return { tenant, alice: alice.access_token, bob: bob.access_token }
+}
+
 /**
  * A JWT assertion as Zitadel documents it, with overrides (undefined removes a
  * claim): for the JWT-profile grant with a service user's key file
