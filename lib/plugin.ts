@@ -1,11 +1,11 @@
-import type { FastifyPluginAsync, onRequestHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, onRequestHookHandler } from 'fastify'
 import { setMaxListeners } from 'node:events'
 import fp from 'fastify-plugin'
 import { createAuthenticate, kChecked } from './authenticate.js'
 import { clockOf } from './clock.js'
 import { createCredentialCheck } from './credential-check.js'
 import { createErrorFactory, invalidOption, KeysNotLoadedError } from './errors.js'
-import { createGuards } from './guards.js'
+import { createGuards, type Guard } from './guards.js'
 import { Discovery } from './discovery.js'
 import { createIntrospector, type IntrospectionStatus } from './introspection.js'
 import { JwksCache, type KeySetStatus } from './jwks.js'
@@ -13,7 +13,7 @@ import { createOpenApiHelpers, type SwaggerOptionsBase, type ZitadelSwaggerOptio
 import { introspectionCredentials } from './introspection-options.js'
 import type { HttpSettings } from './http.js'
 import { resolveOptions, type ResolvedOptions, type ZitadelAuthOptions } from './options.js'
-import { protectRoutes } from './routes.js'
+import { guardRoutes, protectRoutes } from './routes.js'
 import type { ZitadelUser } from './user.js'
 import { createTokenVerifier } from './verify.js'
 
@@ -35,6 +35,31 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
    * })
    */
   status (): ZitadelStatus
+  /**
+   * Puts `guards` first in the `preHandler` of every route declared from now
+   * on in `scope` and its child plugins: the routes' own guards, enforced and
+   * documented in the OpenAPI document like guards in the route options. For
+   * a group of routes: `scope.addHook('preHandler', guard)` enforces the guard
+   * too, but the document cannot see app-level hooks and shows such routes as
+   * public. Routes elsewhere (the parent, sibling plugins) are not touched.
+   * Several calls add up, outer scopes' guards first.
+   *
+   * Call it before declaring the scope's routes. Throws
+   * `ZITADEL_AUTH_INVALID_OPTION` when routes were already declared in
+   * `scope` or its child plugins (they would stay unguarded), when `scope` is
+   * not a Fastify instance that sees the plugin, and for anything but the
+   * plugin's guards (a factory listed uncalled included). A route with
+   * `config: { zitadel: false }` in such a scope throws when declared: its
+   * guards would refuse every request.
+   *
+   * @example
+   * await app.register(async (admin) => {
+   *   app.zitadel.guardRoutes(admin, app.zitadel.requireRoles(['admin']))
+   *   admin.get('/users', async () => [])
+   * }, { prefix: '/admin' })
+   */
+  // Any instance, whatever its server, logger or type provider.
+  guardRoutes (scope: FastifyInstance<any, any, any, any, any>, guards: Guard | readonly Guard[]): void
   /**
    * Options for `@fastify/swagger` (dynamic mode, OpenAPI 3): `base` plus the
    * `oauth2` security scheme (authorization code flow at
@@ -112,7 +137,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
     return { ready, keys, introspection }
   }
 
-  const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify: credentials.verify, authenticate, status, ...createGuards(errors), ...createOpenApiHelpers(opts) })
+  const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify: credentials.verify, authenticate, status, guardRoutes, ...createGuards(errors), ...createOpenApiHelpers(opts) })
   fastify.decorate('zitadel', zitadel)
   fastify.decorateRequest('user', null)
   fastify.decorateRequest(kChecked, false)

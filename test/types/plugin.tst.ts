@@ -1,4 +1,4 @@
-import Fastify, { type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyRequest, type FastifyTypeProvider } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { expect, test } from 'tstyche'
 import { Agent, ProxyAgent } from 'undici'
@@ -120,6 +120,30 @@ test('guards fit route options', () => {
   app.get('/f', { preHandler: [app.zitadel.optionalAuth(), app.zitadel.requireRoles(['admin'])] }, async () => 'ok')
   expect(app.get).type.not.toBeCallableWith('/g', { preHandler: app.zitadel.optionalAuth }, async () => 'ok')
   expect(app.get).type.not.toBeCallableWith('/d', { config: { zitadel: true } }, async () => 'ok')
+})
+
+/** A type provider of one's own, as TypeBox's or Zod's would be. */
+interface StringProvider extends FastifyTypeProvider {
+  validator: string
+  serializer: string
+}
+
+test('guardRoutes: a scope, then one guard or several', () => {
+  const { guardRoutes, requireAuth, requireRoles } = app.zitadel
+  app.register(async (scope) => {
+    expect(guardRoutes(scope, requireAuth())).type.toBe<void>()
+    expect(guardRoutes).type.toBeCallableWith(scope, [requireAuth(), requireRoles(['admin'])])
+    expect(guardRoutes).type.not.toBeCallableWith(scope)
+    expect(guardRoutes).type.not.toBeCallableWith(scope, requireAuth)
+    expect(guardRoutes).type.not.toBeCallableWith(scope, async () => {})
+    expect(guardRoutes).type.not.toBeCallableWith(scope, [requireAuth(), async () => {}])
+  })
+  expect(guardRoutes).type.not.toBeCallableWith({}, requireAuth())
+  expect(guardRoutes).type.not.toBeCallableWith(requireAuth())
+  // Whatever the instance's server, logger or type provider.
+  Fastify({ http2: true }).withTypeProvider<StringProvider>().register(async (scope) => {
+    expect(guardRoutes).type.toBeCallableWith(scope, requireAuth())
+  })
 })
 
 test('request.user', () => {
