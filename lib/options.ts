@@ -208,8 +208,8 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
   },
   // Fields checked in resolveOpenApi, each with its own message.
   openapi: {
-    schema: Type.Object({ securityScheme: Type.Optional(Type.Unknown()), scopes: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
-    expected: 'an object with only "securityScheme" and "scopes"'
+    schema: Type.Object({ securityScheme: Type.Optional(Type.Unknown()), scopes: Type.Optional(Type.Unknown()), description: Type.Optional(Type.Unknown()) }, { additionalProperties: false }),
+    expected: 'an object with only "securityScheme", "scopes" and "description"'
   },
   // Fields checked in resolveIntrospection.
   introspection: { schema: Type.Any(), expected: 'an object' }
