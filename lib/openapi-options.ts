@@ -12,13 +12,23 @@ export interface OpenApiOptions {
    * `urn:zitadel:iam:org:project:id:{projectId}:aud` and `urn:zitadel:iam:org:projects:roles`.
    */
   scopes?: Record<string, string> | undefined
+  /**
+   * The security scheme's `description`, shown in Swagger UI's Authorize
+   * dialog; CommonMark may be used. It replaces the default, which says that
+   * the login uses PKCE with no client secret and how to send the token.
+   */
+  description?: string | undefined
 }
 
 /** What `fastify.zitadel.options.openapi` shows. */
 export interface ResolvedOpenApi {
   readonly securityScheme: string
   readonly scopes: Readonly<Record<string, string>>
+  /** The security scheme's description: the option, or the default. */
+  readonly description: string
 }
+
+const DEFAULT_DESCRIPTION = 'Zitadel login (authorization code with PKCE; the login app is a public client, with no client secret). Send the access token as `Authorization: Bearer <token>`.'
 
 /** OpenAPI 3 component names (OAS 3.0.3 §4.7.7, Components Object). */
 const COMPONENT_NAME = /^[a-zA-Z0-9.\-_]+$/
@@ -32,6 +42,11 @@ export function resolveOpenApi (input: OpenApiOptions | undefined, projectId: st
   if (given !== undefined && !isScopeMap(given)) {
     invalidOption('option "openapi.scopes" must be a non-empty object mapping scope tokens (RFC 6749 §3.3: no spaces, quotes or backslashes) to description strings')
   }
+  const description = input?.description
+  // OpenAPI 3.0.3 §4.7.33 (Security Scheme Object): `description` is a string, CommonMark allowed.
+  if (description !== undefined && !(typeof description === 'string' && description.trim() !== '')) {
+    invalidOption('option "openapi.description" must be a non-empty string (CommonMark may be used)')
+  }
   const scopes = given === undefined
     ? {
         openid: 'Sign in with OpenID Connect',
@@ -43,7 +58,8 @@ export function resolveOpenApi (input: OpenApiOptions | undefined, projectId: st
     : { ...given }
   return Object.freeze({
     securityScheme: name ?? 'zitadel',
-    scopes: Object.freeze(scopes)
+    scopes: Object.freeze(scopes),
+    description: description ?? DEFAULT_DESCRIPTION
   })
 }
 

@@ -122,7 +122,7 @@ function errorResponse (description: string) {
 export function securityScheme (opts: ResolvedOptions): ZitadelSecurityScheme {
   return {
     type: 'oauth2',
-    description: 'Zitadel login (authorization code with PKCE; the login app is a public client, with no client secret). Send the access token as `Authorization: Bearer <token>`.',
+    description: opts.openapi.description,
     flows: {
       authorizationCode: {
         authorizationUrl: `${opts.issuer}/oauth/v2/authorize`,

@@ -169,6 +169,20 @@ t.test('the security scheme: Zitadel\'s URLs and the default scopes, with the pr
   t.strictSame(doc.info, { title: 'My API', version: '1.0.0' }, 'the caller\'s info')
 })
 
+t.test('openapi.description replaces the security scheme\'s description', async (t) => {
+  const description = 'Log in with your **ACME** account. Service users: the client credentials grant.'
+  const { app } = await docsApp(t, { routes, options: { openapi: { description } } })
+  const doc = app.swagger() as Doc
+  t.equal(doc.components.securitySchemes.zitadel.description, description, 'the caller\'s text, as given')
+  t.equal(app.zitadel.options.openapi.description, description)
+  t.equal(operation(doc, '/admin').responses['403'].description, 'Requires the Zitadel role `admin` (`ZITADEL_AUTH_ROLE_REQUIRED`)',
+    'the routes are documented as before')
+  await assertValid(t, doc, 'the document stays valid')
+
+  const { app: renamed } = await docsApp(t, { options: { openapi: { securityScheme: 'login', description: 'Short.' } } })
+  t.equal((renamed.swagger() as Doc).components.securitySchemes.login.description, 'Short.', 'with another scheme name too')
+})
+
 t.test('the issuer is normalised in the URLs (trailing slash)', async (t) => {
   const issuer = await issuerFor(t)
   const app = Fastify()
@@ -596,11 +610,13 @@ t.test('the openapi option is validated and resolved once', async (t) => {
   const resolved = resolveOptions(base).openapi
   t.equal(resolved.securityScheme, 'zitadel')
   t.strictSame(resolved.scopes, DEFAULT_SCOPES)
+  t.match(resolved.description, /^Zitadel login \(authorization code with PKCE; .*no client secret\)/, 'the default description')
   t.ok(Object.isFrozen(resolved) && Object.isFrozen(resolved.scopes), 'frozen')
 
   const scopes = { openid: 'x', 'urn:zitadel:iam:org:project:role:admin': 'Ask for admin' }
-  const custom = resolveOptions({ ...base, openapi: { securityScheme: 'my.login-scheme_1', scopes } }).openapi
+  const custom = resolveOptions({ ...base, openapi: { securityScheme: 'my.login-scheme_1', scopes, description: 'Mine' } }).openapi
   t.equal(custom.securityScheme, 'my.login-scheme_1')
+  t.equal(custom.description, 'Mine')
   t.strictSame(custom.scopes, scopes)
   t.not(custom.scopes, scopes, 'a copy of the caller\'s scopes')
   t.equal(resolveOptions({ ...base, openapi: { securityScheme: 'x' } }).openapi.scopes[`urn:zitadel:iam:org:project:id:${PROJECT_ID}:aud`],
@@ -620,7 +636,12 @@ t.test('the openapi option is validated and resolved once', async (t) => {
     [{ scopes: { 'two words': 'x' } }, '"openapi.scopes"'],
     [{ scopes: { 'a"b': 'x' } }, '"openapi.scopes"'],
     [{ scopes: { 'a\\b': 'x' } }, '"openapi.scopes"'],
-    [{ scopes: { openid: 1 } }, '"openapi.scopes"']
+    [{ scopes: { openid: 1 } }, '"openapi.scopes"'],
+    [{ description: '' }, '"openapi.description" must be a non-empty string'],
+    [{ description: ' \n' }, '"openapi.description" must be a non-empty string'],
+    [{ description: 5 }, '"openapi.description" must be a non-empty string'],
+    [{ description: ['Log in'] }, '"openapi.description" must be a non-empty string'],
+    [{ description: null }, '"openapi.description" must be a non-empty string']
   ]
   for (const [openapi, name] of refused) {
     const err = thrown(() => resolveOptions({ ...base, openapi }))

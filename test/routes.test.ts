@@ -315,7 +315,8 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
         email: 'The user\'s email address',
         [`urn:zitadel:iam:org:project:id:${PROJECT_ID}:aud`]: 'Puts this API\'s project in the token audience',
         'urn:zitadel:iam:org:projects:roles': 'Adds the user\'s project roles to the token'
-      }
+      },
+      description: 'Zitadel login (authorization code with PKCE; the login app is a public client, with no client secret). Send the access token as `Authorization: Bearer <token>`.'
     },
     introspection: undefined
   }, 'defaults filled in, trailing slash of the issuer dropped')

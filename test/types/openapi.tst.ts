@@ -28,6 +28,15 @@ test('the openapi option', () => {
   expect<ResolvedOptions['openapi']['securityScheme']>().type.toBe<string>()
 })
 
+test('openapi.description: a string, always resolved', () => {
+  expect(app.register).type.toBeCallableWith(zitadelAuth, { issuer: 'https://x', projectId: '1', openapi: { description: 'Log in with **ACME**' } })
+  expect<OpenApiOptions>().type.toBeAssignableFrom({ description: undefined })
+  expect(app.register).type.not.toBeCallableWith(zitadelAuth, { issuer: 'https://x', projectId: '1', openapi: { description: 5 } })
+  expect(app.register).type.not.toBeCallableWith(zitadelAuth, { issuer: 'https://x', projectId: '1', openapi: { description: ['Log in'] } })
+  expect<ResolvedOptions['openapi']['description']>().type.toBe<string>()
+  expect(app.zitadel.options.openapi.description).type.toBe<string>()
+})
+
 test('swaggerOptions() fits @fastify/swagger', () => {
   expect(app.register).type.toBeCallableWith(swagger, app.zitadel.swaggerOptions())
   expect(app.register).type.toBeCallableWith(swagger, app.zitadel.swaggerOptions({}))
