@@ -20,8 +20,9 @@ function caller (request: FastifyRequest) {
 }
 
 /**
- * The demo API: one public route and two role-protected ones, documented in
- * Swagger UI at /docs with an Authorize button that logs in with PKCE.
+ * The demo API: one public route, two role-protected ones and one that needs
+ * a scope, documented in Swagger UI at /docs with an Authorize button that
+ * logs in with PKCE.
  */
 export async function buildDemoApp ({ issuer, projectId, clientId, introspection, logger = false }: DemoAppOptions): Promise<FastifyInstance> {
   // With logs on, at debug: the plugin explains every refused token there.
@@ -49,6 +50,22 @@ export async function buildDemoApp ({ issuer, projectId, clientId, introspection
     schema: { summary: 'Needs the role "admin"' },
     preHandler: app.zitadel.requireRoles(['admin'])
   }, async (request) => ({ message: 'Hello, admin', user: caller(request) }))
+
+  // Zitadel's JWT access tokens carry no `scope` claim, so with the demo's
+  // default tokens this route answers 403 to everyone. Introspection answers
+  // have `scope`: with DEMO_TOKENS=opaque, a login (Swagger UI asks for
+  // `email`) passes, and the service user (which does not ask for it) gets 403.
+  app.get('/api/email', {
+    schema: {
+      summary: 'Needs the scope "email" (opaque tokens: DEMO_TOKENS=opaque)',
+      description: 'Answers the email address of the caller. It requires the scope `email` in the access token\'s `scope`. ' +
+        'Zitadel\'s JWT access tokens carry no `scope` claim, so with the demo\'s default JWTs this answers 403 ' +
+        '`ZITADEL_AUTH_SCOPE_REQUIRED`, even to alice. Start the demo with `DEMO_TOKENS=opaque`: the API then checks tokens ' +
+        'through Zitadel\'s introspection endpoint, whose answer lists the scopes. A login through Swagger UI asks for `email`, ' +
+        'so alice and bob get 200; the service user does not ask for it, and gets 403.'
+    },
+    preHandler: app.zitadel.requireScopes(['email'])
+  }, async (request) => ({ message: 'Your token has the scope "email"', email: request.user?.claims.email ?? null, user: caller(request) }))
 
   app.get('/', { schema: { hide: true }, config: { zitadel: false } }, async (_request, reply) => reply.redirect('/docs'))
   return app

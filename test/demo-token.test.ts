@@ -23,6 +23,7 @@ t.test('alice and bob log in with PKCE; the API answers as their roles say', asy
   t.equal(asAlice.status, 200)
   t.match(await asAlice.json(), { user: { sub: demo.seed.users.alice.id, roles: ['user', 'admin'] } })
   t.equal(await status('/api/protected/admin', alice), 200, 'alice is an admin')
+  t.equal(await status('/api/email', alice), 403, 'her login asked for the scope email, but a JWT access token carries no scope claim')
 
   const bob = await demoToken('bob', target)
   t.equal(await status('/api/protected', bob), 200)

@@ -30,6 +30,18 @@ t.test('the demo API: public route open, protected routes need roles', async (t)
   t.notOk(JSON.stringify(body).includes(bob), 'the token is not echoed')
   const admin = await fetch(`${demo.api}/api/protected/admin`, { headers: { authorization: `Bearer ${bob}` } })
   t.equal(admin.status, 403)
+
+  // Zitadel's JWT access tokens carry no scope claim: the scope route refuses them, as its description says.
+  const email = await fetch(`${demo.api}/api/email`, { headers: { authorization: `Bearer ${bob}` } })
+  t.equal(email.status, 403, 'a JWT has no scope, so /api/email answers 403')
+  t.equal((await email.json() as { code: string }).code, 'ZITADEL_AUTH_SCOPE_REQUIRED')
+  t.match(email.headers.get('www-authenticate'), /error="insufficient_scope".*, scope="email"$/, 'the challenge names the scope')
+  t.equal((await fetch(`${demo.api}/api/email`)).status, 401, 'no token: 401')
+
+  const doc = await (await fetch(`${demo.api}/docs/json`)).json() as { paths: Record<string, { get: { security: unknown, description: string } }> }
+  t.strictSame(doc.paths['/api/email']?.get.security, [{ zitadel: ['email'] }], 'documented with the scope it needs')
+  t.match(doc.paths['/api/email']?.get.description, 'Zitadel\'s JWT access tokens carry no `scope` claim')
+  t.match(doc.paths['/api/email']?.get.description, 'DEMO_TOKENS=opaque')
 })
 
 t.test('the service user: key file in Zitadel\'s format, JWT-profile grant, role "user"', async (t) => {
@@ -61,6 +73,10 @@ t.test('the demo with opaque tokens (DEMO_TOKENS=opaque): logins and the service
   t.match(await asBob.json(), { user: { sub: demo.seed.users.bob.id, roles: ['user'] } })
   t.equal((await fetch(`${demo.api}/api/protected/admin`, { headers: { authorization: `Bearer ${bob}` } })).status, 403)
   t.equal(demo.idp.requests.introspect, 1, 'one introspection call; the second request was answered from the cache')
+  // Introspection answers carry the scope: bob's login asked for email.
+  const email = await fetch(`${demo.api}/api/email`, { headers: { authorization: `Bearer ${bob}` } })
+  t.equal(email.status, 200, 'an introspected token has the scope "email"')
+  t.match(await email.json(), { email: 'bob@acme.localhost', user: { sub: demo.seed.users.bob.id } })
 
   const key = JSON.parse(readFileSync(keyFile, 'utf8')) as ServiceUserKey
   const token = await serviceUserToken(key, demo.idp.issuer, DEMO.projectId)
@@ -68,6 +84,9 @@ t.test('the demo with opaque tokens (DEMO_TOKENS=opaque): logins and the service
   const res = await callProtected(demo.api, token)
   t.equal(res.status, 200)
   t.match(res.body, { user: { sub: key.userId, roles: ['user'] } })
+  const serviceEmail = await fetch(`${demo.api}/api/email`, { headers: { authorization: `Bearer ${token}` } })
+  t.equal(serviceEmail.status, 403, 'the service user did not ask for the scope "email"')
+  t.equal((await serviceEmail.json() as { code: string }).code, 'ZITADEL_AUTH_SCOPE_REQUIRED')
 })
 
 t.test('npm run demo:service-user against the emulator prints the protected answer', async (t) => {
