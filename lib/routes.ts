@@ -24,9 +24,11 @@ const ROUTE_HOOKS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', '
  */
 export function protectRoutes (fastify: FastifyInstance, authenticate: Authenticate, log: FastifyBaseLogger): void {
   // `this` is the instance that declares the route (fastify/lib/route.js calls
-  // the hook with it); its scope guards are applied here, in the plugin's own
-  // hook, which runs before any other plugin's onRoute hook (such as
-  // @fastify/swagger's), so those see the guards as route options.
+  // the hook with it). Scope guards are applied here, in the plugin's own
+  // hook, rather than in one guardRoutes would add to the scope: that one
+  // would run after this one's checks and after the onRoute hooks of plugins
+  // registered later, such as @fastify/swagger's, which then see the guards
+  // as route options.
   fastify.addHook('onRoute', function zitadelRoute (this: FastifyInstance, route: RouteOptions) {
     const added = guardsFromScopes(this, fastify)
     for (const hook of ROUTE_HOOKS) {
