@@ -56,7 +56,7 @@ export function protectRoutes (fastify: FastifyInstance, authenticate: Authentic
     }
     route.onRequest = route.onRequest === undefined ? [authenticate] : [authenticate, ...[route.onRequest].flat()]
     // Route options, so the guards are enforced like the route's own and the OpenAPI transform sees them; first, so they run before the route's own preHandler hooks.
-    if (added.length > 0) route.preHandler = [...added, ...(route.preHandler === undefined ? [] : [route.preHandler].flat())] as RouteOptions['preHandler']
+    if (added.length > 0) route.preHandler = [...added, ...(route.preHandler === undefined ? [] : [route.preHandler].flat())] as NonNullable<RouteOptions['preHandler']>
   })
 
   // Routes declared before the plugin never reach onRoute and would take any
