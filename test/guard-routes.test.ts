@@ -6,6 +6,7 @@ import t from 'tap'
 import zitadelAuth from '../lib/index.js'
 import { bearer, FAST, issuerFor, type Teardown } from './helpers/app.js'
 import { CLIENT_ID, type TestIssuer } from '../fixtures/issuer.js'
+import { thrown } from './helpers/assertions.js'
 
 /*
  * app.zitadel.guardRoutes(scope, guards): the guards of a group of routes,
@@ -22,15 +23,6 @@ async function pluginApp (t: Teardown, issuer: TestIssuer): Promise<FastifyInsta
   t.teardown(() => app.close())
   await app.register(zitadelAuth, { issuer: issuer.url, projectId: issuer.projectId, clientId: CLIENT_ID, ...FAST })
   return app
-}
-
-function thrown (fn: () => unknown): CodedError {
-  try {
-    fn()
-  } catch (err) {
-    return err as CodedError
-  }
-  throw new Error('expected an error, none was thrown')
 }
 
 t.test('Fastify\'s encapsulation, which guardRoutes relies on: a scope\'s onRoute hooks see its routes and its children\'s, no others', async (t) => {

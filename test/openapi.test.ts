@@ -7,10 +7,10 @@ import zitadelAuth, { ZitadelErrorResponse, type ZitadelAuthOptions } from '../l
 import { resolveOptions } from '../lib/options.js'
 import { bearer, FAST, issuerFor, type Teardown } from './helpers/app.js'
 import { CLIENT_ID, PROJECT_ID, type TestIssuer } from '../fixtures/issuer.js'
+import { thrown } from './helpers/assertions.js'
 
 type Assert = Pick<typeof t, 'ok' | 'equal' | 'strictSame' | 'type'>
 type Doc = Record<string, any>
-type CodedError = Error & { code?: string }
 
 const ERROR_FIELDS = ['statusCode', 'code', 'error', 'message']
 const DEFAULT_SCOPES = {
@@ -92,15 +92,6 @@ function assertErrorResponse (t: Assert, response: Doc | undefined, what: string
   t.equal(schema?.properties?.code?.type, 'string')
   t.ok(response.headers?.['WWW-Authenticate'], `${what}: the challenge header`)
   t.type(response.description, 'string')
-}
-
-function thrown (fn: () => unknown): CodedError {
-  try {
-    fn()
-  } catch (err) {
-    return err as CodedError
-  }
-  throw new Error('expected an error, none was thrown')
 }
 
 function deepFreeze<T> (value: T): T {

@@ -14,3 +14,13 @@ export function accepted (t: Test, res: LightMyRequestResponse, what: string): v
   t.equal(res.statusCode, 200, `${what}: status 200 (${res.body})`)
   t.equal(res.json().sub, SUB, `${what}: request.user is the token's subject`)
 }
+
+/** The error `fn` throws; fails the test when it throws none. */
+export function thrown (fn: () => unknown): Error & { code?: string } {
+  try {
+    fn()
+  } catch (err) {
+    return err as Error & { code?: string }
+  }
+  throw new Error('expected an error, none was thrown')
+}
