@@ -3,6 +3,7 @@ import { bearerCredential, hasOneAuthorization, isB64Token, NONE } from './beare
 import type { CredentialCheck } from './credential-check.js'
 import { BadRequestError, TokenMalformedError, type ErrorConstructor, type ErrorFactory } from './errors.js'
 import type { ResolvedOptions } from './options.js'
+import { requestUserOf, type ZitadelRequestUser } from './user.js'
 import { awaitable, failHook } from './hooks.js'
 
 /** RFC 9110 §9.2.1: a cross-site page can make a browser send these with its cookies, but they change nothing. */
@@ -62,7 +63,8 @@ export function createAuthenticate (credentials: CredentialCheck, errors: ErrorF
   function resolve (credential: string, malformed: ErrorConstructor, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const user = credentials.cached(credential)
     if (user !== undefined) {
-      request.user = user
+      request.zitadelUser = user
+      request.user = requestUserOf(user) as ZitadelRequestUser
       done()
       return
     }
@@ -71,7 +73,8 @@ export function createAuthenticate (credentials: CredentialCheck, errors: ErrorF
       return
     }
     credentials.check(credential).then((checked) => {
-      request.user = checked
+      request.zitadelUser = checked
+      request.user = requestUserOf(checked) as ZitadelRequestUser
       done()
     }, (err: unknown) => { failHook(reply, err, done) })
   }

@@ -24,6 +24,7 @@ export const ClaimsInvalidError = request('ZITADEL_AUTH_CLAIMS_INVALID', 'The ac
 export const TokenInactiveError = request('ZITADEL_AUTH_TOKEN_INACTIVE', 'The access token is not active', 401)
 export const RoleRequiredError = request('ZITADEL_AUTH_ROLE_REQUIRED', 'The access token lacks a required role', 403)
 export const ScopeRequiredError = request('ZITADEL_AUTH_SCOPE_REQUIRED', 'The access token lacks a required scope', 403)
+export const UserRefusedError = request('ZITADEL_AUTH_USER_REFUSED', 'The access token\'s user is not accepted', 401)
 export const ClaimRequiredError = request('ZITADEL_AUTH_CLAIM_REQUIRED', 'The access token lacks a required claim value', 403)
 export const ForbiddenError = request('ZITADEL_AUTH_FORBIDDEN', 'The access token does not grant access to this resource', 403)
 export const TokenRejectedError = request('ZITADEL_AUTH_TOKEN_REJECTED', 'The access token is not accepted', 401)
@@ -60,6 +61,7 @@ const bearerCodes = new Map<ErrorConstructor, BearerErrorCode>([
   [ClaimsInvalidError, 'invalid_token'],
   [TokenInactiveError, 'invalid_token'],
   [TokenRejectedError, 'invalid_token'],
+  [UserRefusedError, 'invalid_token'],
   [RoleRequiredError, 'insufficient_scope'],
   [ScopeRequiredError, 'insufficient_scope'],
   [ClaimRequiredError, 'insufficient_scope'],

@@ -90,7 +90,7 @@ export type OrgIdResolver = (request: FastifyRequest<{ Params: Record<string, st
 export function createGuards (errors: ErrorFactory) {
   /** `inPerson`: refuse a user someone else acts for. */
   function authenticated (request: FastifyRequest, inPerson: boolean): ZitadelUser {
-    const { user } = request
+    const user = request.zitadelUser
     if (user === null) throw errors.auth(TokenMissingError)
     if (inPerson && user.actor !== undefined) throw errors.auth(DelegationRefusedError)
     return user
@@ -236,7 +236,7 @@ export function createGuards (errors: ErrorFactory) {
    * @example if (await isBlocked(request.user.sub)) throw app.zitadel.unauthorized(request)
    */
   function unauthorized (request?: FastifyRequest): AuthError {
-    return errors.auth(request?.user === null ? TokenMissingError : TokenRejectedError)
+    return errors.auth(request?.zitadelUser === null ? TokenMissingError : TokenRejectedError)
   }
 
   for (const factory of [requireAuth, optionalAuth, requireRoles, requireScopes, requireClaim, anyOf]) Object.defineProperty(factory, kFactory, { value: true })

@@ -6,7 +6,7 @@
  * tokens) → user → guards. plugin.ts wires them.
  */
 import type { ZitadelAuth } from './plugin.js'
-import type { ZitadelUser } from './user.js'
+import type { ZitadelRequestUser, ZitadelUser } from './user.js'
 import plugin from './plugin.js'
 
 export default plugin
@@ -30,11 +30,11 @@ export type {
   SwaggerOptionsBase, SwaggerTransform, SwaggerTransformInput
 } from './openapi.js'
 export { ZitadelUser } from './user.js'
-export type { ZitadelActor, ZitadelClaims, ZitadelCustomClaims, ZitadelRoles } from './user.js'
+export type { ZitadelActor, ZitadelAuthTypes, ZitadelClaims, ZitadelCustomClaims, ZitadelRequestUser, ZitadelRoles } from './user.js'
 export {
   TokenMissingError, BadRequestError, TokenMalformedError, TokenUnsupportedError, KeyUnknownError,
   SignatureInvalidError, TokenExpiredError, TokenNotYetValidError, IssuerInvalidError, AudienceInvalidError,
-  ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, TokenRejectedError, RoleRequiredError, ScopeRequiredError, ClaimRequiredError,
+  ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, TokenRejectedError, UserRefusedError, RoleRequiredError, ScopeRequiredError, ClaimRequiredError,
   ForbiddenError, DelegationRefusedError, IdpUnavailableError,
   InvalidOptionError, GuardNotCalledError, KeysNotLoadedError
 } from './errors.js'
@@ -45,8 +45,10 @@ declare module 'fastify' {
     zitadel: ZitadelAuth
   }
   interface FastifyRequest {
-    /** The verified caller, or null when the request carried no Bearer token. */
-    user: ZitadelUser | null
+    /** The verified caller (what the `formatUser` option made of it, if set), or null when the request carried no token. */
+    user: ZitadelRequestUser | null
+    /** The verified caller as Zitadel's token describes it, or null: what the guards judge. */
+    zitadelUser: ZitadelUser | null
   }
   interface FastifyContextConfig {
     /** `false` skips token verification on this route (health checks). */

@@ -10,7 +10,8 @@ import { COMPACT_JWS } from './jws.js'
 import type { IntrospectionCredentials, ResolvedIntrospection } from './introspection-options.js'
 import type { ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
-import { createZitadelUser, type ZitadelUser } from './user.js'
+import type { UserFactory } from './user-factory.js'
+import { requestUserOf, type ZitadelUser } from './user.js'
 import { deepFreeze } from './values.js'
 
 /** An answer is a few KiB at most; this bounds memory. */
@@ -27,9 +28,14 @@ const MAX_OPAQUE_LENGTH = 4096
  */
 const MAX_CALLS_IN_FLIGHT = 64
 
-/** `exp` on the wall clock, `deadline` (from `cacheMaxAge`) on the monotonic one. */
-interface Answer {
+/** An active token's claims, and what `request.user` is for it (made once, by `formatUser`). */
+interface Verified {
   readonly claims: Claims
+  readonly requestUser: unknown
+}
+
+/** `exp` on the wall clock, `deadline` (from `cacheMaxAge`) on the monotonic one. */
+interface Answer extends Verified {
   readonly exp: number
   readonly deadline: number
 }
@@ -45,12 +51,12 @@ interface Answer {
  * - After a failed call, uncached tokens get 503 for `jwksCooldown` seconds
  *   without a call, so an outage is not met with a call per request.
  */
-export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, httpSettings: HttpSettings, clock: Clock) {
+export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, httpSettings: HttpSettings, clock: Clock, users: UserFactory) {
   const checkClaims = createClaimsCheck(opts, errors, { log, refuseIdTokens: false })
   const all = settings.tokens === 'all'
   const maxAge = settings.cacheMaxAge
   const cache = settings.cacheSize === 0 || maxAge === 0 ? undefined : new TokenCache<Answer>(settings.cacheSize, { admission: false })
-  const inflight = new Map<string, Promise<Claims>>()
+  const inflight = new Map<string, Promise<Verified>>()
   const http = { ...httpSettings, maxBytes: MAX_ANSWER_BYTES }
   const { signal } = httpSettings
   const assertion = credentials.method === 'private_key_jwt' ? new ClientAssertion(credentials.key, opts.issuer) : undefined
@@ -72,7 +78,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
   function cached (token: string): ZitadelUser | undefined {
     if (cache === undefined || token.length > MAX_OPAQUE_LENGTH) return undefined
     const answer = cache.get(digest(token))
-    return answer !== undefined && clock.wallSeconds() < answer.exp && clock.now() < answer.deadline ? userOf(token, answer.claims) : undefined
+    return answer !== undefined && clock.wallSeconds() < answer.exp && clock.now() < answer.deadline ? users.rebuild(token, answer.claims, answer.requestUser) : undefined
   }
 
   /** Every outcome, errors included, comes through the promise. */
@@ -87,14 +93,10 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
       const settle = () => { inflight.delete(key) }
       pending.then(settle, settle)
     }
-    return pending.then((claims) => userOf(token, claims))
+    return pending.then((verified) => users.rebuild(token, verified.claims, verified.requestUser))
   }
 
-  function userOf (token: string, claims: Claims): ZitadelUser {
-    return createZitadelUser(token, claims, opts.roleClaim)
-  }
-
-  async function introspect (token: string, key: string): Promise<Claims> {
+  async function introspect (token: string, key: string): Promise<Verified> {
     const wait = blockedUntil - clock.now()
     if (wait > 0) throw errors.unavailable(wait / 1000)
     let body: unknown
@@ -128,9 +130,10 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     const now = clock.wallSeconds()
     checkClaims(claims, now)
     deepFreeze(claims)
+    const requestUser = requestUserOf(users.build(token, claims))
     const exp = claims.exp as number
-    if (cache !== undefined && now < exp) cache.set(key, { claims, exp, deadline: clock.now() + maxAge * 1000 })
-    return claims
+    if (cache !== undefined && now < exp) cache.set(key, { claims, requestUser, exp, deadline: clock.now() + maxAge * 1000 })
+    return { claims, requestUser }
   }
 
   function failed (err: IdpFetchError): Error {

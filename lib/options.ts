@@ -2,6 +2,7 @@ import { Type, KindGuard, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { invalidOption } from './errors.js'
 import type { HttpDispatcher } from './http.js'
+import type { ZitadelRequestUser, ZitadelUser } from './user.js'
 import { keepCredentials, resolveIntrospection, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js'
 import { isLoopbackHost, normaliseIssuer } from './issuer-url.js'
 import { resolveOpenApi, type OpenApiOptions, type ResolvedOpenApi } from './openapi-options.js'
@@ -97,6 +98,14 @@ export interface ZitadelAuthOptions {
   /** Accept an `http:` issuer that is not on this machine. Default: false (only https, or http on loopback). */
   allowInsecureIssuer?: boolean | undefined
   /**
+   * Makes `request.user` your own object from the verified user (derived
+   * fields, methods), once per token: the result is cached with the token.
+   * Synchronous. What it throws gets 401 `ZITADEL_AUTH_USER_REFUSED` (logged,
+   * not cached). Guards keep judging `request.zitadelUser`, the verified
+   * `ZitadelUser`. Type the result through `ZitadelAuthTypes`.
+   */
+  formatUser?: ((user: ZitadelUser) => ZitadelRequestUser) | undefined
+  /**
    * Also read the access token from this cookie, for server-rendered apps and
    * backends-for-frontends that keep it in an HttpOnly cookie. Needs
    * `@fastify/cookie`. A Bearer `Authorization` header wins over the cookie.
@@ -149,6 +158,7 @@ export interface ResolvedOptions {
   readonly realm: string
   readonly allowInsecureIssuer: boolean
   readonly waitForKeys: boolean
+  readonly formatUser: ((user: ZitadelUser) => unknown) | undefined
   /** The `cookie` option with its default; undefined when off. */
   readonly cookie: Readonly<Required<CookieOptions>> | undefined
   /** `{issuer}/.well-known/openid-configuration` */
@@ -201,6 +211,8 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
   realm: { schema: Type.String({ pattern: '^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), expected: 'a non-empty string of printable ASCII without " or \\' },
   allowInsecureIssuer: { schema: Type.Boolean(), expected: 'a boolean' },
   waitForKeys: { schema: Type.Boolean(), expected: 'a boolean' },
+  // An async function returns a promise, which would become request.user.
+  formatUser: { schema: Type.Any(), expected: 'a synchronous function (user) => your user object' },
   // RFC 6265 §4.1.1: a cookie-name is an RFC 2616 token.
   cookie: {
     schema: Type.Object({ name: Type.String({ pattern: '^[!#$%&\'*+\\-.^_`|~0-9A-Za-z]+$' }), unsafeMethods: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
@@ -235,6 +247,9 @@ export function resolveOptions (input: unknown): ResolvedOptions {
       continue
     }
     if (!Value.Check(rule.schema, value)) invalidOption(`option "${name}" must be ${rule.expected}`)
+  }
+  if (opts.formatUser !== undefined && (typeof opts.formatUser !== 'function' || opts.formatUser.constructor.name === 'AsyncFunction')) {
+    invalidOption(`option "formatUser" must be ${rules.formatUser.expected}`)
   }
   if (opts.dispatcher !== undefined && typeof (opts.dispatcher as { dispatch?: unknown } | null)?.dispatch !== 'function') {
     invalidOption(`option "dispatcher" must be ${rules.dispatcher.expected}`)
@@ -272,6 +287,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     realm: (opts.realm as string | undefined) ?? 'api',
     allowInsecureIssuer,
     waitForKeys: (opts.waitForKeys as boolean | undefined) ?? false,
+    formatUser: opts.formatUser as ((user: ZitadelUser) => unknown) | undefined,
     cookie: cookieOption(opts.cookie as CookieOptions | undefined),
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
     roleClaim: `urn:zitadel:iam:org:project:${projectId}:roles`,

@@ -15,6 +15,7 @@ import type { HttpSettings } from './http.js'
 import { resolveOptions, type ResolvedOptions, type ZitadelAuthOptions } from './options.js'
 import { guardRoutes, protectRoutes } from './routes.js'
 import type { ZitadelUser } from './user.js'
+import { createUserFactory } from './user-factory.js'
 import { createTokenVerifier } from './verify.js'
 
 /** `fastify.zitadel` */
@@ -121,11 +122,12 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   const http: HttpSettings = { timeoutMs: opts.httpTimeout * 1000, signal: closing.signal, dispatcher: options.dispatcher }
   const discovery = new Discovery(opts.issuer, opts.discoveryUrl, http)
   const jwks = new JwksCache(opts, log, errors, discovery, clock, http)
-  const verifier = createTokenVerifier(opts, jwks, errors, log, clock)
+  const users = createUserFactory(opts, errors, log)
+  const verifier = createTokenVerifier(opts, jwks, errors, log, clock, users)
   const clientCredentials = introspectionCredentials(opts)
   const introspector = opts.introspection === undefined || clientCredentials === undefined
     ? undefined
-    : createIntrospector(opts, opts.introspection, clientCredentials, discovery, log, errors, http, clock)
+    : createIntrospector(opts, opts.introspection, clientCredentials, discovery, log, errors, http, clock, users)
 
   const credentials = createCredentialCheck(verifier, introspector, errors)
   const authenticate = createAuthenticate(credentials, errors, opts.cookie)
@@ -140,6 +142,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
   const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify: credentials.verify, authenticate, status, guardRoutes, ...createGuards(errors), ...createOpenApiHelpers(opts) })
   fastify.decorate('zitadel', zitadel)
   fastify.decorateRequest('user', null)
+  fastify.decorateRequest('zitadelUser', null)
   fastify.decorateRequest(kChecked, false)
 
   protectRoutes(fastify, authenticate, log)

@@ -43,7 +43,8 @@ export interface ZitadelActor {
 export interface ZitadelCustomClaims {}
 
 /** Set in the static block: only the class may call its private constructor. */
-let create: (token: string, claims: Claims, roleClaim: string) => ZitadelUser
+let create: (token: string, claims: Claims, roleClaim: string, format: ((user: ZitadelUser) => unknown) | undefined) => ZitadelUser
+let requestUser: (user: ZitadelUser) => unknown
 
 /**
  * `request.user` of an authenticated request. Frozen, claims included: every
@@ -52,11 +53,14 @@ let create: (token: string, claims: Claims, roleClaim: string) => ZitadelUser
  */
 export class ZitadelUser {
   static {
-    create = (token, claims, roleClaim) => {
+    create = (token, claims, roleClaim, format) => {
       const user = new ZitadelUser(token, claims, roleClaim)
       Object.freeze(user)
+      // A private field takes the write on a frozen object, and only this class can make it.
+      if (format !== undefined) user.#requestUser = format(user)
       return user
     }
+    requestUser = (user) => user.#requestUser
   }
 
   /** The subject: the Zitadel user id (of a human or a service user). */
@@ -83,6 +87,8 @@ export class ZitadelUser {
   // A private field, not a property: the raw token must not end up in a
   // response or a log because a handler returned or logged `request.user`.
   readonly #token: string
+  /** What `request.user` is: this user, or what the `formatUser` option made of it. */
+  #requestUser: unknown = this
 
   private constructor (token: string, claims: Claims, roleClaim: string) {
     this.sub = claims.sub as string
@@ -110,9 +116,25 @@ export class ZitadelUser {
 }
 
 /** The claims must be deep-frozen already: the user hands them out as they are. */
-export function createZitadelUser (token: string, claims: Claims, roleClaim: string): ZitadelUser {
-  return create(token, claims, roleClaim)
+/** `format` makes `request.user` of the user (the `formatUser` option), after the user is frozen; what it throws, this throws. */
+export function createZitadelUser (token: string, claims: Claims, roleClaim: string, format?: (user: ZitadelUser) => unknown): ZitadelUser {
+  return create(token, claims, roleClaim, format)
 }
+
+/** What `request.user` is for this user. */
+export function requestUserOf (user: ZitadelUser): unknown {
+  return requestUser(user)
+}
+
+/**
+ * Augment with `user: YourType` to type `request.user` as what the
+ * `formatUser` option returns:
+ * `declare module 'fastify-zitadel-auth' { interface ZitadelAuthTypes { user: MyUser } }`
+ */
+export interface ZitadelAuthTypes {}
+
+/** The type of `request.user`: `ZitadelUser`, or the `user` of `ZitadelAuthTypes`. */
+export type ZitadelRequestUser = ZitadelAuthTypes extends { user: infer U } ? U : ZitadelUser
 
 const EMPTY: readonly string[] = Object.freeze([])
 const NO_ROLES: ZitadelRoles = Object.freeze(Object.create(null))

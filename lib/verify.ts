@@ -7,7 +7,8 @@ import type { JwksCache } from './jwks.js'
 import { COMPACT_JWS, isCanonicalBase64url, keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
 import type { Algorithm, ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
-import { createZitadelUser, type ZitadelUser } from './user.js'
+import type { UserFactory } from './user-factory.js'
+import type { ZitadelUser } from './user.js'
 import { deepFreeze } from './values.js'
 
 /** What Zitadel's opaque tokens look like: base64url without dots (zitadel/oidc pkg/op/token.go CreateBearerToken). */
@@ -51,7 +52,7 @@ const MAX_CHECKED_HEADERS = 64
  * is still usable. The cache is emptied whenever a key goes away or changes
  * (JwksCache reports it). Failures are never kept.
  */
-export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, errors: ErrorFactory, log: FastifyBaseLogger, clock: Clock) {
+export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, errors: ErrorFactory, log: FastifyBaseLogger, clock: Clock, users: UserFactory) {
   // Without introspection, an opaque token (Zitadel's default for new apps) is the
   // likeliest first failure: say so in the log, at most once per cooldown.
   const hintOpaque = opts.introspection === undefined
@@ -59,7 +60,6 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
   const algorithms = new Set<string>(opts.algorithms)
   const checkClaims = createClaimsCheck(opts, errors, { log, refuseIdTokens: true })
   const notBeforeTolerance = notBeforeToleranceOf(opts)
-  const roleClaim = opts.roleClaim
   /**
    * Headers that passed, by their base64url segment: all tokens of one key
    * share a header, so it is decoded once per key rather than per token.
@@ -164,7 +164,7 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
     checkClaims(claims, now)
     // Frozen all the way down, on a miss as on a hit: one request's handler
     // cannot change what another request sees.
-    const user = createZitadelUser(jws.token, deepFreeze(claims), roleClaim)
+    const user = users.build(jws.token, deepFreeze(claims))
     // A token accepted only thanks to the tolerance on exp is not cached.
     if (cache !== undefined && now < (claims.exp as number)) cache.set(jws.token, user)
     return user

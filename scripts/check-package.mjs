@@ -102,22 +102,36 @@ function esmProject (tarball) {
   const tsconfig = join(dir, 'tsconfig.json')
   const config = readFileSync(tsconfig, 'utf8')
   if (!config.includes('"types": [],')) throw new Error('tsc --init no longer writes "types": []; update docs/testing.md and this check')
-  writeFileSync(tsconfig, config.replace('"types": [],', '"types": ["node"],'))
+  // Blocks that change the type of request.user (ZitadelAuthTypes) would change it for every other block: each gets a project of its own.
+  writeFileSync(tsconfig, config.replace('"types": [],', '"types": ["node"],').replace(/^\{/, '{\n  "exclude": ["own-*"],'))
 
   const blocks = docBlocks()
   const testing = blocks.filter((b) => b.file === 'docs/testing.md' && b.heading === 'Testing your own API')
   if (testing.length !== 1) throw new Error('expected one ```ts block under "# Testing your own API" in docs/testing.md')
+  const own = []
   blocks.forEach((b, i) => {
-    if (b !== testing[0]) writeFileSync(join(dir, 'src', `${b.file.replace(/\.md$/, '').replace('/', '-')}-${i}.ts`), asModule(b.code))
+    if (b === testing[0]) return
+    const name = `${b.file.replace(/\.md$/, '').replace('/', '-')}-${i}.ts`
+    if (!/interface ZitadelAuthTypes\b/.test(b.code)) {
+      writeFileSync(join(dir, 'src', name), asModule(b.code))
+      return
+    }
+    const project = join(dir, `own-${i}`)
+    mkdirSync(project)
+    writeFileSync(join(project, name), asModule(b.code))
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ extends: '../tsconfig.json', include: ['.'], exclude: [] }))
+    own.push(project)
   })
   writeFileSync(join(dir, 'test', 'api.test.ts'), testing[0].code)
   const perFile = docFiles().map((file) => [file, blocks.filter((b) => b.file === file).length]).filter(([, n]) => n > 0)
   console.log(`package: the README's and docs' ${blocks.length} TypeScript blocks (${perFile.map(([file, n]) => `${file} ${n}`).join(', ')}; the test example of docs/testing.md among them), compiled by TypeScript ${execFileSync(tsc, ['--version'], { encoding: 'utf8' }).trim().replace('Version ', '')} with tsc --init's settings`)
   run(tsc, ['--noEmit'], { cwd: dir })
+  for (const project of own) run(tsc, ['--noEmit', '-p', project], { cwd: dir })
   // TSTyche cannot load TypeScript 7 yet (it reads lib/typescript.js, which 7
   // does not ship), so 7 at least compiles the type tests' files, and lib/
   // through them, under exactOptionalPropertyTypes.
   run(tsc, ['-p', join(root, 'test', 'types', 'tsconfig.json'), '--noEmit'], { cwd: root })
+  run(tsc, ['-p', join(root, 'test', 'types', 'custom-user', 'tsconfig.json'), '--noEmit'], { cwd: root })
   run(process.execPath, ['--import', 'tsx', '--test', 'test/api.test.ts'], { cwd: dir })
 }
 

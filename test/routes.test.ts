@@ -304,6 +304,7 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
     realm: 'api',
     allowInsecureIssuer: false,
     waitForKeys: false,
+    formatUser: undefined,
     cookie: undefined,
     discoveryUrl: `${issuer.url}/.well-known/openid-configuration`,
     roleClaim: `urn:zitadel:iam:org:project:${PROJECT_ID}:roles`,
