@@ -87,7 +87,7 @@ export function createClaimsCheck (opts: ResolvedOptions, errors: ErrorFactory, 
   }
 }
 
-function loggable (value: unknown): string {
+export function loggable (value: unknown): string {
   return typeof value === 'string' ? value.slice(0, MAX_LOGGED_LENGTH) : value === null ? 'null' : typeof value
 }
 
@@ -106,7 +106,8 @@ function isNumericDate (value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)
 }
 
-function hasAudience (aud: unknown, accepted: Set<string>): boolean {
+/** Does `aud` (a string or an array, RFC 7519 §4.1.3) name one of `accepted`? */
+export function hasAudience (aud: unknown, accepted: ReadonlySet<string>): boolean {
   if (typeof aud === 'string') return accepted.has(aud)
   if (!Array.isArray(aud)) return false
   for (const a of aud) {

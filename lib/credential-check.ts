@@ -16,7 +16,7 @@ import type { TokenVerifier } from './verify.js'
  *
  * `verify` is both for a token that comes from elsewhere than a request.
  */
-export function createCredentialCheck (verifier: TokenVerifier, introspector: Introspector | undefined, errors: ErrorFactory) {
+export function createCredentialCheck (verifier: TokenVerifier, introspector: Introspector | undefined, errors: ErrorFactory): CredentialCheck {
   function cached (credential: string): ZitadelUser | undefined {
     if (introspector === undefined) return verifier.cached(credential)
     // A JWT hit needs no look at the token's shape, as without introspection.
@@ -31,6 +31,18 @@ export function createCredentialCheck (verifier: TokenVerifier, introspector: In
     return introspector !== undefined && introspector.applies(credential) ? introspector.check(credential) : verifier.verify(credential)
   }
 
+  return withVerify(cached, check, errors)
+}
+
+/** The three steps from a credential to its user; `tenant-router.ts` makes one of several tenants' own. */
+export interface CredentialCheck {
+  cached (credential: string): ZitadelUser | undefined
+  check (credential: string): Promise<ZitadelUser>
+  verify (token: string): Promise<ZitadelUser>
+}
+
+/** `verify` from `cached` and `check`: for a token that comes from elsewhere than a request. */
+export function withVerify (cached: CredentialCheck['cached'], check: CredentialCheck['check'], errors: ErrorFactory): CredentialCheck {
   async function verify (token: string): Promise<ZitadelUser> {
     // Plain JavaScript may pass anything: a coded 401, never a TypeError (a 500 in a handler).
     if (typeof token !== 'string') throw errors.auth(TokenMalformedError)
@@ -39,8 +51,5 @@ export function createCredentialCheck (verifier: TokenVerifier, introspector: In
     if (!isB64Token(token)) throw errors.auth(TokenMalformedError)
     return check(token)
   }
-
   return { cached, check, verify }
 }
-
-export type CredentialCheck = ReturnType<typeof createCredentialCheck>

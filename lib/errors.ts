@@ -28,6 +28,7 @@ export const UserRefusedError = request('ZITADEL_AUTH_USER_REFUSED', 'The access
 export const ClaimRequiredError = request('ZITADEL_AUTH_CLAIM_REQUIRED', 'The access token lacks a required claim value', 403)
 export const ForbiddenError = request('ZITADEL_AUTH_FORBIDDEN', 'The access token does not grant access to this resource', 403)
 export const TokenRejectedError = request('ZITADEL_AUTH_TOKEN_REJECTED', 'The access token is not accepted', 401)
+export const TenantNotAllowedError = request('ZITADEL_AUTH_TENANT_NOT_ALLOWED', 'The access token was issued for a tenant this route does not accept', 403)
 export const DelegationRefusedError = request('ZITADEL_AUTH_DELEGATION_REFUSED', 'The access token was issued to someone acting for the user', 403)
 export const IdpUnavailableError = request('ZITADEL_AUTH_IDP_UNAVAILABLE', 'The identity provider cannot be reached; try again later', 503)
 
@@ -66,6 +67,8 @@ const bearerCodes = new Map<ErrorConstructor, BearerErrorCode>([
   [ScopeRequiredError, 'insufficient_scope'],
   [ClaimRequiredError, 'insufficient_scope'],
   [ForbiddenError, 'insufficient_scope'],
+  // A token that passed its tenant's checks is valid; the route gives that tenant no access.
+  [TenantNotAllowedError, 'insufficient_scope'],
   // RFC 6750 §3.1: the request needs more than the token grants (the user in person).
   [DelegationRefusedError, 'insufficient_scope']
 ])

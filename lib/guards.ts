@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, preHandlerHookHandler } from 'fastify'
 import {
-  ClaimRequiredError, DelegationRefusedError, ForbiddenError, GuardNotCalledError, RoleRequiredError, TokenMissingError, TokenRejectedError,
+  ClaimRequiredError, DelegationRefusedError, ForbiddenError, GuardNotCalledError, RoleRequiredError, TenantNotAllowedError, TokenMissingError, TokenRejectedError,
   invalidOption, type AuthError, type ErrorFactory
 } from './errors.js'
 import { awaitable, failHook } from './hooks.js'
@@ -10,11 +10,11 @@ import { isPlainObject } from './values.js'
 
 /** What a guard demands, kept on it so the OpenAPI document can tell what protects a route. */
 export type GuardRequirement =
-  | { readonly kind: 'auth' }
+  | { readonly kind: 'auth', readonly tenants: readonly string[] | undefined }
   | { readonly kind: 'optional' }
-  | { readonly kind: 'roles', readonly roles: readonly string[], readonly any: boolean }
-  | { readonly kind: 'scopes', readonly scopes: readonly string[], readonly any: boolean }
-  | { readonly kind: 'claim', readonly claim: string, readonly description: string | undefined }
+  | { readonly kind: 'roles', readonly roles: readonly string[], readonly any: boolean, readonly tenants: readonly string[] | undefined }
+  | { readonly kind: 'scopes', readonly scopes: readonly string[], readonly any: boolean, readonly tenants: readonly string[] | undefined }
+  | { readonly kind: 'claim', readonly claim: string, readonly description: string | undefined, readonly tenants: readonly string[] | undefined }
   | { readonly kind: 'anyOf', readonly guards: readonly GuardRequirement[] }
 
 export const kGuard = Symbol.for('fastify-zitadel-auth.guard')
@@ -35,6 +35,13 @@ export interface GuardOptions {
    * must call in person. Default: true.
    */
   allowDelegated?: boolean | undefined
+  /**
+   * With the `tenants` option: only tokens of these tenants pass (403
+   * `ZITADEL_AUTH_TENANT_NOT_ALLOWED` for the others), checked before the
+   * rest of the guard, so roles are read from that tenant's project.
+   * Default: any tenant.
+   */
+  tenant?: string | readonly string[] | undefined
 }
 
 export interface RequireRolesOptions extends GuardOptions {
@@ -87,13 +94,28 @@ export type OrgIdResolver = (request: FastifyRequest<{ Params: Record<string, st
  * preHandler guards run after onRequest verified the token: a forged one gets
  * its 401 before any route learns what role it wants.
  */
-export function createGuards (errors: ErrorFactory) {
-  /** `inPerson`: refuse a user someone else acts for. */
-  function authenticated (request: FastifyRequest, inPerson: boolean): ZitadelUser {
+export function createGuards (errors: ErrorFactory, tenantNames?: readonly string[]) {
+  /** The user of the request, if `who` lets it through. */
+  function authenticated (request: FastifyRequest, who: Who): ZitadelUser {
     const user = request.zitadelUser
     if (user === null) throw errors.auth(TokenMissingError)
-    if (inPerson && user.actor !== undefined) throw errors.auth(DelegationRefusedError)
+    if (who.tenants !== undefined && !who.tenants.includes(user.tenant as string)) throw errors.auth(TenantNotAllowedError)
+    if (who.inPerson && user.actor !== undefined) throw errors.auth(DelegationRefusedError)
     return user
+  }
+
+  /** What every guard's options say about who may pass; wrong values fail at declaration. */
+  function readWho (fn: string, options: unknown): Who {
+    if (!isPlainObject(options)) invalidOption(`${fn}: options must be an object`)
+    const { allowDelegated = true, tenant } = options as GuardOptions
+    if (typeof allowDelegated !== 'boolean') invalidOption(`${fn}: option "allowDelegated" must be a boolean`)
+    if (tenant === undefined) return { inPerson: !allowDelegated, tenants: undefined }
+    if (tenantNames === undefined) invalidOption(`${fn}: option "tenant" needs the plugin option "tenants"`)
+    const tenants = typeof tenant === 'string' ? [tenant] : tenant
+    if (!Array.isArray(tenants) || tenants.length === 0 || !tenants.every((t) => tenantNames.includes(t))) {
+      invalidOption(`${fn}: option "tenant" must name one or more tenants of the plugin option "tenants" (${tenantNames.join(', ')})`)
+    }
+    return { inPerson: !allowDelegated, tenants: Object.freeze([...new Set(tenants as string[])]) }
   }
 
   /**
@@ -102,9 +124,9 @@ export function createGuards (errors: ErrorFactory) {
    */
   function requireAuth (options: GuardOptions = {}): Guard {
     refuseHookCall('requireAuth', options)
-    const inPerson = readInPerson('requireAuth', options)
-    return guard({ kind: 'auth' }, function requireAuth (request: FastifyRequest) {
-      authenticated(request, inPerson)
+    const who = readWho('requireAuth', options)
+    return guard({ kind: 'auth', tenants: who.tenants }, function requireAuth (request: FastifyRequest) {
+      authenticated(request, who)
     })
   }
 
@@ -130,7 +152,7 @@ export function createGuards (errors: ErrorFactory) {
   function requireRoles (roles: readonly string[], options: RequireRolesOptions = {}): Guard {
     refuseHookCall('requireRoles', roles)
     const list = checkList('requireRoles', 'roles', roles, /^\S+$/)
-    const inPerson = readInPerson('requireRoles', options)
+    const who = readWho('requireRoles', options)
     const { orgId, any = false } = options
     if (typeof any !== 'boolean') invalidOption('requireRoles: option "any" must be a boolean')
     if (orgId !== undefined && !(typeof orgId === 'function' || (typeof orgId === 'string' && orgId !== ''))) {
@@ -138,8 +160,8 @@ export function createGuards (errors: ErrorFactory) {
     }
     const orgOf = (typeof orgId === 'function' ? orgId : () => orgId) as (request: FastifyRequest) => string | undefined
 
-    return guard({ kind: 'roles', roles: list, any }, function requireRoles (request: FastifyRequest) {
-      const user = authenticated(request, inPerson)
+    return guard({ kind: 'roles', roles: list, any, tenants: who.tenants }, function requireRoles (request: FastifyRequest) {
+      const user = authenticated(request, who)
       const org = orgOf(request)
       if (orgId !== undefined && (typeof org !== 'string' || org === '')) throw errors.auth(RoleRequiredError)
       const granted = any
@@ -158,11 +180,11 @@ export function createGuards (errors: ErrorFactory) {
   function requireScopes (scopes: readonly string[], options: RequireScopesOptions = {}): Guard {
     refuseHookCall('requireScopes', scopes)
     const list = checkList('requireScopes', 'scopes', scopes, SCOPE_TOKEN)
-    const inPerson = readInPerson('requireScopes', options)
+    const who = readWho('requireScopes', options)
     const { any = false } = options
     if (typeof any !== 'boolean') invalidOption('requireScopes: option "any" must be a boolean')
-    return guard({ kind: 'scopes', scopes: list, any }, function requireScopes (request: FastifyRequest) {
-      const { scopes: held } = authenticated(request, inPerson)
+    return guard({ kind: 'scopes', scopes: list, any, tenants: who.tenants }, function requireScopes (request: FastifyRequest) {
+      const { scopes: held } = authenticated(request, who)
       const granted = any ? list.some((scope) => held.includes(scope)) : list.every((scope) => held.includes(scope))
       if (!granted) throw errors.scope(list)
     })
@@ -179,13 +201,13 @@ export function createGuards (errors: ErrorFactory) {
     refuseHookCall('requireClaim', claim)
     if (typeof claim !== 'string' || claim === '') invalidOption('requireClaim: the claim name must be a non-empty string')
     const holds = claimTest(rule)
-    const inPerson = readInPerson('requireClaim', options)
+    const who = readWho('requireClaim', options)
     const { description } = options
     if (description !== undefined && (typeof description !== 'string' || description.trim() === '')) {
       invalidOption('requireClaim: option "description" must be a non-empty string')
     }
-    return guard({ kind: 'claim', claim, description }, function requireClaim (request: FastifyRequest) {
-      const value = authenticated(request, inPerson).claims[claim]
+    return guard({ kind: 'claim', claim, description, tenants: who.tenants }, function requireClaim (request: FastifyRequest) {
+      const value = authenticated(request, who).claims[claim]
       if (value === undefined || !holds(value, request)) throw errors.auth(ClaimRequiredError)
     })
   }
@@ -332,12 +354,12 @@ function checkList (fn: string, what: string, value: unknown, pattern: RegExp): 
   return Object.freeze([...new Set(value as string[])])
 }
 
-/** True when the user must act in person. */
-function readInPerson (fn: string, options: unknown): boolean {
-  if (!isPlainObject(options)) invalidOption(`${fn}: options must be an object`)
-  const { allowDelegated = true } = options as GuardOptions
-  if (typeof allowDelegated !== 'boolean') invalidOption(`${fn}: option "allowDelegated" must be a boolean`)
-  return !allowDelegated
+/** Who may pass a guard besides what it checks itself. */
+interface Who {
+  /** The user must act in person. */
+  readonly inPerson: boolean
+  /** The tenants whose tokens pass; undefined: any. */
+  readonly tenants: readonly string[] | undefined
 }
 
 export function guardsOf (hooks: unknown): GuardRequirement[] {

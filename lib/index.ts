@@ -14,7 +14,11 @@ export { plugin as fastifyZitadelAuth }
 export type { ZitadelAuth, ZitadelStatus } from './plugin.js'
 export type { KeySetStatus } from './jwks.js'
 export type { IntrospectionStatus } from './introspection.js'
-export type { ZitadelAuthOptions, ResolvedOptions, Algorithm } from './options.js'
+export type {
+  ZitadelAuthOptions, ZitadelPluginOptions, ZitadelMultiTenantOptions, ZitadelTenantOptions, ZitadelIssuerOptions, ZitadelSharedOptions,
+  ResolvedOptions, Algorithm, CookieOptions
+} from './options.js'
+export type { ZitadelTenantStatus } from './tenant.js'
 export type { OpenApiOptions, ResolvedOpenApi } from './openapi-options.js'
 export { SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from './options.js'
 export type { IntrospectionOptions, ResolvedIntrospection } from './introspection-options.js'
@@ -35,7 +39,7 @@ export {
   TokenMissingError, BadRequestError, TokenMalformedError, TokenUnsupportedError, KeyUnknownError,
   SignatureInvalidError, TokenExpiredError, TokenNotYetValidError, IssuerInvalidError, AudienceInvalidError,
   ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, TokenRejectedError, UserRefusedError, RoleRequiredError, ScopeRequiredError, ClaimRequiredError,
-  ForbiddenError, DelegationRefusedError, IdpUnavailableError,
+  ForbiddenError, TenantNotAllowedError, DelegationRefusedError, IdpUnavailableError,
   InvalidOptionError, GuardNotCalledError, KeysNotLoadedError
 } from './errors.js'
 

@@ -1,5 +1,7 @@
+import { isUtf8 } from 'node:buffer'
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto'
 import type { Algorithm } from './options.js'
+import type { Claims } from './claims.js'
 import { isPlainObject } from './values.js'
 
 /**
@@ -132,4 +134,17 @@ export function verifySignature (alg: Algorithm, key: VerificationKey, signingIn
       resolve(err === null && valid)
     })
   })
+}
+
+/** A base64url segment holding a JSON object in valid UTF-8 (RFC 7519 §7.2), or undefined. */
+export function decodeJsonSegment (segment: string): Claims | undefined {
+  const bytes = Buffer.from(segment, 'base64url')
+  // toString would turn invalid bytes into U+FFFD, and two readers could then disagree on a claim.
+  if (!isUtf8(bytes)) return undefined
+  try {
+    const value: unknown = JSON.parse(bytes.toString('utf8'))
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as Claims : undefined
+  } catch {
+    return undefined
+  }
 }

@@ -4,7 +4,7 @@ import { isPlainObject } from './values.js'
 
 /** The `openapi` option. */
 export interface OpenApiOptions {
-  /** The name of the security scheme in `components.securitySchemes`. Letters, digits, `.`, `-`, `_`. Default: `'zitadel'`. */
+  /** The name of the security scheme in `components.securitySchemes`. Letters, digits, `.`, `-`, `_`. Default: `'zitadel'`; a tenant's, `'zitadel-{name}'`. */
   securityScheme?: string | undefined
   /**
    * The scopes Swagger UI may request, each with its description; Swagger UI
@@ -33,7 +33,8 @@ const DEFAULT_DESCRIPTION = 'Zitadel login (authorization code with PKCE; the lo
 /** OpenAPI 3 component names (OAS 3.0.3 §4.7.7, Components Object). */
 const COMPONENT_NAME = /^[a-zA-Z0-9.\-_]+$/
 
-export function resolveOpenApi (input: OpenApiOptions | undefined, projectId: string): ResolvedOpenApi {
+/** `tenant`: the tenant's name, with the `tenants` option; its scheme is `zitadel-{tenant}` by default. */
+export function resolveOpenApi (input: OpenApiOptions | undefined, projectId: string, tenant?: string): ResolvedOpenApi {
   const name = input?.securityScheme
   if (name !== undefined && !(typeof name === 'string' && COMPONENT_NAME.test(name))) {
     invalidOption('option "openapi.securityScheme" must be a non-empty string of letters, digits, ".", "-" and "_" (an OpenAPI component name)')
@@ -57,9 +58,9 @@ export function resolveOpenApi (input: OpenApiOptions | undefined, projectId: st
       }
     : { ...given }
   return Object.freeze({
-    securityScheme: name ?? 'zitadel',
+    securityScheme: name ?? (tenant === undefined ? 'zitadel' : `zitadel-${tenant}`),
     scopes: Object.freeze(scopes),
-    description: description ?? DEFAULT_DESCRIPTION
+    description: description ?? (tenant === undefined ? DEFAULT_DESCRIPTION : `${DEFAULT_DESCRIPTION} Tenant \`${tenant}\`.`)
   })
 }
 

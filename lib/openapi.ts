@@ -133,8 +133,14 @@ export function securityScheme (opts: ResolvedOptions): ZitadelSecurityScheme {
   }
 }
 
+/** A security scheme of the document, and the tenant whose login it is (undefined without `tenants`). */
+interface Scheme {
+  readonly name: string
+  readonly tenant: string | undefined
+}
+
 /** Undefined when the route has no guard, or opted out; what the schema declares itself is kept. */
-function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySchema | undefined, scheme: string): FastifySchema | undefined {
+function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySchema | undefined, schemes: readonly Scheme[]): FastifySchema | undefined {
   if ((route.config as { zitadel?: unknown } | undefined)?.zitadel === false) return undefined
   const guards = HOOKS.flatMap((hook) => guardsOf(route[hook]))
   if (guards.length === 0) return undefined
@@ -146,7 +152,7 @@ function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySc
     // OpenAPI 3.0.3 §4.7.30 (Security Requirement Object): the requirements of
     // the list are alternatives, and an empty one `{}` makes security optional;
     // Swagger UI still sends the token when logged in.
-    const requirements = scopeAlternatives(guards).map((scopes) => ({ [scheme]: scopes }))
+    const requirements = securityRequirements(guards, schemes)
     doc.security = optional ? [{}, ...requirements] : requirements
   }
   // Without a response schema @fastify/swagger documents `200: Default
@@ -164,33 +170,77 @@ function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySc
   return doc
 }
 
-/** More alternatives than this are documented as one requirement without scopes. */
+/** More alternatives than this are documented as one requirement without scopes per scheme. */
 const MAX_ALTERNATIVES = 16
 
+/** One way through the guards: a token of one of `tenants` (undefined: any) with all of `scopes`. */
+interface Alternative {
+  readonly tenants: readonly string[] | undefined
+  readonly scopes: readonly string[]
+}
+
+const ANY: Alternative = { tenants: undefined, scopes: [] }
+
+/** The requirements of the route: each way through its guards, in the scheme of each tenant it admits. */
+function securityRequirements (guards: readonly GuardRequirement[], schemes: readonly Scheme[]): Array<Record<string, string[]>> {
+  const ways = alternatives(guards) ?? [ANY]
+  const requirements = ways.flatMap((way) => schemes
+    .filter((s) => way.tenants === undefined || way.tenants.includes(s.tenant as string))
+    .map((s) => ({ [s.name]: [...way.scopes] })))
+  // Guards no tenant can pass together still need a token.
+  return requirements.length > 0 ? requirements : schemes.map((s) => ({ [s.name]: [] }))
+}
+
 /**
- * The sets of scopes that each let a request through the guards (all of
- * them apply): one set, unless `requireScopes({ any })` or `anyOf` offers a choice.
+ * The ways through the guards (all of them apply): one, unless
+ * `requireScopes({ any })` or `anyOf` offers a choice; undefined when there
+ * are more than `MAX_ALTERNATIVES`.
  */
-function scopeAlternatives (guards: readonly GuardRequirement[]): string[][] {
-  let sets: string[][] = [[]]
+function alternatives (guards: readonly GuardRequirement[]): Alternative[] | undefined {
+  let ways: Alternative[] = [ANY]
   for (const guard of guards) {
-    const choices = scopeChoices(guard)
-    sets = sets.flatMap((set) => choices.map((choice) => [...new Set([...set, ...choice])]))
-    if (sets.length > MAX_ALTERNATIVES) return [[]]
+    const choices = choicesOf(guard)
+    if (choices === undefined) return undefined
+    ways = ways.flatMap((way) => choices.map((choice) => both(way, choice)))
+      .filter((way) => way.tenants === undefined || way.tenants.length > 0)
+    if (ways.length > MAX_ALTERNATIVES) return undefined
   }
-  const unique = new Map<string, string[]>()
-  for (const set of sets) unique.set([...set].sort().join(' '), set)
+  const unique = new Map<string, Alternative>()
+  for (const way of ways) unique.set(`${way.tenants?.join(' ') ?? '*'}|${[...way.scopes].sort().join(' ')}`, way)
   return [...unique.values()]
 }
 
-function scopeChoices (guard: GuardRequirement): string[][] {
-  if (guard.kind === 'scopes') return guard.any ? guard.scopes.map((s) => [s]) : [[...guard.scopes]]
-  if (guard.kind === 'anyOf') return guard.guards.flatMap((g) => scopeAlternatives([g]))
-  return [[]]
+function choicesOf (guard: GuardRequirement): Alternative[] | undefined {
+  switch (guard.kind) {
+    case 'optional':
+      return [ANY]
+    case 'scopes':
+      return guard.any ? guard.scopes.map((s) => ({ tenants: guard.tenants, scopes: [s] })) : [{ tenants: guard.tenants, scopes: guard.scopes }]
+    case 'anyOf': {
+      const each = guard.guards.map((g) => alternatives([g]))
+      return each.includes(undefined) ? undefined : (each as Alternative[][]).flat()
+    }
+    default:
+      return [{ tenants: guard.tenants, scopes: [] }]
+  }
+}
+
+/** A way through two guards at once: tenants both admit, and the scopes of both. */
+function both (a: Alternative, b: Alternative): Alternative {
+  const tenants = a.tenants === undefined ? b.tenants : b.tenants === undefined ? a.tenants : a.tenants.filter((t) => (b.tenants as readonly string[]).includes(t))
+  return { tenants, scopes: [...new Set([...a.scopes, ...b.scopes])] }
 }
 
 /** E.g. "the Zitadel role `admin` (`ZITADEL_AUTH_ROLE_REQUIRED`)". */
 function describe (guard: GuardRequirement): string[] {
+  const tenant = guard.kind === 'optional' || guard.kind === 'anyOf' || guard.tenants === undefined
+    ? []
+    : [`a token of the tenant ${code(guard.tenants, 'or')} (\`ZITADEL_AUTH_TENANT_NOT_ALLOWED\`)`]
+  return [...tenant, ...demands(guard)]
+}
+
+/** What the guard asks of a token besides its tenant. */
+function demands (guard: GuardRequirement): string[] {
   switch (guard.kind) {
     case 'auth':
     case 'optional':
@@ -219,8 +269,12 @@ function code (names: readonly string[], conjunction = 'and'): string {
   return quoted.length === 1 ? quoted[0] as string : `${quoted.slice(0, -1).join(', ')} ${conjunction} ${quoted.at(-1) as string}`
 }
 
-export function createOpenApiHelpers (opts: ResolvedOptions) {
-  const name = opts.openapi.securityScheme
+/** With `tenants`, one security scheme per tenant: a route lists those of the tenants its guards admit, as alternatives. */
+export function createOpenApiHelpers (tenants: readonly ResolvedOptions[]) {
+  const schemes: Scheme[] = tenants.map((t) => ({ name: t.openapi.securityScheme, tenant: t.tenant }))
+  // Swagger UI has one initOAuth for all schemes: the first client id, and the scopes every tenant offers.
+  const clientId = tenants.find((t) => t.clientId !== undefined)?.clientId
+  const scopes = Object.keys((tenants[0] as ResolvedOptions).openapi.scopes).filter((scope) => tenants.every((t) => Object.hasOwn(t.openapi.scopes, scope)))
 
   function swaggerOptions<T extends object & SwaggerOptionsBase = Record<never, never>> (base?: T): ZitadelSwaggerOptions<T> {
     const given: Record<string, unknown> = base === undefined ? {} : objectArgument('swaggerOptions', base)
@@ -232,9 +286,10 @@ export function createOpenApiHelpers (opts: ResolvedOptions) {
     }
     const openapi = part(given, 'openapi', 'swaggerOptions: "openapi"')
     const components = part(openapi, 'components', 'swaggerOptions: "openapi.components"')
-    const schemes = part(components, 'securitySchemes', 'swaggerOptions: "openapi.components.securitySchemes"')
-    if (Object.hasOwn(schemes, name)) {
-      invalidOption(`swaggerOptions: "openapi.components.securitySchemes" already has "${name}"; choose another name with the plugin option openapi.securityScheme`)
+    const existing = part(components, 'securitySchemes', 'swaggerOptions: "openapi.components.securitySchemes"')
+    const taken = schemes.find((scheme) => Object.hasOwn(existing, scheme.name))
+    if (taken !== undefined) {
+      invalidOption(`swaggerOptions: "openapi.components.securitySchemes" already has "${taken.name}"; choose another name with the plugin option openapi.securityScheme`)
     }
     const userTransform = given.transform
     if (userTransform !== undefined && userTransform !== null && typeof userTransform !== 'function') {
@@ -246,25 +301,25 @@ export function createOpenApiHelpers (opts: ResolvedOptions) {
       const first = before?.(input)
       const schema = first?.schema ?? input.schema
       const url = first?.url ?? input.url
-      return { schema: documentRoute(input.route, schema, name) ?? schema ?? {}, url }
+      return { schema: documentRoute(input.route, schema, schemes) ?? schema ?? {}, url }
     }
 
     return {
       ...given,
-      openapi: { ...openapi, components: { ...components, securitySchemes: { ...schemes, [name]: securityScheme(opts) } } },
+      openapi: { ...openapi, components: { ...components, securitySchemes: { ...existing, ...Object.fromEntries(tenants.map((t) => [t.openapi.securityScheme, securityScheme(t)])) } } },
       transform
     } as unknown as ZitadelSwaggerOptions<T>
   }
 
   function swaggerUiOptions<T extends object = Record<never, never>> (base?: T): ZitadelSwaggerUiOptions<T> {
     const given: Record<string, unknown> = base === undefined ? {} : objectArgument('swaggerUiOptions', base)
-    if (opts.clientId === undefined) {
-      invalidOption('swaggerUiOptions: the plugin option "clientId" is required: Swagger UI logs in with the User Agent app it names')
+    if (clientId === undefined) {
+      invalidOption(`swaggerUiOptions: the plugin option "clientId" is required${tenants.length > 1 ? ' in a tenant' : ''}: Swagger UI logs in with the User Agent app it names`)
     }
     const initOAuth: Record<string, unknown> = {
-      clientId: opts.clientId,
+      clientId,
       usePkceWithAuthorizationCodeGrant: true,
-      scopes: Object.keys(opts.openapi.scopes),
+      scopes,
       ...part(given, 'initOAuth', 'swaggerUiOptions: "initOAuth"')
     }
     const theme = part(given, 'theme', 'swaggerUiOptions: "theme"')

@@ -1,11 +1,12 @@
 import { Type, KindGuard, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { invalidOption } from './errors.js'
+import { InvalidOptionError, invalidOption } from './errors.js'
 import type { HttpDispatcher } from './http.js'
 import type { ZitadelRequestUser, ZitadelUser } from './user.js'
 import { keepCredentials, resolveIntrospection, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js'
 import { isLoopbackHost, normaliseIssuer } from './issuer-url.js'
 import { resolveOpenApi, type OpenApiOptions, type ResolvedOpenApi } from './openapi-options.js'
+import { isPlainObject } from './values.js'
 
 /**
  * Signature algorithms a token may use. Asymmetric only: `none` and the HS*
@@ -35,8 +36,35 @@ export const ZITADEL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 
  */
 export const MIN_NOT_BEFORE_TOLERANCE = 5
 
-/** What `app.register(zitadelAuth, options)` takes. Durations are in seconds and may be fractional. */
-export interface ZitadelAuthOptions {
+/**
+ * What `app.register(zitadelAuth, options)` takes: one Zitadel project
+ * (`issuer`, `projectId` and their rules), or several under `tenants`.
+ */
+export type ZitadelPluginOptions = ZitadelAuthOptions | ZitadelMultiTenantOptions
+
+/** One Zitadel instance and project: the usual set-up. Durations are in seconds and may be fractional. */
+export interface ZitadelAuthOptions extends ZitadelIssuerOptions, ZitadelSharedOptions {
+  tenants?: undefined
+}
+
+/**
+ * Several Zitadel instances or projects in one app. Each token is checked by
+ * the one tenant its unverified `iss` (and, for tenants of one instance, its
+ * `aud`) names, and never by another; `request.zitadelUser.tenant` says which.
+ */
+export type ZitadelMultiTenantOptions = ZitadelSharedOptions & { [K in keyof ZitadelIssuerOptions]?: undefined } & {
+  /** Two or more tenants, each with its issuer, project and rules. */
+  tenants: ZitadelTenantOptions[]
+}
+
+/** One tenant of the `tenants` option. */
+export interface ZitadelTenantOptions extends ZitadelIssuerOptions {
+  /** The tenant's name, in `request.zitadelUser.tenant`, the guards' `tenant` option and the logs. Letters, digits, `.`, `-`, `_`. */
+  name: string
+}
+
+/** One issuer and project, and the rules its tokens must pass: top-level options, or a tenant's. */
+export interface ZitadelIssuerOptions {
   /**
    * The Zitadel instance URL, e.g. `https://my-instance.zitadel.cloud`. A
    * trailing slash is ignored. Several URLs of one instance (its custom
@@ -64,6 +92,18 @@ export interface ZitadelAuthOptions {
    * its type and curve. A list narrows this; `none` and HS* are never accepted.
    */
   algorithms?: Algorithm[] | undefined
+  /** A TypeBox schema the token's claims must also satisfy, checked after the signature. */
+  claimsSchema?: TSchema | undefined
+  /** Accept an `http:` issuer that is not on this machine. Default: false (only https, or http on loopback). */
+  allowInsecureIssuer?: boolean | undefined
+  /** How the OpenAPI document names the Zitadel login (used by `fastify.zitadel.swaggerOptions()` and `swaggerUiOptions()`). */
+  openapi?: OpenApiOptions | undefined
+  /** Accept opaque tokens (and, with `tokens: 'all'`, see revocations) by asking Zitadel's introspection endpoint. Default: off. */
+  introspection?: IntrospectionOptions | undefined
+}
+
+/** The options every tenant shares. */
+export interface ZitadelSharedOptions {
   /**
    * Seconds of clock skew allowed on `exp`, `nbf` and `iat`, 0 to 30. Default:
    * 0; `nbf` and `iat` always get at least 5 s, for hosts a little behind Zitadel.
@@ -89,14 +129,10 @@ export interface ZitadelAuthOptions {
    * `fastify.zitadel.options` (a proxy's credentials may be in it).
    */
   dispatcher?: HttpDispatcher | undefined
-  /** How many verified tokens are kept so that a repeated token skips the signature check; 0 turns the cache off. Integer, 0 to 1000000. Default: 10000. */
+  /** How many verified tokens are kept (per tenant) so that a repeated token skips the signature check; 0 turns the cache off. Integer, 0 to 1000000. Default: 10000. */
   tokenCacheSize?: number | undefined
-  /** A TypeBox schema the token's claims must also satisfy, checked after the signature. */
-  claimsSchema?: TSchema | undefined
   /** The realm of `WWW-Authenticate` challenges. Default: `'api'`. */
   realm?: string | undefined
-  /** Accept an `http:` issuer that is not on this machine. Default: false (only https, or http on loopback). */
-  allowInsecureIssuer?: boolean | undefined
   /**
    * Makes `request.user` your own object from the verified user (derived
    * fields, methods), once per token: the result is cached with the token.
@@ -122,10 +158,6 @@ export interface ZitadelAuthOptions {
    * false (the keys load in the background; requests get 503 until they are in).
    */
   waitForKeys?: boolean | undefined
-  /** How the OpenAPI document names the Zitadel login (used by `fastify.zitadel.swaggerOptions()` and `swaggerUiOptions()`). */
-  openapi?: OpenApiOptions | undefined
-  /** Accept opaque tokens (and, with `tokens: 'all'`, see revocations) by asking Zitadel's introspection endpoint. Default: off. */
-  introspection?: IntrospectionOptions | undefined
 }
 
 /** Where a token may come from besides the Authorization header. */
@@ -138,6 +170,8 @@ export interface CookieOptions {
 
 /** The options after validation and defaults: what `fastify.zitadel.options` shows. Frozen. */
 export interface ResolvedOptions {
+  /** The tenant's name with the `tenants` option; undefined without. */
+  readonly tenant: string | undefined
   /** The first issuer: discovery, keys and introspection come from it. */
   readonly issuer: string
   /** Every issuer a token's `iss` may name, `issuer` first. */
@@ -179,7 +213,7 @@ const seconds = (exclusiveMinimum: number | undefined, maximum: number) =>
     : Type.Number({ exclusiveMinimum, maximum })
 
 /** `expected` completes `option "name" must be …` in the registration error. */
-const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: string }> = {
+const rules: Record<keyof ZitadelIssuerOptions | keyof ZitadelSharedOptions, { schema: TSchema, expected: string }> = {
   issuer: {
     schema: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]),
     expected: 'an absolute http(s) URL string, such as "https://my-instance.zitadel.cloud", or a non-empty array of them'
@@ -230,14 +264,83 @@ const rules: Record<keyof ZitadelAuthOptions, { schema: TSchema, expected: strin
 /** Options Fastify's `register` passes along with the plugin's own. */
 const fastifyRegisterOptions = new Set(['prefix', 'logLevel', 'logSerializers'])
 
-/** A wrong value is an error naming the option, never a silent fallback. The caller's object is not changed. */
-export function resolveOptions (input: unknown): ResolvedOptions {
-  if (input === null || typeof input !== 'object') invalidOption('options must be an object with at least "issuer" and "projectId"')
+/** The options that belong to one issuer: with `tenants`, inside each tenant only. */
+const ISSUER_OPTIONS: ReadonlySet<string> = new Set<keyof ZitadelIssuerOptions>([
+  'issuer', 'projectId', 'clientId', 'audience', 'allowedClientIds', 'allowedSubjects', 'algorithms', 'claimsSchema', 'allowInsecureIssuer', 'openapi', 'introspection'
+])
+
+/** Tenant names become OpenAPI component names and log fields. */
+const TENANT_NAME = /^[A-Za-z0-9._-]{1,64}$/
+
+/**
+ * The options of each tenant, with the shared options in each: one without
+ * `tenants`. A wrong value is an error naming the option, never a silent
+ * fallback. The caller's object is not changed.
+ */
+export function resolveTenants (input: unknown): readonly ResolvedOptions[] {
+  if (input === null || typeof input !== 'object' || (input as { tenants?: unknown }).tenants === undefined) return [resolveOptions(input)]
+  const { tenants, ...shared } = input as Record<string, unknown>
+  for (const name of Object.keys(shared)) {
+    if (ISSUER_OPTIONS.has(name) && shared[name] !== undefined) invalidOption(`option "${name}" belongs inside each tenant when "tenants" is given`)
+  }
+  if (!Array.isArray(tenants) || tenants.length < 2) {
+    invalidOption('option "tenants" must be an array of two or more tenants, each { name, issuer, projectId, … }; with one, give its options at the top level')
+  }
+  const names = new Set<string>()
+  const resolved = tenants.map((tenant: unknown, i) => {
+    const where = `tenants[${i}]`
+    if (!isPlainObject(tenant)) invalidOption(`option "${where}" must be an object { name, issuer, projectId, … }`)
+    const { name, ...own } = tenant
+    if (typeof name !== 'string' || !TENANT_NAME.test(name)) invalidOption(`option "${where}.name" must be 1 to 64 letters, digits, ".", "-" or "_"`)
+    if (names.has(name)) invalidOption(`option "${where}.name": "${name}" names two tenants`)
+    names.add(name)
+    for (const key of Object.keys(own)) {
+      if (!ISSUER_OPTIONS.has(key)) invalidOption(`option "${where}.${key}" is not a tenant option; a tenant takes name, ${[...ISSUER_OPTIONS].join(', ')}`)
+    }
+    try {
+      return resolveOptions({ ...shared, ...own }, name)
+    } catch (err) {
+      if (err instanceof InvalidOptionError) invalidOption(`tenant "${name}" (${where}): ${err.message.replace(/^fastify-zitadel-auth: /, '')}`)
+      throw err
+    }
+  })
+  checkDistinct(resolved)
+  return resolved
+}
+
+/**
+ * A token must lead to one tenant: tenants that share an issuer are told
+ * apart by `aud`, so their audiences may not overlap; and an opaque token
+ * names no issuer, so only one tenant may introspect. Each tenant has its
+ * own security scheme in the OpenAPI document.
+ */
+function checkDistinct (tenants: readonly ResolvedOptions[]): void {
+  for (const [i, a] of tenants.entries()) {
+    for (const b of tenants.slice(i + 1)) {
+      if (!a.issuers.some((iss) => b.issuers.includes(iss))) continue
+      const shared = a.audience.find((aud) => b.audience.includes(aud))
+      if (shared !== undefined) {
+        invalidOption(`tenants "${a.tenant as string}" and "${b.tenant as string}" share an issuer and the audience "${shared}": a token could belong to either; give them distinct projects or audiences`)
+      }
+    }
+  }
+  const schemes = tenants.map((t) => t.openapi.securityScheme)
+  const twice = schemes.find((name, i) => schemes.indexOf(name) !== i)
+  if (twice !== undefined) invalidOption(`tenants: two tenants have the OpenAPI security scheme "${twice}"; give each its own openapi.securityScheme`)
+  const introspecting = tenants.filter((t) => t.introspection !== undefined)
+  if (introspecting.length > 1) {
+    invalidOption(`tenants ${introspecting.map((t) => `"${t.tenant as string}"`).join(' and ')} have the introspection option: an opaque token does not say which Zitadel issued it, so only one tenant may introspect`)
+  }
+}
+
+/** One tenant's options, or the whole of them without `tenants`. */
+export function resolveOptions (input: unknown, tenant?: string): ResolvedOptions {
+  if (input === null || typeof input !== 'object') invalidOption('options must be an object with at least "issuer" and "projectId", or "tenants"')
   const opts = input as Record<string, unknown>
 
   for (const name of Object.keys(opts)) {
-    if (!Object.hasOwn(rules, name) && !fastifyRegisterOptions.has(name)) {
-      invalidOption(`unknown option "${name}"; known options are ${Object.keys(rules).join(', ')}`)
+    if (!Object.hasOwn(rules, name) && !fastifyRegisterOptions.has(name) && !(name === 'tenants' && opts[name] === undefined)) {
+      invalidOption(`unknown option "${name}"; known options are ${Object.keys(rules).join(', ')}, tenants`)
     }
   }
   for (const [name, rule] of Object.entries(rules)) {
@@ -269,6 +372,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   const introspection = resolveIntrospection(opts.introspection)
 
   const resolved: ResolvedOptions = Object.freeze({
+    tenant,
     issuer,
     issuers: Object.freeze(issuers),
     projectId,
@@ -291,10 +395,11 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     cookie: cookieOption(opts.cookie as CookieOptions | undefined),
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
     roleClaim: `urn:zitadel:iam:org:project:${projectId}:roles`,
-    openapi: resolveOpenApi(opts.openapi as OpenApiOptions | undefined, projectId),
+    openapi: resolveOpenApi(opts.openapi as OpenApiOptions | undefined, projectId, tenant),
     introspection: introspection?.options
   })
-  if (resolved.waitForKeys && resolved.introspection?.tokens === 'all') {
+  // With tenants, the others' keys are waited for.
+  if (tenant === undefined && resolved.waitForKeys && resolved.introspection?.tokens === 'all') {
     invalidOption('option "waitForKeys": with introspection.tokens \'all\' no key is ever used, so there are none to wait for')
   }
   if (introspection !== undefined) keepCredentials(resolved, introspection.credentials)

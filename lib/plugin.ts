@@ -3,25 +3,22 @@ import { setMaxListeners } from 'node:events'
 import fp from 'fastify-plugin'
 import { createAuthenticate, kChecked } from './authenticate.js'
 import { clockOf } from './clock.js'
-import { createCredentialCheck } from './credential-check.js'
 import { createErrorFactory, invalidOption, KeysNotLoadedError } from './errors.js'
 import { createGuards, type Guard } from './guards.js'
-import { Discovery } from './discovery.js'
-import { createIntrospector, type IntrospectionStatus } from './introspection.js'
-import { JwksCache, type KeySetStatus } from './jwks.js'
 import { createOpenApiHelpers, type SwaggerOptionsBase, type ZitadelSwaggerOptions, type ZitadelSwaggerUiOptions } from './openapi.js'
-import { introspectionCredentials } from './introspection-options.js'
 import type { HttpSettings } from './http.js'
-import { resolveOptions, type ResolvedOptions, type ZitadelAuthOptions } from './options.js'
+import { resolveTenants, type ResolvedOptions, type ZitadelPluginOptions } from './options.js'
 import { guardRoutes, protectRoutes } from './routes.js'
+import { createTenant, type Tenant, type ZitadelTenantStatus } from './tenant.js'
+import { createTenantRouter } from './tenant-router.js'
 import type { ZitadelUser } from './user.js'
-import { createUserFactory } from './user-factory.js'
-import { createTokenVerifier } from './verify.js'
 
 /** `fastify.zitadel` */
 export interface ZitadelAuth extends ReturnType<typeof createGuards> {
-  /** The options after validation and defaults. Frozen. */
+  /** The options after validation and defaults; with `tenants`, the first tenant's (the shared options are the same in each). Frozen. */
   readonly options: ResolvedOptions
+  /** Each tenant's options, in the order of the `tenants` option; without it, `[options]`. Frozen. */
+  readonly tenants: readonly ResolvedOptions[]
   /** Verifies a raw access token that does not come in an HTTP request (WebSockets, queues, tests). Shares the token cache with the hook; throws the coded errors. */
   verify (token: string): Promise<ZitadelUser>
   /** The onRequest hook the plugin adds to every route: verifies a Bearer token if there is one and sets `request.user`. */
@@ -100,46 +97,51 @@ export interface ZitadelAuth extends ReturnType<typeof createGuards> {
   swaggerUiOptions<T extends object = Record<never, never>> (base?: T): ZitadelSwaggerUiOptions<T>
 }
 
-/** What `fastify.zitadel.status()` answers. Nothing secret: no key material, token or credential. */
-export interface ZitadelStatus {
-  /** A token can be checked now without waiting on Zitadel. */
-  readonly ready: boolean
-  /** The signing keys; undefined with `introspection.tokens: 'all'` (no key is used). */
-  readonly keys: KeySetStatus | undefined
-  /** Introspection; undefined without the `introspection` option. */
-  readonly introspection: IntrospectionStatus | undefined
+/**
+ * What `fastify.zitadel.status()` answers. Nothing secret: no key material,
+ * token or credential. With the `tenants` option, `keys` and `introspection`
+ * are undefined: each tenant's are under `tenants`, and `ready` means every
+ * tenant is.
+ */
+export interface ZitadelStatus extends ZitadelTenantStatus {
+  /** With the `tenants` option: each tenant's state, by name. */
+  readonly tenants?: Readonly<Record<string, ZitadelTenantStatus>>
 }
 
 /** Wrapped with fastify-plugin below so the decorator and route hook reach the whole app, not just this scope. */
-const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async function fastifyZitadelAuth (fastify, options) {
-  const opts = resolveOptions(options)
-  const clock = clockOf(options)
+const fastifyZitadelAuth: FastifyPluginAsync<ZitadelPluginOptions> = async function fastifyZitadelAuth (fastify, options) {
+  const tenantOptions = resolveTenants(options)
+  // The shared options are the same in each tenant's.
+  const opts = tenantOptions[0] as ResolvedOptions
   const log = fastify.log.child({ plugin: 'fastify-zitadel-auth' })
   const errors = createErrorFactory(opts.realm)
   const closing = new AbortController()
   // Every request to the IdP listens to it while in flight; dozens at once are normal.
   setMaxListeners(0, closing.signal)
   const http: HttpSettings = { timeoutMs: opts.httpTimeout * 1000, signal: closing.signal, dispatcher: options.dispatcher }
-  const discovery = new Discovery(opts.issuer, opts.discoveryUrl, http)
-  const jwks = new JwksCache(opts, log, errors, discovery, clock, http)
-  const users = createUserFactory(opts, errors, log)
-  const verifier = createTokenVerifier(opts, jwks, errors, log, clock, users)
-  const clientCredentials = introspectionCredentials(opts)
-  const introspector = opts.introspection === undefined || clientCredentials === undefined
-    ? undefined
-    : createIntrospector(opts, opts.introspection, clientCredentials, discovery, log, errors, http, clock, users)
-
-  const credentials = createCredentialCheck(verifier, introspector, errors)
+  const context = { log, errors, clock: clockOf(options), http }
+  const tenants = tenantOptions.map((o) => createTenant(o, context))
+  // One tenant is checked directly: no router on the request path.
+  const credentials = tenants.length === 1 ? (tenants[0] as Tenant).credentials : createTenantRouter(tenants, errors, log)
   const authenticate = createAuthenticate(credentials, errors, opts.cookie)
 
   function status (): ZitadelStatus {
-    const keys = introspector?.all === true ? undefined : jwks.status()
-    const introspection = introspector?.status()
-    const ready = (keys === undefined || keys.usable) && introspection?.coolingDown !== true
-    return { ready, keys, introspection }
+    if (tenants.length === 1) return (tenants[0] as Tenant).status()
+    const each = Object.fromEntries(tenants.map((t) => [t.options.tenant as string, t.status()]))
+    return { ready: Object.values(each).every((s) => s.ready), keys: undefined, introspection: undefined, tenants: each }
   }
 
-  const zitadel: ZitadelAuth = Object.freeze({ options: opts, verify: credentials.verify, authenticate, status, guardRoutes, ...createGuards(errors), ...createOpenApiHelpers(opts) })
+  const names = opts.tenant === undefined ? undefined : tenantOptions.map((o) => o.tenant as string)
+  const zitadel: ZitadelAuth = Object.freeze({
+    options: opts,
+    tenants: Object.freeze([...tenantOptions]),
+    verify: credentials.verify,
+    authenticate,
+    status,
+    guardRoutes,
+    ...createGuards(errors, names),
+    ...createOpenApiHelpers(tenantOptions)
+  })
   fastify.decorate('zitadel', zitadel)
   fastify.decorateRequest('user', null)
   fastify.decorateRequest('zitadelUser', null)
@@ -147,7 +149,6 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
 
   protectRoutes(fastify, authenticate, log)
 
-  // In the background: start-up never waits on, or fails because of, the IdP.
   if (opts.cookie !== undefined) {
     // Plugins may come in any order; by ready they are all registered.
     fastify.addHook('onReady', async function checkZitadelCookieSetup () {
@@ -157,14 +158,12 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelAuthOptions> = async functio
     })
   }
   fastify.addHook('onReady', async function warmZitadelKeys () {
-    // With tokens: 'all', no key is ever used.
-    if (introspector?.all === true) return
-    const loading = jwks.warm()
-    if (!opts.waitForKeys) return
-    await loading
-    const { usable, lastFailure } = jwks.status()
-    // The fetch always fails with a reason here: only closing the app aborts one without, and close waits for ready.
-    if (!usable) throw new KeysNotLoadedError(`could not load the signing keys from ${opts.issuer} (${lastFailure}); waitForKeys makes start-up wait for them, and the log says more`)
+    if (!opts.waitForKeys) {
+      for (const tenant of tenants) tenant.warm()
+      return
+    }
+    const failed = (await Promise.all(tenants.map((t) => t.loadKeys()))).filter((f) => f !== undefined)
+    if (failed.length > 0) throw new KeysNotLoadedError(`could not load the signing keys from ${failed.join(' and ')}; waitForKeys makes start-up wait for them, and the log says more`)
   })
   fastify.addHook('onClose', async function closeZitadelKeys () {
     closing.abort()

@@ -9,7 +9,7 @@ import { createZitadelUser, type ZitadelUser } from './user.js'
  * option makes of it, which is made once per token and reused from the cache.
  */
 export function createUserFactory (opts: ResolvedOptions, errors: ErrorFactory, log: FastifyBaseLogger) {
-  const { formatUser, roleClaim } = opts
+  const { formatUser, roleClaim, tenant } = opts
   const format = formatUser === undefined
     ? undefined
     : (user: ZitadelUser): unknown => {
@@ -24,12 +24,12 @@ export function createUserFactory (opts: ResolvedOptions, errors: ErrorFactory, 
 
   /** The user of a token seen for the first time: `formatUser` runs. */
   function build (token: string, claims: Claims): ZitadelUser {
-    return createZitadelUser(token, claims, roleClaim, format)
+    return createZitadelUser(token, claims, roleClaim, { format, tenant })
   }
 
   /** A user for another request with a token `first` was built for: what `formatUser` made is reused. */
   function rebuild (token: string, claims: Claims, first: unknown): ZitadelUser {
-    return createZitadelUser(token, claims, roleClaim, format === undefined ? undefined : () => first)
+    return createZitadelUser(token, claims, roleClaim, { format: format === undefined ? undefined : () => first, tenant })
   }
 
   return { build, rebuild }

@@ -43,7 +43,7 @@ export interface ZitadelActor {
 export interface ZitadelCustomClaims {}
 
 /** Set in the static block: only the class may call its private constructor. */
-let create: (token: string, claims: Claims, roleClaim: string, format: ((user: ZitadelUser) => unknown) | undefined) => ZitadelUser
+let create: (token: string, claims: Claims, roleClaim: string, made: UserMaking) => ZitadelUser
 let requestUser: (user: ZitadelUser) => unknown
 
 /**
@@ -53,8 +53,8 @@ let requestUser: (user: ZitadelUser) => unknown
  */
 export class ZitadelUser {
   static {
-    create = (token, claims, roleClaim, format) => {
-      const user = new ZitadelUser(token, claims, roleClaim)
+    create = (token, claims, roleClaim, { format, tenant }) => {
+      const user = new ZitadelUser(token, claims, roleClaim, tenant)
       Object.freeze(user)
       // A private field takes the write on a frozen object, and only this class can make it.
       if (format !== undefined) user.#requestUser = format(user)
@@ -84,13 +84,15 @@ export class ZitadelUser {
   readonly metadata: Readonly<Record<string, string>>
   /** All claims of the verified token. */
   readonly claims: ZitadelClaims & ZitadelCustomClaims
+  /** The tenant whose rules the token passed, with the `tenants` option; undefined without. */
+  readonly tenant: string | undefined
   // A private field, not a property: the raw token must not end up in a
   // response or a log because a handler returned or logged `request.user`.
   readonly #token: string
   /** What `request.user` is: this user, or what the `formatUser` option made of it. */
   #requestUser: unknown = this
 
-  private constructor (token: string, claims: Claims, roleClaim: string) {
+  private constructor (token: string, claims: Claims, roleClaim: string, tenant: string | undefined) {
     this.sub = claims.sub as string
     this.clientId = stringOrUndefined(claims.client_id)
     this.orgId = stringOrUndefined(claims['urn:zitadel:iam:user:resourceowner:id'])
@@ -99,6 +101,7 @@ export class ZitadelUser {
     this.actor = claims.act === undefined ? undefined : readActor(claims.act)
     this.metadata = readMetadata(claims[METADATA_CLAIM])
     this.claims = claims as ZitadelClaims & ZitadelCustomClaims
+    this.tenant = tenant
     this.#token = token
   }
 
@@ -115,10 +118,17 @@ export class ZitadelUser {
   }
 }
 
+/** How a user is made besides its token and claims. */
+interface UserMaking {
+  /** Makes `request.user` of the user (the `formatUser` option), after the user is frozen; what it throws, `createZitadelUser` throws. */
+  readonly format?: ((user: ZitadelUser) => unknown) | undefined
+  /** The tenant's name, with the `tenants` option. */
+  readonly tenant?: string | undefined
+}
+
 /** The claims must be deep-frozen already: the user hands them out as they are. */
-/** `format` makes `request.user` of the user (the `formatUser` option), after the user is frozen; what it throws, this throws. */
-export function createZitadelUser (token: string, claims: Claims, roleClaim: string, format?: (user: ZitadelUser) => unknown): ZitadelUser {
-  return create(token, claims, roleClaim, format)
+export function createZitadelUser (token: string, claims: Claims, roleClaim: string, made: UserMaking = {}): ZitadelUser {
+  return create(token, claims, roleClaim, made)
 }
 
 /** What `request.user` is for this user. */

@@ -1,10 +1,9 @@
-import { isUtf8 } from 'node:buffer'
 import type { FastifyBaseLogger } from 'fastify'
-import { createClaimsCheck, notBeforeToleranceOf, type Claims } from './claims.js'
+import { createClaimsCheck, notBeforeToleranceOf } from './claims.js'
 import type { Clock } from './clock.js'
 import { SignatureInvalidError, TokenMalformedError, TokenUnsupportedError, type ErrorFactory } from './errors.js'
 import type { JwksCache } from './jwks.js'
-import { COMPACT_JWS, isCanonicalBase64url, keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
+import { COMPACT_JWS, decodeJsonSegment, isCanonicalBase64url, keyFitsAlgorithm, verifySignature, type VerificationKey } from './jws.js'
 import type { Algorithm, ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
 import type { UserFactory } from './user-factory.js'
@@ -138,7 +137,7 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
 
   /** The header rules; what they depend on is fixed at registration, so a header that passed once always passes. */
   function checkHeader (headerB64: string): CheckedHeader {
-    const header = isCanonicalBase64url(headerB64) ? decodeJson(headerB64) : undefined
+    const header = isCanonicalBase64url(headerB64) ? decodeJsonSegment(headerB64) : undefined
     if (header === undefined) throw errors.auth(TokenMalformedError)
     const { alg, kid, typ } = header
     if (typeof alg !== 'string' || !algorithms.has(alg)) throw errors.auth(TokenUnsupportedError)
@@ -158,7 +157,7 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
 
   /** The claims checks, then the user, cached; runs once the signature holds with the issuer's current key. */
   function accept (jws: ParsedJws): ZitadelUser {
-    const claims = decodeJson(jws.payloadB64)
+    const claims = decodeJsonSegment(jws.payloadB64)
     if (claims === undefined) throw errors.auth(TokenMalformedError)
     const now = clock.wallSeconds()
     checkClaims(claims, now)
@@ -174,16 +173,3 @@ export function createTokenVerifier (opts: ResolvedOptions, jwks: JwksCache, err
 }
 
 export type TokenVerifier = ReturnType<typeof createTokenVerifier>
-
-/** A base64url segment holding a JSON object in valid UTF-8 (RFC 7519 §7.2), or undefined. */
-function decodeJson (segment: string): Claims | undefined {
-  const bytes = Buffer.from(segment, 'base64url')
-  // toString would turn invalid bytes into U+FFFD, and two readers could then disagree on a claim.
-  if (!isUtf8(bytes)) return undefined
-  try {
-    const value: unknown = JSON.parse(bytes.toString('utf8'))
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as Claims : undefined
-  } catch {
-    return undefined
-  }
-}

@@ -226,23 +226,23 @@ t.test('a guard carries what it requires, deduplicated and frozen', async (t) =>
   const { requireAuth, requireRoles, requireScopes } = createGuards(createErrorFactory('api'))
   const input = ['admin', 'editor', 'admin']
   const roles = requireRoles(input, { any: true })
-  t.strictSame(roles[kGuard], { kind: 'roles', roles: ['admin', 'editor'], any: true })
+  t.strictSame(roles[kGuard], { kind: 'roles', roles: ['admin', 'editor'], any: true, tenants: undefined })
   t.ok(Object.isFrozen(roles[kGuard]), 'the requirement is frozen')
   t.ok(Object.isFrozen((roles[kGuard] as unknown as { roles: string[] }).roles), 'its role list is frozen')
   input.push('viewer')
   t.strictSame((roles[kGuard] as unknown as { roles: string[] }).roles, ['admin', 'editor'], 'later changes to the caller\'s array do not leak in')
-  t.strictSame(requireRoles(['admin'])[kGuard], { kind: 'roles', roles: ['admin'], any: false }, 'any defaults to false')
-  t.strictSame(requireAuth()[kGuard], { kind: 'auth' })
-  t.strictSame(requireScopes(['read', 'read'])[kGuard], { kind: 'scopes', scopes: ['read'], any: false })
+  t.strictSame(requireRoles(['admin'])[kGuard], { kind: 'roles', roles: ['admin'], any: false, tenants: undefined }, 'any defaults to false')
+  t.strictSame(requireAuth()[kGuard], { kind: 'auth', tenants: undefined })
+  t.strictSame(requireScopes(['read', 'read'])[kGuard], { kind: 'scopes', scopes: ['read'], any: false, tenants: undefined })
   t.equal(kGuard, Symbol.for('fastify-zitadel-auth.guard'), 'a registered symbol, shared across copies of the package')
 
   const plain = async () => {}
   t.strictSame(guardsOf(undefined), [])
   t.strictSame(guardsOf(plain), [], 'a plain function is no guard')
-  t.strictSame(guardsOf(requireAuth()), [{ kind: 'auth' }])
+  t.strictSame(guardsOf(requireAuth()), [{ kind: 'auth', tenants: undefined }])
   t.strictSame(guardsOf([plain, requireScopes(['read']), 'not a function', requireAuth()]), [
-    { kind: 'scopes', scopes: ['read'], any: false },
-    { kind: 'auth' }
+    { kind: 'scopes', scopes: ['read'], any: false, tenants: undefined },
+    { kind: 'auth', tenants: undefined }
   ], 'in order, skipping what is not a guard')
 })
 
