@@ -285,7 +285,10 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
   t.throws(() => { (zitadel.options as unknown as Record<string, unknown>).projectId = 'other' }, TypeError)
   t.ok(Object.isFrozen(zitadel.options.audience))
   t.ok(Object.isFrozen(zitadel.options.algorithms))
+  t.equal(zitadel.tenants.length, 1, 'one tenant: the options')
+  t.equal(zitadel.tenants[0], zitadel.options)
   t.strictSame({ ...zitadel.options }, {
+    tenant: undefined,
     issuer: issuer.url,
     issuers: [issuer.url],
     projectId: PROJECT_ID,

@@ -27,6 +27,8 @@ async function tokenOf (idp: ZitadelEmulator, tenant: Tenant, user: 'alice' | 'b
 function tenantsOptions (overrides: Partial<ZitadelMultiTenantOptions> = {}): ZitadelMultiTenantOptions {
   return {
     ...FAST,
+    // Every tenant's keys are in when ready() resolves: no fetch still under way when a test counts them.
+    waitForKeys: true,
     tenants: [
       { name: 'eu', issuer: eu.issuer, projectId: euLogins.tenant.projectId, clientId: euLogins.tenant.clientId },
       { name: 'us', issuer: us.issuer, projectId: usLogins.tenant.projectId },
