@@ -33,6 +33,7 @@ interface ClaimsCheckContext {
 export function createClaimsCheck (opts: ResolvedOptions, errors: ErrorFactory, { log, refuseIdTokens }: ClaimsCheckContext): (claims: Claims, now: number) => void {
   const issuers = new Set(opts.issuers)
   const audience = new Set(opts.audience)
+  const otherTenants = opts.otherTenantsAudience.length === 0 ? undefined : new Set(opts.otherTenantsAudience)
   const allowedClients = opts.allowedClientIds === undefined ? undefined : new Set(opts.allowedClientIds)
   const allowedSubjects = opts.allowedSubjects === undefined ? undefined : new Set(opts.allowedSubjects)
   const claimsCheck = opts.claimsSchema === undefined ? undefined : compileClaimsSchema(opts.claimsSchema)
@@ -61,6 +62,8 @@ export function createClaimsCheck (opts: ResolvedOptions, errors: ErrorFactory, 
       log.debug({ aud: Array.isArray(claims.aud) ? claims.aud.slice(0, MAX_LOGGED_VALUES).map(loggable) : loggable(claims.aud), audience: opts.audience }, 'zitadel: token refused for its audience')
       throw errors.auth(AudienceInvalidError)
     }
+    // Another tenant of this issuer could claim it too: its rules might judge it otherwise.
+    if (otherTenants !== undefined && hasAudience(claims.aud, otherTenants)) refuse(AudienceInvalidError, 'its audience names another tenant too')
     // RFC 7519 §4.1.4: the token is expired at exp, not after it.
     if (now - tolerance >= exp) throw errors.auth(TokenExpiredError)
     if (nbf !== undefined && (!isNumericDate(nbf) || now + notBeforeTolerance < nbf)) throw errors.auth(TokenNotYetValidError)

@@ -146,7 +146,7 @@ function documentRoute (route: SwaggerTransformInput['route'], schema: FastifySc
   if (guards.length === 0) return undefined
 
   // Next to a guard that requires a token, optionalAuth() changes nothing.
-  const optional = guards.every((g) => g.kind === 'optional')
+  const optional = guards.every(letsAnyoneIn)
   const doc: FastifySchema & { security?: unknown } = { ...schema }
   if (doc.security === undefined) {
     // OpenAPI 3.0.3 §4.7.30 (Security Requirement Object): the requirements of
@@ -181,14 +181,47 @@ interface Alternative {
 
 const ANY: Alternative = { tenants: undefined, scopes: [] }
 
-/** The requirements of the route: each way through its guards, in the scheme of each tenant it admits. */
+/**
+ * The requirements of the route: each way through its guards, in the scheme
+ * of each tenant it admits. Past `MAX_ALTERNATIVES`, one requirement without
+ * scopes per scheme of the tenants the guards admit at all.
+ */
 function securityRequirements (guards: readonly GuardRequirement[], schemes: readonly Scheme[]): Array<Record<string, string[]>> {
-  const ways = alternatives(guards) ?? [ANY]
-  const requirements = ways.flatMap((way) => schemes
+  const inScheme = (way: Alternative) => schemes
     .filter((s) => way.tenants === undefined || way.tenants.includes(s.tenant as string))
-    .map((s) => ({ [s.name]: [...way.scopes] })))
+    .map((s) => ({ [s.name]: [...way.scopes] }))
+  const ways = alternatives(guards)
+  let requirements = ways?.flatMap(inScheme)
+  if (requirements === undefined || requirements.length > MAX_ALTERNATIVES) requirements = inScheme({ tenants: admitted(guards), scopes: [] })
   // Guards no tenant can pass together still need a token.
-  return requirements.length > 0 ? requirements : schemes.map((s) => ({ [s.name]: [] }))
+  if (requirements.length === 0) requirements = inScheme(ANY)
+  const unique = new Map<string, Record<string, string[]>>()
+  for (const requirement of requirements) {
+    const [[name, scopes]] = Object.entries(requirement) as [[string, string[]]]
+    const key = `${name} ${[...scopes].sort().join(' ')}`
+    if (!unique.has(key)) unique.set(key, requirement)
+  }
+  return [...unique.values()]
+}
+
+/** `optionalAuth()`, or an `anyOf` with it among its guards: never refuses a request. */
+function letsAnyoneIn (guard: GuardRequirement): boolean {
+  return guard.kind === 'optional' || (guard.kind === 'anyOf' && guard.guards.some(letsAnyoneIn))
+}
+
+/** The tenants whose tokens may pass all of `guards`; undefined: any. */
+function admitted (guards: readonly GuardRequirement[]): readonly string[] | undefined {
+  let tenants: readonly string[] | undefined
+  for (const guard of guards) tenants = both({ tenants, scopes: [] }, { tenants: tenantsOf(guard), scopes: [] }).tenants
+  return tenants
+}
+
+/** The tenants one guard may let through; undefined: any. `anyOf`: those of any of its guards. */
+function tenantsOf (guard: GuardRequirement): readonly string[] | undefined {
+  if (guard.kind === 'optional') return undefined
+  if (guard.kind !== 'anyOf') return guard.tenants
+  const each = guard.guards.map(tenantsOf)
+  return each.includes(undefined) ? undefined : [...new Set((each as Array<readonly string[]>).flat())]
 }
 
 /**
@@ -205,9 +238,7 @@ function alternatives (guards: readonly GuardRequirement[]): Alternative[] | und
       .filter((way) => way.tenants === undefined || way.tenants.length > 0)
     if (ways.length > MAX_ALTERNATIVES) return undefined
   }
-  const unique = new Map<string, Alternative>()
-  for (const way of ways) unique.set(`${way.tenants?.join(' ') ?? '*'}|${[...way.scopes].sort().join(' ')}`, way)
-  return [...unique.values()]
+  return ways
 }
 
 function choicesOf (guard: GuardRequirement): Alternative[] | undefined {
@@ -233,6 +264,7 @@ function both (a: Alternative, b: Alternative): Alternative {
 
 /** E.g. "the Zitadel role `admin` (`ZITADEL_AUTH_ROLE_REQUIRED`)". */
 function describe (guard: GuardRequirement): string[] {
+  if (letsAnyoneIn(guard)) return []
   const tenant = guard.kind === 'optional' || guard.kind === 'anyOf' || guard.tenants === undefined
     ? []
     : [`a token of the tenant ${code(guard.tenants, 'or')} (\`ZITADEL_AUTH_TENANT_NOT_ALLOWED\`)`]

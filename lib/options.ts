@@ -3,7 +3,7 @@ import { Value } from '@sinclair/typebox/value'
 import { InvalidOptionError, invalidOption } from './errors.js'
 import type { HttpDispatcher } from './http.js'
 import type { ZitadelRequestUser, ZitadelUser } from './user.js'
-import { keepCredentials, resolveIntrospection, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js'
+import { introspectionCredentials, keepCredentials, resolveIntrospection, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js'
 import { isLoopbackHost, normaliseIssuer } from './issuer-url.js'
 import { resolveOpenApi, type OpenApiOptions, type ResolvedOpenApi } from './openapi-options.js'
 import { isPlainObject } from './values.js'
@@ -54,7 +54,7 @@ export interface ZitadelAuthOptions extends ZitadelIssuerOptions, ZitadelSharedO
  */
 export type ZitadelMultiTenantOptions = ZitadelSharedOptions & { [K in keyof ZitadelIssuerOptions]?: undefined } & {
   /** Two or more tenants, each with its issuer, project and rules. */
-  tenants: ZitadelTenantOptions[]
+  tenants: readonly ZitadelTenantOptions[]
 }
 
 /** One tenant of the `tenants` option. */
@@ -71,27 +71,27 @@ export interface ZitadelIssuerOptions {
    * domains, which share its keys): tokens may carry any of them in `iss`;
    * discovery and keys come from the first.
    */
-  issuer: string | string[]
+  issuer: string | readonly string[]
   /** The id of the Zitadel project that owns this API; roles are read from this project's role claim. */
   projectId: string
   /** The client id of the User Agent app used to log in (Swagger UI, docs). Not used to check tokens. */
   clientId?: string | undefined
   /** The token's `aud` must contain one of these. Default: `[projectId]`. */
-  audience?: string | string[] | undefined
+  audience?: string | readonly string[] | undefined
   /**
    * When set, the token's `client_id` must be one of these: app client ids, or
    * service users' usernames (Zitadel puts them there for service users'
    * grants). To pin service users prefer `allowedSubjects`: usernames change.
    */
-  allowedClientIds?: string[] | undefined
+  allowedClientIds?: readonly string[] | undefined
   /** When set, the token's `sub` must be one of these user ids: the way to pin service users. */
-  allowedSubjects?: string[] | undefined
+  allowedSubjects?: readonly string[] | undefined
   /**
    * Signature algorithms accepted. Default: the seven of Zitadel's web keys
    * (RS256, RS384, RS512, ES256, ES384, ES512, EdDSA), each only with a key of
    * its type and curve. A list narrows this; `none` and HS* are never accepted.
    */
-  algorithms?: Algorithm[] | undefined
+  algorithms?: readonly Algorithm[] | undefined
   /** A TypeBox schema the token's claims must also satisfy, checked after the signature. */
   claimsSchema?: TSchema | undefined
   /** Accept an `http:` issuer that is not on this machine. Default: false (only https, or http on loopback). */
@@ -179,6 +179,12 @@ export interface ResolvedOptions {
   readonly projectId: string
   readonly clientId: string | undefined
   readonly audience: readonly string[]
+  /**
+   * With `tenants`: the audiences of the other tenants of this tenant's
+   * issuers. A token that names one is refused (401
+   * `ZITADEL_AUTH_AUDIENCE_INVALID`): it could be theirs. Empty without.
+   */
+  readonly otherTenantsAudience: readonly string[]
   readonly allowedClientIds: readonly string[] | undefined
   readonly allowedSubjects: readonly string[] | undefined
   readonly algorithms: readonly Algorithm[]
@@ -282,12 +288,15 @@ export function resolveTenants (input: unknown): readonly ResolvedOptions[] {
   const { tenants, ...shared } = input as Record<string, unknown>
   for (const name of Object.keys(shared)) {
     if (ISSUER_OPTIONS.has(name) && shared[name] !== undefined) invalidOption(`option "${name}" belongs inside each tenant when "tenants" is given`)
+    if (!Object.hasOwn(rules, name) && !fastifyRegisterOptions.has(name)) invalidOption(`unknown option "${name}"; known options are ${Object.keys(rules).join(', ')}, tenants`)
   }
   if (!Array.isArray(tenants) || tenants.length < 2) {
     invalidOption('option "tenants" must be an array of two or more tenants, each { name, issuer, projectId, … }; with one, give its options at the top level')
   }
+  checkOptionValues(shared)
   const names = new Set<string>()
-  const resolved = tenants.map((tenant: unknown, i) => {
+  // Array.from, not map: a hole in the array is a mistake to report, not to skip.
+  const resolved = Array.from(tenants as unknown[], (tenant, i) => {
     const where = `tenants[${i}]`
     if (!isPlainObject(tenant)) invalidOption(`option "${where}" must be an object { name, issuer, projectId, … }`)
     const { name, ...own } = tenant
@@ -305,7 +314,16 @@ export function resolveTenants (input: unknown): readonly ResolvedOptions[] {
     }
   })
   checkDistinct(resolved)
-  return resolved
+  return resolved.map((t) => withOtherTenantsAudience(t, resolved))
+}
+
+/** `tenant` with the audiences of the other tenants that share one of its issuers. */
+function withOtherTenantsAudience (tenant: ResolvedOptions, all: readonly ResolvedOptions[]): ResolvedOptions {
+  const others = all.filter((o) => o !== tenant && o.issuers.some((iss) => tenant.issuers.includes(iss)))
+  const copy: ResolvedOptions = Object.freeze({ ...tenant, otherTenantsAudience: Object.freeze([...new Set(others.flatMap((o) => o.audience))]) })
+  const credentials = introspectionCredentials(tenant)
+  if (credentials !== undefined) keepCredentials(copy, credentials)
+  return copy
 }
 
 /**
@@ -343,23 +361,10 @@ export function resolveOptions (input: unknown, tenant?: string): ResolvedOption
       invalidOption(`unknown option "${name}"; known options are ${Object.keys(rules).join(', ')}, tenants`)
     }
   }
-  for (const [name, rule] of Object.entries(rules)) {
-    const value = opts[name]
-    if (value === undefined) {
-      if (name === 'issuer' || name === 'projectId') invalidOption(`option "${name}" is required and must be ${rule.expected}`)
-      continue
-    }
-    if (!Value.Check(rule.schema, value)) invalidOption(`option "${name}" must be ${rule.expected}`)
+  for (const name of ['issuer', 'projectId'] as const) {
+    if (opts[name] === undefined) invalidOption(`option "${name}" is required and must be ${rules[name].expected}`)
   }
-  if (opts.formatUser !== undefined && (typeof opts.formatUser !== 'function' || opts.formatUser.constructor.name === 'AsyncFunction')) {
-    invalidOption(`option "formatUser" must be ${rules.formatUser.expected}`)
-  }
-  if (opts.dispatcher !== undefined && typeof (opts.dispatcher as { dispatch?: unknown } | null)?.dispatch !== 'function') {
-    invalidOption(`option "dispatcher" must be ${rules.dispatcher.expected}`)
-  }
-  if (opts.claimsSchema !== undefined && !KindGuard.IsSchema(opts.claimsSchema)) {
-    invalidOption(`option "claimsSchema" must be ${rules.claimsSchema.expected}`)
-  }
+  checkOptionValues(opts)
 
   const allowInsecureIssuer = (opts.allowInsecureIssuer as boolean | undefined) ?? false
   const issuers = [...new Set(([] as string[]).concat(opts.issuer as string | string[]).map((value, i) =>
@@ -378,6 +383,7 @@ export function resolveOptions (input: unknown, tenant?: string): ResolvedOption
     projectId,
     clientId: opts.clientId as string | undefined,
     audience: Object.freeze([...new Set(audience)]),
+    otherTenantsAudience: Object.freeze([]),
     allowedClientIds: allowedClientIds === undefined ? undefined : Object.freeze([...new Set(allowedClientIds)]),
     allowedSubjects: allowedSubjects === undefined ? undefined : Object.freeze([...new Set(allowedSubjects)]),
     algorithms: Object.freeze([...new Set((opts.algorithms as Algorithm[] | undefined) ?? ZITADEL_ALGORITHMS)]) as readonly Algorithm[],
@@ -408,6 +414,24 @@ export function resolveOptions (input: unknown, tenant?: string): ResolvedOption
 
 function cookieOption (cookie: CookieOptions | undefined): Readonly<Required<CookieOptions>> | undefined {
   return cookie === undefined ? undefined : Object.freeze({ name: cookie.name, unsafeMethods: cookie.unsafeMethods ?? false })
+}
+
+/** Each option given has a value of its kind; what is missing is not looked at. */
+function checkOptionValues (opts: Record<string, unknown>): void {
+  for (const [name, rule] of Object.entries(rules)) {
+    const value = opts[name]
+    if (value === undefined) continue
+    if (!Value.Check(rule.schema, value)) invalidOption(`option "${name}" must be ${rule.expected}`)
+  }
+  if (opts.formatUser !== undefined && (typeof opts.formatUser !== 'function' || opts.formatUser.constructor.name === 'AsyncFunction')) {
+    invalidOption(`option "formatUser" must be ${rules.formatUser.expected}`)
+  }
+  if (opts.dispatcher !== undefined && typeof (opts.dispatcher as { dispatch?: unknown } | null)?.dispatch !== 'function') {
+    invalidOption(`option "dispatcher" must be ${rules.dispatcher.expected}`)
+  }
+  if (opts.claimsSchema !== undefined && !KindGuard.IsSchema(opts.claimsSchema)) {
+    invalidOption(`option "claimsSchema" must be ${rules.claimsSchema.expected}`)
+  }
 }
 
 /** Plain http only on loopback unless allowed: keys fetched over http can be swapped in transit. */

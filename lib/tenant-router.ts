@@ -15,7 +15,8 @@ import type { ZitadelUser } from './user.js'
  *   claims are read unverified here, to choose: the chosen tenant then checks
  *   the signature and every claim, `iss` and `aud` included.
  * - Anything else is an opaque token, which names no issuer: it goes to the
- *   one tenant with introspection, if there is one.
+ *   one tenant with introspection, whose answer's `aud` must not name
+ *   another tenant of its issuer (claims.ts).
  *
  * The caches are asked in turn: each holds only tokens that passed its own
  * tenant's checks, and a token only ever reaches one tenant.
@@ -26,7 +27,8 @@ export function createTenantRouter (tenants: readonly Tenant[], errors: ErrorFac
     for (const iss of tenant.options.issuers) byIssuer.set(iss, [...byIssuer.get(iss) ?? [], tenant])
   }
   const audiences = new Map(tenants.map((t) => [t, new Set(t.options.audience)]))
-  const opaque = tenants.find((t) => t.introspects)
+  // Without a tenant that introspects, the first refuses them: its verifier says in the log that they look like opaque tokens.
+  const opaque = tenants.find((t) => t.introspects) ?? tenants[0] as Tenant
 
   function cached (credential: string): ZitadelUser | undefined {
     for (const tenant of tenants) {
@@ -43,7 +45,7 @@ export function createTenantRouter (tenants: readonly Tenant[], errors: ErrorFac
 
   function choose (credential: string): Tenant | AuthError {
     const parts = COMPACT_JWS.exec(credential)
-    if (parts === null) return opaque ?? errors.auth(TokenMalformedError)
+    if (parts === null) return opaque
     const claims = decodeJsonSegment(parts[2] as string)
     if (claims === undefined) return errors.auth(TokenMalformedError)
     const candidates = typeof claims.iss === 'string' ? byIssuer.get(claims.iss) : undefined

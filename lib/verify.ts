@@ -43,7 +43,8 @@ const MAX_CHECKED_HEADERS = 64
 /**
  * Checks compact JWS access tokens and turns them into users:
  * header → key → signature → registered claims → `claimsSchema` → user.
- * The payload is parsed only once the signature holds.
+ * The claims are looked at only once the signature holds (with several
+ * tenants, tenant-router.ts reads `iss` and `aud` before, only to choose).
  *
  * Successes are kept in a token cache (`tokenCacheSize`), which the verifier
  * owns: `cached(token)` answers a token seen before without a signature

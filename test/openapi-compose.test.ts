@@ -28,6 +28,8 @@ t.test('composed guards in the OpenAPI document', async (t) => {
   app.get('/claim', { preHandler: z.requireClaim('email_verified', { equals: true }, { description: 'a verified email' }) }, async () => 'ok')
   app.get('/claim-bare', { preHandler: z.requireClaim('tenant', { equals: 'secret-tenant-id' }) }, async () => 'ok')
   app.get('/auth-or-claim', { preHandler: z.anyOf([z.requireAuth(), z.requireClaim('tier', { equals: 2 })]) }, async () => 'ok')
+  app.get('/role-or-anyone', { preHandler: z.anyOf([z.requireRoles(['admin']), z.optionalAuth()]) }, async () => 'ok')
+  app.get('/twice', { preHandler: z.anyOf([z.requireScopes(['a', 'b']), z.requireScopes(['b', 'a'])]) }, async () => 'ok')
   app.get('/many', {
     preHandler: [
       z.requireScopes(['a1', 'a2', 'a3', 'a4', 'a5'], { any: true }),
@@ -49,6 +51,10 @@ t.test('composed guards in the OpenAPI document', async (t) => {
   t.notMatch(JSON.stringify(doc), /secret-tenant-id/, 'the value a claim must equal is never published')
   t.equal(op('/auth-or-claim').responses['403'].description, 'Requires one of: a verified token; or the claim `tier` (`ZITADEL_AUTH_CLAIM_REQUIRED`)')
   t.strictSame(op('/many').security, [{ zitadel: [] }], 'more than 16 alternatives: one requirement without scopes')
+  t.strictSame(op('/role-or-anyone').security, [{}, { zitadel: [] }], 'anyOf with optionalAuth lets anyone in: the token is optional')
+  t.equal(op('/role-or-anyone').responses['403'], undefined, 'and it never answers 403')
+  t.match(op('/role-or-anyone').responses['401'].description, /a request without a token is answered as anonymous/)
+  t.strictSame(op('/twice').security, [{ zitadel: ['a', 'b'] }], 'the same scopes in another order: one requirement')
 
   const result = await new Validator().validate(structuredClone(doc) as never)
   t.ok(result.valid, 'the document validates against the OpenAPI 3 schema')

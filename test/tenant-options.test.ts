@@ -44,7 +44,10 @@ t.test('mistakes name the tenant and the option', async (t) => {
   t.match(refusal(t, { tenants: [EU, { ...US, jwksCooldown: 1 }] }), /option "tenants\[1\]\.jwksCooldown" is not a tenant option/)
   t.match(refusal(t, { tenants: [EU, { ...US, projectId: 'a:b' }] }), /^fastify-zitadel-auth: tenant "us" \(tenants\[1\]\): option "projectId" must be/)
   t.match(refusal(t, { tenants: [EU, { name: 'us', projectId: '2' }] }), /tenant "us" \(tenants\[1\]\): option "issuer" is required/)
-  t.match(refusal(t, { tenants: [EU, US], jwksCooldown: -1 }), /tenant "eu" \(tenants\[0\]\): option "jwksCooldown"/, 'a shared option is checked too')
+  t.match(refusal(t, { tenants: [EU, US], jwksCooldown: -1 }), /^fastify-zitadel-auth: option "jwksCooldown" must be/, 'a shared option is checked once, not blamed on a tenant')
+  t.match(refusal(t, { tenants: [EU, US], jwksColdown: 1 }), /^fastify-zitadel-auth: unknown option "jwksColdown"/, 'and so is a misspelt one')
+  // eslint-disable-next-line no-sparse-arrays
+  t.match(refusal(t, { tenants: [EU, , US] }), /option "tenants\[1\]" must be an object/, 'a hole in the list')
 })
 
 t.test('a token must lead to one tenant: overlapping audiences of one issuer, and two introspecting tenants, are refused', async (t) => {

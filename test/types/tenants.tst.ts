@@ -9,6 +9,8 @@ const us = { name: 'us', issuer: 'https://us.zitadel.cloud', projectId: '2', int
 test('register takes tenants, with the shared options beside them', () => {
   expect(app.register).type.toBeCallableWith(zitadelAuth, { tenants: [eu, us], jwksCooldown: 5, realm: 'api' })
   expect<ZitadelMultiTenantOptions>().type.toBeAssignableFrom({ tenants: [eu, { ...us, openapi: { securityScheme: 'us' } }] })
+  const fixed = [eu, { name: 'us', issuer: ['https://us.zitadel.cloud', 'https://auth.us.example.com'], projectId: '2', audience: ['2', 'api'] }] as const
+  expect(app.register).type.toBeCallableWith(zitadelAuth, { tenants: fixed })
 })
 
 test('an issuer option is not also at the top level, and a tenant has a name and an issuer', () => {
