@@ -294,6 +294,7 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
     projectId: PROJECT_ID,
     clientId: undefined,
     audience: [PROJECT_ID],
+    otherTenantsAudience: [],
     allowedClientIds: undefined,
     allowedSubjects: undefined,
     algorithms: ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
