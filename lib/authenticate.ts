@@ -1,9 +1,10 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { bearerCredential, hasOneAuthorization, isB64Token, NONE } from './bearer.js'
 import type { CredentialCheck } from './credential-check.js'
-import { BadRequestError, TokenMalformedError, type ErrorConstructor, type ErrorFactory } from './errors.js'
+import { BadRequestError, TokenMalformedError, TokenRevokedError, type ErrorConstructor, type ErrorFactory } from './errors.js'
 import type { ResolvedOptions } from './options.js'
-import { requestUserOf, type ZitadelRequestUser } from './user.js'
+import type { RevocationList } from './revocations.js'
+import { requestUserOf, type ZitadelRequestUser, type ZitadelUser } from './user.js'
 import { awaitable, failHook } from './hooks.js'
 
 /** RFC 9110 §9.2.1: a cross-site page can make a browser send these with its cookies, but they change nothing. */
@@ -17,7 +18,7 @@ export const kChecked = Symbol('fastify-zitadel-auth.checked')
  * 6750 §3); a request without one goes on as anonymous and the guards decide.
  * Callback style, not async, so that a cache hit allocates no promise.
  */
-export function createAuthenticate (credentials: CredentialCheck, errors: ErrorFactory, cookie: ResolvedOptions['cookie']) {
+export function createAuthenticate (credentials: CredentialCheck, revocations: RevocationList, errors: ErrorFactory, cookie: ResolvedOptions['cookie']) {
   return function authenticate (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     // `await authenticate(req, reply)` by hand: a promise, never a crash.
     if (typeof done !== 'function') return awaitable(authenticate, request, reply) as unknown as undefined
@@ -63,9 +64,7 @@ export function createAuthenticate (credentials: CredentialCheck, errors: ErrorF
   function resolve (credential: string, malformed: ErrorConstructor, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const user = credentials.cached(credential)
     if (user !== undefined) {
-      request.zitadelUser = user
-      request.user = requestUserOf(user) as ZitadelRequestUser
-      done()
+      accept(user, request, reply, done)
       return
     }
     if (!isB64Token(credential)) {
@@ -73,10 +72,19 @@ export function createAuthenticate (credentials: CredentialCheck, errors: ErrorF
       return
     }
     credentials.check(credential).then((checked) => {
-      request.zitadelUser = checked
-      request.user = requestUserOf(checked) as ZitadelRequestUser
-      done()
+      accept(checked, request, reply, done)
     }, (err: unknown) => { failHook(reply, err, done) })
+  }
+
+  /** A verified token's user, unless revoked since: revocations apply to cache hits too. */
+  function accept (user: ZitadelUser, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    if (revocations.covers(user)) {
+      failHook(reply, errors.auth(TokenRevokedError), done)
+      return
+    }
+    request.zitadelUser = user
+    request.user = requestUserOf(user) as ZitadelRequestUser
+    done()
   }
 }
 

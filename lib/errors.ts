@@ -21,6 +21,7 @@ export const IssuerInvalidError = request('ZITADEL_AUTH_ISSUER_INVALID', 'The ac
 export const AudienceInvalidError = request('ZITADEL_AUTH_AUDIENCE_INVALID', 'The access token is not meant for this API', 401)
 export const ClientNotAllowedError = request('ZITADEL_AUTH_CLIENT_NOT_ALLOWED', 'The access token was issued to a client this API does not accept', 401)
 export const ClaimsInvalidError = request('ZITADEL_AUTH_CLAIMS_INVALID', 'The access token claims are not accepted', 401)
+export const TokenRevokedError = request('ZITADEL_AUTH_TOKEN_REVOKED', 'The access token has been revoked', 401)
 export const TokenInactiveError = request('ZITADEL_AUTH_TOKEN_INACTIVE', 'The access token is not active', 401)
 export const RoleRequiredError = request('ZITADEL_AUTH_ROLE_REQUIRED', 'The access token lacks a required role', 403)
 export const ScopeRequiredError = request('ZITADEL_AUTH_SCOPE_REQUIRED', 'The access token lacks a required scope', 403)
@@ -61,6 +62,7 @@ const bearerCodes = new Map<ErrorConstructor, BearerErrorCode>([
   [ClientNotAllowedError, 'invalid_token'],
   [ClaimsInvalidError, 'invalid_token'],
   [TokenInactiveError, 'invalid_token'],
+  [TokenRevokedError, 'invalid_token'],
   [TokenRejectedError, 'invalid_token'],
   [UserRefusedError, 'invalid_token'],
   [RoleRequiredError, 'insufficient_scope'],

@@ -16,9 +16,10 @@ export type { KeySetStatus } from './jwks.js'
 export type { IntrospectionStatus } from './introspection.js'
 export type {
   ZitadelAuthOptions, ZitadelPluginOptions, ZitadelMultiTenantOptions, ZitadelTenantOptions, ZitadelIssuerOptions, ZitadelSharedOptions,
-  ResolvedOptions, Algorithm, CookieOptions
+  ResolvedOptions, Algorithm, CookieOptions, RevocationOptions
 } from './options.js'
 export type { ZitadelTenantStatus } from './tenant.js'
+export type { RevokeSubjectOptions } from './revoke.js'
 export type { OpenApiOptions, ResolvedOpenApi } from './openapi-options.js'
 export { SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from './options.js'
 export type { IntrospectionOptions, ResolvedIntrospection } from './introspection-options.js'
@@ -38,7 +39,7 @@ export type { ZitadelActor, ZitadelAuthTypes, ZitadelClaims, ZitadelCustomClaims
 export {
   TokenMissingError, BadRequestError, TokenMalformedError, TokenUnsupportedError, KeyUnknownError,
   SignatureInvalidError, TokenExpiredError, TokenNotYetValidError, IssuerInvalidError, AudienceInvalidError,
-  ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, TokenRejectedError, UserRefusedError, RoleRequiredError, ScopeRequiredError, ClaimRequiredError,
+  ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, TokenRevokedError, TokenRejectedError, UserRefusedError, RoleRequiredError, ScopeRequiredError, ClaimRequiredError,
   ForbiddenError, TenantNotAllowedError, DelegationRefusedError, IdpUnavailableError,
   InvalidOptionError, GuardNotCalledError, KeysNotLoadedError
 } from './errors.js'

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { createClaimsCheck, type Claims } from './claims.js'
 import { CLIENT_ASSERTION_TYPE, ClientAssertion } from './client-assertion.js'
@@ -10,6 +9,7 @@ import { COMPACT_JWS } from './jws.js'
 import type { IntrospectionCredentials, ResolvedIntrospection } from './introspection-options.js'
 import type { ResolvedOptions } from './options.js'
 import { TokenCache } from './token-cache.js'
+import { tokenDigest } from './token-digest.js'
 import type { UserFactory } from './user-factory.js'
 import { requestUserOf, type ZitadelUser } from './user.js'
 import { deepFreeze } from './values.js'
@@ -77,14 +77,14 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
 
   function cached (token: string): ZitadelUser | undefined {
     if (cache === undefined || token.length > MAX_OPAQUE_LENGTH) return undefined
-    const answer = cache.get(digest(token))
+    const answer = cache.get(tokenDigest(token))
     return answer !== undefined && clock.wallSeconds() < answer.exp && clock.now() < answer.deadline ? users.rebuild(token, answer.claims, answer.requestUser) : undefined
   }
 
   /** Every outcome, errors included, comes through the promise. */
   async function check (token: string): Promise<ZitadelUser> {
     if (token.length > MAX_OPAQUE_LENGTH) throw errors.auth(TokenMalformedError)
-    const key = digest(token)
+    const key = tokenDigest(token)
     let pending = inflight.get(key)
     if (pending === undefined) {
       if (inflight.size >= MAX_CALLS_IN_FLIGHT) throw errors.unavailable(1)
@@ -179,11 +179,6 @@ export interface IntrospectionStatus {
   readonly coolingDown: boolean
   /** Why the last call failed (fixed text), or undefined when it worked or none failed. */
   readonly lastFailure: string | undefined
-}
-
-/** The cache never holds a token. */
-function digest (token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
 }
 
 export type Introspector = ReturnType<typeof createIntrospector>

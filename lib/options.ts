@@ -151,6 +151,8 @@ export interface ZitadelSharedOptions {
    * CSRF token. Default: off (the header only).
    */
   cookie?: CookieOptions | undefined
+  /** How long revocations (`fastify.zitadel.revokeSubject()` and the like) are kept. */
+  revocation?: RevocationOptions | undefined
   /**
    * `app.ready()` (and `listen()`) wait for the first key load and fail with
    * `ZITADEL_AUTH_KEYS_NOT_LOADED` when it fails: fail fast at start-up, so an
@@ -158,6 +160,17 @@ export interface ZitadelSharedOptions {
    * false (the keys load in the background; requests get 503 until they are in).
    */
   waitForKeys?: boolean | undefined
+}
+
+/** The `revocation` option. */
+export interface RevocationOptions {
+  /**
+   * Seconds the longest access token of your Zitadel lives (its OIDC
+   * settings): a subject's revocation is kept this long, after which every
+   * token it covers has expired. From 60 to 604800. Default: 43200 (12 hours,
+   * Zitadel's default).
+   */
+  maxTokenLifetime?: number | undefined
 }
 
 /** Where a token may come from besides the Authorization header. */
@@ -199,6 +212,8 @@ export interface ResolvedOptions {
   readonly allowInsecureIssuer: boolean
   readonly waitForKeys: boolean
   readonly formatUser: ((user: ZitadelUser) => unknown) | undefined
+  /** The `revocation` option with its default. */
+  readonly revocation: Readonly<Required<RevocationOptions>>
   /** The `cookie` option with its default; undefined when off. */
   readonly cookie: Readonly<Required<CookieOptions>> | undefined
   /** `{issuer}/.well-known/openid-configuration` */
@@ -257,6 +272,10 @@ const rules: Record<keyof ZitadelIssuerOptions | keyof ZitadelSharedOptions, { s
   cookie: {
     schema: Type.Object({ name: Type.String({ pattern: '^[!#$%&\'*+\\-.^_`|~0-9A-Za-z]+$' }), unsafeMethods: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
     expected: 'an object { name, unsafeMethods? }: name a cookie name (RFC 6265 token characters), unsafeMethods a boolean'
+  },
+  revocation: {
+    schema: Type.Object({ maxTokenLifetime: Type.Optional(Type.Number({ minimum: 60, maximum: 7 * 86400 })) }, { additionalProperties: false }),
+    expected: 'an object { maxTokenLifetime? }: maxTokenLifetime a number of seconds from 60 to 604800'
   },
   // Fields checked in resolveOpenApi, each with its own message.
   openapi: {
@@ -399,6 +418,7 @@ export function resolveOptions (input: unknown, tenant?: string): ResolvedOption
     waitForKeys: (opts.waitForKeys as boolean | undefined) ?? false,
     formatUser: opts.formatUser as ((user: ZitadelUser) => unknown) | undefined,
     cookie: cookieOption(opts.cookie as CookieOptions | undefined),
+    revocation: Object.freeze({ maxTokenLifetime: (opts.revocation as RevocationOptions | undefined)?.maxTokenLifetime ?? 43_200 }),
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
     roleClaim: `urn:zitadel:iam:org:project:${projectId}:roles`,
     openapi: resolveOpenApi(opts.openapi as OpenApiOptions | undefined, projectId, tenant),

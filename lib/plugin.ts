@@ -11,10 +11,13 @@ import { resolveTenants, type ResolvedOptions, type ZitadelPluginOptions } from 
 import { guardRoutes, protectRoutes } from './routes.js'
 import { createTenant, type Tenant, type ZitadelTenantStatus } from './tenant.js'
 import { createTenantRouter } from './tenant-router.js'
+import { verifyUnlessRevoked } from './credential-check.js'
+import { RevocationList } from './revocations.js'
+import { createRevoker } from './revoke.js'
 import type { ZitadelUser } from './user.js'
 
 /** `fastify.zitadel` */
-export interface ZitadelAuth extends ReturnType<typeof createGuards> {
+export interface ZitadelAuth extends ReturnType<typeof createGuards>, ReturnType<typeof createRevoker> {
   /** The options after validation and defaults; with `tenants`, the first tenant's (the shared options are the same in each). Frozen. */
   readonly options: ResolvedOptions
   /** Each tenant's options, in the order of the `tenants` option; without it, `[options]`. Frozen. */
@@ -123,7 +126,8 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelPluginOptions> = async funct
   const tenants = tenantOptions.map((o) => createTenant(o, context))
   // One tenant is checked directly: no router on the request path.
   const credentials = tenants.length === 1 ? (tenants[0] as Tenant).credentials : createTenantRouter(tenants, errors, log)
-  const authenticate = createAuthenticate(credentials, errors, opts.cookie)
+  const revocations = new RevocationList(context.clock)
+  const authenticate = createAuthenticate(credentials, revocations, errors, opts.cookie)
 
   function status (): ZitadelStatus {
     if (tenants.length === 1) return (tenants[0] as Tenant).status()
@@ -135,10 +139,11 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelPluginOptions> = async funct
   const zitadel: ZitadelAuth = Object.freeze({
     options: opts,
     tenants: Object.freeze([...tenantOptions]),
-    verify: credentials.verify,
+    verify: verifyUnlessRevoked(credentials, revocations, errors),
     authenticate,
     status,
     guardRoutes,
+    ...createRevoker(revocations, opts, context.clock),
     ...createGuards(errors, names),
     ...createOpenApiHelpers(tenantOptions)
   })

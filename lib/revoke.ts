@@ -1,0 +1,64 @@
+import type { Clock } from './clock.js'
+import { invalidOption } from './errors.js'
+import { COMPACT_JWS, decodeJsonSegment } from './jws.js'
+import type { ResolvedOptions } from './options.js'
+import type { Revocation, RevocationList } from './revocations.js'
+import { tokenDigest } from './token-digest.js'
+
+/** What `revokeSubject` takes. */
+export interface RevokeSubjectOptions {
+  /** Tokens issued (`iat`) before this time are refused. Default: now. */
+  before?: Date | undefined
+}
+
+/**
+ * `fastify.zitadel.revokeSubject`, `revokeToken` and `revokeTokenId`: each
+ * puts a revocation in effect on this instance at once. They return
+ * promises so that a store shared by several instances can hand it on.
+ */
+export function createRevoker (list: RevocationList, opts: ResolvedOptions, clock: Clock) {
+  const lifetime = opts.revocation.maxTokenLifetime
+  const apply = async (entry: Revocation): Promise<void> => { list.add(entry) }
+
+  /**
+   * Refuses every token of the user `sub` issued before `before` (default:
+   * now) with 401 `ZITADEL_AUTH_TOKEN_REVOKED`, until they have all expired.
+   * Tokens issued later pass: a user who logs in again is let in.
+   * @example await app.zitadel.revokeSubject(userId)
+   */
+  function revokeSubject (sub: string, options: RevokeSubjectOptions = {}): Promise<void> {
+    if (typeof sub !== 'string' || sub === '') invalidOption('revokeSubject: sub must be a non-empty string (a Zitadel user id)')
+    const at = options.before
+    if (at !== undefined && !(at instanceof Date && Number.isFinite(at.getTime()))) invalidOption('revokeSubject: option "before" must be a valid Date')
+    const before = at === undefined ? clock.wallSeconds() : at.getTime() / 1000
+    // Tokens within the clock tolerance of their exp still pass: keep the entry that much longer.
+    return apply({ kind: 'subject', sub, before, until: before + lifetime + opts.clockTolerance })
+  }
+
+  /**
+   * Refuses this one token (401 `ZITADEL_AUTH_TOKEN_REVOKED`) until it
+   * expires. Only its SHA-256 is kept.
+   */
+  function revokeToken (token: string): Promise<void> {
+    if (typeof token !== 'string' || token === '') invalidOption('revokeToken: token must be a non-empty string')
+    return apply({ kind: 'token', digest: tokenDigest(token), until: expiryOf(token) })
+  }
+
+  /**
+   * Refuses the token with this id (`jti`; Zitadel's events call it
+   * `tokenId`) until `maxTokenLifetime` has passed.
+   */
+  function revokeTokenId (jti: string): Promise<void> {
+    if (typeof jti !== 'string' || jti === '') invalidOption('revokeTokenId: jti must be a non-empty string')
+    return apply({ kind: 'tokenId', jti, until: clock.wallSeconds() + lifetime + opts.clockTolerance })
+  }
+
+  /** A JWT's own `exp` (with the tolerance); for an opaque token, the longest a token lives. */
+  function expiryOf (token: string): number {
+    const parts = COMPACT_JWS.exec(token)
+    const exp = parts === null ? undefined : decodeJsonSegment(parts[2] as string)?.exp
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp + opts.clockTolerance : clock.wallSeconds() + lifetime + opts.clockTolerance
+  }
+
+  return { revokeSubject, revokeToken, revokeTokenId }
+}
