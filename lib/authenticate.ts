@@ -5,6 +5,7 @@ import { BadRequestError, TokenMalformedError, TokenRevokedError, type ErrorCons
 import type { ResolvedOptions } from './options.js'
 import type { RevocationList } from './revocations.js'
 import { requestUserOf, type ZitadelRequestUser, type ZitadelUser } from './user.js'
+import { tokenChannel, type TokenMessage } from './diagnostics.js'
 import { awaitable, failHook } from './hooks.js'
 
 /** RFC 9110 §9.2.1: a cross-site page can make a browser send these with its cookies, but they change nothing. */
@@ -31,7 +32,7 @@ export function createAuthenticate (credentials: CredentialCheck, revocations: R
     // Node keeps the first of two Authorization lines; a proxy or service that
     // reads the last would see another caller (RFC 9110 §5.3, RFC 6750 §3.1).
     if (!hasOneAuthorization(request.raw.rawHeaders)) {
-      failHook(reply, errors.auth(BadRequestError), done)
+      refuse(reply, errors.auth(BadRequestError), done)
       return
     }
     const credential = bearerCredential(header)
@@ -40,7 +41,7 @@ export function createAuthenticate (credentials: CredentialCheck, revocations: R
       return
     }
     if (typeof credential !== 'string') { // INVALID: "Bearer" with nothing usable after it
-      failHook(reply, errors.auth(BadRequestError), done)
+      refuse(reply, errors.auth(BadRequestError), done)
       return
     }
     // RFC 6750 §2.1: a credential that is no b64token is a malformed request (400).
@@ -64,27 +65,33 @@ export function createAuthenticate (credentials: CredentialCheck, revocations: R
   function resolve (credential: string, malformed: ErrorConstructor, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const user = credentials.cached(credential)
     if (user !== undefined) {
-      accept(user, request, reply, done)
+      accept(user, 'hit', request, reply, done)
       return
     }
     if (!isB64Token(credential)) {
-      failHook(reply, errors.auth(malformed), done)
+      refuse(reply, errors.auth(malformed), done)
       return
     }
     credentials.check(credential).then((checked) => {
-      accept(checked, request, reply, done)
-    }, (err: unknown) => { failHook(reply, err, done) })
+      accept(checked, 'miss', request, reply, done)
+    }, (err: unknown) => { refuse(reply, err, done) })
   }
 
   /** A verified token's user, unless revoked since: revocations apply to cache hits too. */
-  function accept (user: ZitadelUser, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  function accept (user: ZitadelUser, outcome: 'hit' | 'miss', request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     if (revocations.covers(user)) {
-      failHook(reply, errors.auth(TokenRevokedError), done)
+      refuse(reply, errors.auth(TokenRevokedError), done)
       return
     }
+    if (tokenChannel.hasSubscribers) tokenChannel.publish({ outcome, code: undefined, tenant: user.tenant } satisfies TokenMessage)
     request.zitadelUser = user
     request.user = requestUserOf(user) as ZitadelRequestUser
     done()
+  }
+
+  function refuse (reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction): void {
+    if (tokenChannel.hasSubscribers) tokenChannel.publish({ outcome: 'refused', code: (err as { code?: string }).code, tenant: undefined } satisfies TokenMessage)
+    failHook(reply, err, done)
   }
 }
 

@@ -1,3 +1,4 @@
+import { observeFetch } from './diagnostics.js'
 import { getJson, IdpFetchError, NOT_JSON, type GetJsonOptions, type HttpSettings, type JsonResponse } from './http.js'
 
 /** Discovery documents are a few KiB. */
@@ -19,7 +20,7 @@ export interface Endpoints {
 export async function discoverEndpoints (issuer: string, discoveryUrl: string, http: GetJsonOptions): Promise<Endpoints> {
   let answer: JsonResponse
   try {
-    answer = await getJson(discoveryUrl, { ...http, maxBytes: MAX_DISCOVERY_BYTES })
+    answer = await observeFetch('discovery', issuer, () => getJson(discoveryUrl, { ...http, maxBytes: MAX_DISCOVERY_BYTES }))
   } catch (err) {
     const { message, status } = err as IdpFetchError
     // A 4xx or an HTML page where Zitadel serves its document: the URL is wrong, not the IdP down.

@@ -20,6 +20,8 @@ export type {
 } from './options.js'
 export type { ZitadelTenantStatus } from './tenant.js'
 export type { RevokeSubjectOptions } from './revoke.js'
+export { DIAGNOSTICS_CHANNELS } from './diagnostics.js'
+export type { TokenMessage, FetchMessage, RevocationMessage } from './diagnostics.js'
 export type { OpenApiOptions, ResolvedOpenApi } from './openapi-options.js'
 export { SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from './options.js'
 export type { IntrospectionOptions, ResolvedIntrospection } from './introspection-options.js'

@@ -4,6 +4,7 @@ import { CLIENT_ASSERTION_TYPE, ClientAssertion } from './client-assertion.js'
 import type { Clock } from './clock.js'
 import type { Discovery } from './discovery.js'
 import { TokenInactiveError, TokenMalformedError, type ErrorFactory } from './errors.js'
+import { observeFetch } from './diagnostics.js'
 import { IdpFetchError, postForm, type HttpSettings } from './http.js'
 import { COMPACT_JWS } from './jws.js'
 import type { IntrospectionCredentials, ResolvedIntrospection } from './introspection-options.js'
@@ -110,7 +111,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
         form.set('client_assertion_type', CLIENT_ASSERTION_TYPE)
         form.set('client_assertion', assertion.current())
       }
-      ;({ body } = await postForm(introspectionEndpoint, form, headers, http))
+      ;({ body } = await observeFetch('introspection', opts.issuer, () => postForm(introspectionEndpoint, form, headers, http)))
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new IdpFetchError('introspection answered with something other than a JSON object')
     } catch (err) {
       // Discovery and postForm throw only IdpFetchError.

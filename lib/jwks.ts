@@ -3,6 +3,7 @@ import type { Clock, Timer } from './clock.js'
 import type { Discovery } from './discovery.js'
 import type { ErrorFactory } from './errors.js'
 import { KeyUnknownError } from './errors.js'
+import { observeFetch } from './diagnostics.js'
 import { getJson, IdpFetchError, type HttpSettings } from './http.js'
 import { importVerificationKey, type VerificationKey } from './jws.js'
 import type { ResolvedOptions } from './options.js'
@@ -264,7 +265,7 @@ export class JwksCache {
   async #download (): Promise<{ keys: Map<string, VerificationKey>, maxAge: number | undefined }> {
     const http = { ...this.#http, maxBytes: MAX_JWKS_BYTES }
     const { jwksUri } = await this.#discovery.endpoints()
-    const { body, headers } = await getJson(jwksUri, http)
+    const { body, headers } = await observeFetch('keys', this.#opts.issuer, () => getJson(jwksUri, http))
     const list = (body as { keys?: unknown } | null)?.keys
     if (!Array.isArray(list)) throw new IdpFetchError('JWKS has no "keys" array')
     const keys = new Map<string, VerificationKey>()

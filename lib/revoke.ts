@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js'
+import { revocationChannel, type RevocationMessage } from './diagnostics.js'
 import { invalidOption } from './errors.js'
 import { COMPACT_JWS, decodeJsonSegment } from './jws.js'
 import type { ResolvedOptions } from './options.js'
@@ -18,7 +19,9 @@ export interface RevokeSubjectOptions {
  */
 export function createRevoker (list: RevocationList, opts: ResolvedOptions, clock: Clock) {
   const lifetime = opts.revocation.maxTokenLifetime
-  const apply = async (entry: Revocation): Promise<void> => { list.add(entry) }
+  const apply = async (entry: Revocation): Promise<void> => {
+    if (list.add(entry) && revocationChannel.hasSubscribers) revocationChannel.publish({ kind: entry.kind, source: 'api' } satisfies RevocationMessage)
+  }
 
   /**
    * Refuses every token of the user `sub` issued before `before` (default:
