@@ -99,7 +99,7 @@ function projectRoles (directory: Directory, user: User, projectId: string, requ
   const byOrg = user.grants.get(projectId)
   if (byOrg === undefined) return undefined
   const claim: RoleClaim = {}
-  for (const [orgId, roles] of byOrg) {
+  for (const [orgId, { roles }] of byOrg) {
     const domain = directory.org(orgId)?.domain as string
     for (const role of roles) {
       if (requested.length > 0 && !requested.includes(role)) continue

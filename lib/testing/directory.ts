@@ -53,8 +53,34 @@ export interface App {
   readonly authMethod: 'none' | ApiAuthMethod
 }
 
-/** Roles a user holds in one project, per organisation: orgId → role keys. */
-type ProjectGrants = Map<string, Set<string>>
+/**
+ * A user grant, Zitadel's `usergrant` aggregate: the roles a user holds in
+ * one project, in one organisation (its resource owner).
+ */
+export interface UserGrant {
+  /** The user grant id: the `aggregateID` of its `user.grant.*` events. */
+  readonly id: string
+  readonly userId: string
+  readonly projectId: string
+  /** The organisation the roles are held in, the grant's resource owner. */
+  readonly orgId: string
+  /**
+   * Zitadel grants roles in another organisation's project through a project
+   * grant, whose id `user.grant.added` carries as `grantId`; undefined when
+   * the organisation owns the project.
+   */
+  readonly projectGrantId: string | undefined
+  readonly roles: Set<string>
+}
+
+/** A user's grants in one project, per organisation: orgId → grant. */
+type ProjectGrants = Map<string, UserGrant>
+
+/**
+ * Zitadel's user states that matter here (domain.UserState): `inactive` is
+ * "deactivated". A removed user is gone from the directory.
+ */
+export type UserState = 'active' | 'inactive' | 'locked'
 
 export interface User {
   readonly id: string
@@ -69,7 +95,7 @@ export interface User {
   /** Seconds; `updated_at` in user info. */
   readonly updatedAt: number
   readonly passwordDigest: Buffer | undefined
-  /** projectId → orgId → roles */
+  /** projectId → orgId → grant */
   readonly grants: Map<string, ProjectGrants>
   /** keyId → public key (service users' JWT-profile keys) */
   readonly keys: Map<string, KeyObject>
@@ -79,6 +105,8 @@ export interface User {
   readonly metadata: Map<string, Buffer>
   /** A service user's client secret for the client-credentials grant, as a digest. */
   secretDigest: Buffer | undefined
+  /** Only an active user logs in, gets tokens and has live ones. */
+  state: UserState
 }
 
 export interface GrantInput {
@@ -153,6 +181,8 @@ export class Directory {
   /** clientId → keyId → public key */
   readonly #appKeys = new Map<string, Map<string, KeyObject>>()
   readonly #users = new Map<string, User>()
+  /** `{projectId} {orgId}` → project grant id */
+  readonly #projectGrants = new Map<string, string>()
   readonly #ids: IdGenerator
   /** The id of Zitadel's own API project, for `urn:zitadel:iam:org:project:id:zitadel:aud`. */
   readonly zitadelProjectId: string
@@ -374,27 +404,102 @@ export class Directory {
     user.metadata.set(key, Buffer.from(value))
   }
 
-  /** Adds roles (Zitadel: a user grant; repeated grants add up). */
-  grant (userId: string, projectId: string, roles: string[], orgId?: string, fn = 'grantRoles'): void {
+  /**
+   * Adds roles: the first time in a project and organisation, a new user
+   * grant (Zitadel: AddUserGrant); after that the same grant with more roles
+   * (ChangeUserGrant). `added` tells which.
+   */
+  grant (userId: string, projectId: string, roles: string[], orgId?: string, fn = 'grantRoles'): { grant: UserGrant, added: boolean } {
+    const { user, project, grantOrg } = this.#grantTarget(fn, userId, projectId, orgId)
+    this.#checkRoles(fn, project, roles, false)
+    let byOrg = user.grants.get(projectId)
+    if (byOrg === undefined) user.grants.set(projectId, byOrg = new Map())
+    const existing = byOrg.get(grantOrg)
+    const grant = existing ?? { id: this.#ids.next(), userId, projectId, orgId: grantOrg, projectGrantId: this.#projectGrantId(project, grantOrg), roles: new Set<string>() }
+    byOrg.set(grantOrg, grant)
+    for (const role of roles) grant.roles.add(role)
+    return { grant, added: existing === undefined }
+  }
+
+  /** Replaces a grant's roles (Zitadel: ChangeUserGrant sets the role keys). */
+  changeGrant (userId: string, projectId: string, roles: string[], orgId?: string): UserGrant {
+    const fn = 'changeGrant'
+    const { project, grant } = this.#existingGrant(fn, userId, projectId, orgId)
+    this.#checkRoles(fn, project, roles, true)
+    grant.roles.clear()
+    for (const role of roles) grant.roles.add(role)
+    return grant
+  }
+
+  /** Removes a grant and with it its roles (Zitadel: RemoveUserGrant). */
+  removeGrant (userId: string, projectId: string, orgId?: string): UserGrant {
+    const { user, grant } = this.#existingGrant('removeGrant', userId, projectId, orgId)
+    const byOrg = user.grants.get(projectId) as ProjectGrants
+    byOrg.delete(grant.orgId)
+    if (byOrg.size === 0) user.grants.delete(projectId)
+    return grant
+  }
+
+  /** Every grant of a user, project by project. */
+  grantsOf (user: User): UserGrant[] {
+    return [...user.grants.values()].flatMap((byOrg) => [...byOrg.values()])
+  }
+
+  /**
+   * Moves a user from one of the states `from` to `to`, or throws naming the
+   * state it is in (Zitadel's preconditions, internal/command/user_v2.go).
+   */
+  setState (fn: string, userId: string, from: readonly UserState[], to: UserState): User {
+    const user = this.#users.get(userId)
+    check(user !== undefined, `${fn}: no user with id "${String(userId)}"`)
+    check(from.includes(user.state), `${fn}: the user "${userId}" is ${STATE_WORDS[user.state]}, not ${from.map((s) => STATE_WORDS[s]).join(' or ')}`)
+    user.state = to
+    return user
+  }
+
+  /** Zitadel: RemoveUserV2. The username is free again. */
+  removeUser (userId: string): User {
+    const user = this.#users.get(userId)
+    check(user !== undefined, `removeUser: no user with id "${String(userId)}"`)
+    this.#users.delete(userId)
+    return user
+  }
+
+  #grantTarget (fn: string, userId: string, projectId: string, orgId: string | undefined): { user: User, project: Project, grantOrg: string } {
     const user = this.#users.get(userId)
     check(user !== undefined, `${fn}: no user with id "${String(userId)}"`)
     const project = this.#projects.get(projectId)
     check(project !== undefined, `${fn}: no project with id "${String(projectId)}"`)
-    check(Array.isArray(roles) && roles.length > 0 && roles.every((r) => typeof r === 'string'), `${fn}: "roles" must be a non-empty array of role keys`)
-    const unknown = roles.filter((r) => !project.roles.includes(r))
-    check(unknown.length === 0, `${fn}: the project "${project.name}" has no role ${unknown.map((r) => `"${r}"`).join(', ')}; add roles with addProject({ roles })`)
     const grantOrg = orgId ?? user.orgId
     check(this.#orgs.has(grantOrg), `${fn}: no organisation with id "${String(grantOrg)}"`)
-    let byOrg = user.grants.get(projectId)
-    if (byOrg === undefined) user.grants.set(projectId, byOrg = new Map())
-    let held = byOrg.get(grantOrg)
-    if (held === undefined) byOrg.set(grantOrg, held = new Set())
-    for (const role of roles) held.add(role)
+    return { user, project, grantOrg }
   }
 
-  #addUser (fields: Omit<User, 'id' | 'grants' | 'keys' | 'updatedAt' | 'metadata' | 'secretDigest'>, grants: GrantInput[] = [], fn: string): User {
+  #existingGrant (fn: string, userId: string, projectId: string, orgId: string | undefined): { user: User, project: Project, grant: UserGrant } {
+    const { user, project, grantOrg } = this.#grantTarget(fn, userId, projectId, orgId)
+    const grant = user.grants.get(projectId)?.get(grantOrg)
+    check(grant !== undefined, `${fn}: the user "${userId}" has no grant in the project "${project.name}" held in the organisation "${grantOrg}"; add one with grantRoles`)
+    return { user, project, grant }
+  }
+
+  #checkRoles (fn: string, project: Project, roles: string[], replacing: boolean): void {
+    check(Array.isArray(roles) && roles.length > 0 && roles.every((r) => typeof r === 'string'), `${fn}: "roles" must be a non-empty array of role keys${replacing ? '; to take every role away, use removeGrant' : ''}`)
+    const unknown = roles.filter((r) => !project.roles.includes(r))
+    check(unknown.length === 0, `${fn}: the project "${project.name}" has no role ${unknown.map((r) => `"${r}"`).join(', ')}; add roles with addProject({ roles })`)
+  }
+
+  /** One per project and granted organisation, made on first use. */
+  #projectGrantId (project: Project, orgId: string): string | undefined {
+    if (orgId === project.orgId) return undefined
+    const key = `${project.id} ${orgId}`
+    let id = this.#projectGrants.get(key)
+    if (id === undefined) this.#projectGrants.set(key, id = this.#ids.next())
+    return id
+  }
+
+  #addUser (fields: Omit<User, 'id' | 'grants' | 'keys' | 'updatedAt' | 'metadata' | 'secretDigest' | 'state'>, grants: GrantInput[] = [], fn: string): User {
     check(Array.isArray(grants), `${fn}: "grants" must be an array of { projectId, roles, orgId? }`)
-    const user: User = { id: this.#ids.next(), ...fields, updatedAt: Math.floor(Date.now() / 1000), grants: new Map(), keys: new Map(), metadata: new Map(), secretDigest: undefined }
+    const user: User = { id: this.#ids.next(), ...fields, updatedAt: Math.floor(Date.now() / 1000), grants: new Map(), keys: new Map(), metadata: new Map(), secretDigest: undefined, state: 'active' }
     this.#users.set(user.id, user)
     try {
       for (const g of grants) {
@@ -438,6 +543,8 @@ export class Directory {
     return id
   }
 }
+
+const STATE_WORDS: Readonly<Record<UserState, string>> = { active: 'active', inactive: 'deactivated', locked: 'locked' }
 
 function check (condition: boolean, message: string): asserts condition {
   if (!condition) fail(message)

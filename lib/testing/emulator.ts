@@ -2,12 +2,15 @@ import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { EmulatorContext } from './context.js'
 import { Directory, type AccessTokenType, type AddApiAppInput, type AddAppInput, type App, type GrantInput, type HumanUserInput, type Organization, type Project, type User } from './directory.js'
+import type { EventTarget, EventTargetInput } from './event-targets.js'
+import { EventDispatcher, type EventDelivery } from './events.js'
 import { FAULTS, createHooks, newCounts, type EmulatorFault, type EmulatorRequestCounts, type RuntimeState } from './hooks.js'
 import { PAGE_HEADERS, errorPage } from './html.js'
 import { FORM_BODY_LIMIT, OAuthError, PageError, addFormParser, noStore } from './http.js'
 import { IdGenerator, randomToken } from './ids.js'
 import { Issuers } from './issuers.js'
 import { KeyRing, generateKeyFileKey } from './keys.js'
+import { Lifecycle, type Deliveries } from './lifecycle.js'
 import { LoginStore } from './login-store.js'
 import { fail } from './setup-error.js'
 import { EMULATOR_ALGORITHMS, originOf, resolveEmulatorOptions, type EmulatorAlgorithm, type ResolvedEmulatorOptions, type ZitadelEmulatorOptions } from './options.js'
@@ -18,7 +21,7 @@ import { sessionRoutes } from './routes/session.js'
 import { tokenRoutes } from './routes/token.js'
 import { userinfoRoutes } from './routes/userinfo.js'
 import { SCOPES, addOnce, audScope, parseScope } from './scopes.js'
-import { TokenService, appTokenRequest, serviceTokenRequest, type Actor } from './tokens.js'
+import { TokenService, appTokenRequest, isActiveUser, serviceTokenRequest, type Actor } from './tokens.js'
 import type { ApplicationKeyFile as PluginApplicationKeyFile } from '../client-assertion.js'
 
 /** A user as the emulator hands it back. */
@@ -116,13 +119,90 @@ export interface ZitadelEmulator {
   addPersonalAccessToken (userId: string, options?: { expiresIn?: number }): string
   /** Sets a user's metadata entry; the scope `urn:zitadel:iam:user:metadata` shows it base64url-encoded. */
   setMetadata (userId: string, key: string, value: string | Buffer): void
-  /** Adds roles in a project; `orgId` is where they are held (default: the user's organisation). */
-  grantRoles (userId: string, projectId: string, roles: string[], orgId?: string): void
+  /**
+   * Adds roles in a project; `orgId` is where they are held (default: the
+   * user's organisation). The first roles in a project and organisation make
+   * a user grant (`user.grant.added`), later ones add to it
+   * (`user.grant.changed`). Mistakes throw at once; the promise resolves
+   * with the deliveries of the event, and need not be awaited.
+   */
+  grantRoles (userId: string, projectId: string, roles: string[], orgId?: string): Promise<readonly EventDelivery[]>
   /** An access token exactly as the token endpoint would issue it (and known to introspection and userinfo). */
   mintAccessToken (options: MintAccessTokenOptions): Promise<string>
   /** A new signing key; the old ones stop being published (and their tokens stop verifying) unless `keepOld`. */
   rotateKeys (options?: { keepOld?: boolean, algorithm?: EmulatorAlgorithm }): Promise<void>
+  /** Stops the server; deliveries under way are aborted, later ones are logged as not sent. */
   close (): Promise<void>
+
+  // Actions v2 event targets, and the changes that emit events. The changes
+  // take effect at once and throw at once on a mistake; their promises
+  // resolve with the deliveries and never reject.
+
+  /** The instance's id: `instanceID` of every event, and `resourceOwner` of session events. */
+  readonly instanceId: string
+  /**
+   * `userID` of every event: in Zitadel the editor, whoever made the change
+   * (zitadel internal/eventstore/event_base.go: the caller's user), not
+   * necessarily the user it is about. Here an instance administrator's id,
+   * the same for every change the test controls make.
+   */
+  readonly adminUserId: string
+  /**
+   * Every delivery attempt so far, in order: target, event, HTTP status or
+   * error. Zitadel keeps no such log; tests assert on it.
+   */
+  readonly deliveries: readonly EventDelivery[]
+  /**
+   * A Zitadel target with the event executions that call it: each event
+   * whose type matches is POSTed to `url` as Zitadel sends it (JSON body or
+   * JWT, `ZITADEL-Signature` HMAC header), at most once. When several
+   * targets' events match one type, Zitadel calls only those of the best
+   * match: the exact type, else the most specific group, else `'*'`.
+   * Unlike Zitadel, any host is allowed, loopback included.
+   */
+  addEventTarget (input: EventTargetInput): EventTarget
+  /** No more events go to the target; events already emitted still do, as in Zitadel's queue. */
+  removeEventTarget (id: string): void
+  /** Resolves once every event emitted so far has been delivered or has failed: for events of addUser, which returns at once. */
+  waitForDeliveries (): Promise<void>
+  /**
+   * Deactivates a user (`user.deactivated`): no login, no new tokens from any
+   * grant, its tokens are no longer active at introspection and userinfo, and
+   * stay so after reactivateUser. The promise resolves with the deliveries.
+   */
+  deactivateUser (userId: string): Promise<readonly EventDelivery[]>
+  /** `user.reactivated`: logins and new tokens work again; tokens from before the deactivation stay inactive. */
+  reactivateUser (userId: string): Promise<readonly EventDelivery[]>
+  /** `user.locked`, as after too many wrong passwords: the effects of deactivateUser. Only an active user can be locked. */
+  lockUser (userId: string): Promise<readonly EventDelivery[]>
+  /** `user.unlocked`: as reactivateUser. */
+  unlockUser (userId: string): Promise<readonly EventDelivery[]>
+  /**
+   * Deletes a user: `user.removed`, then `user.grant.cascade.removed` for each
+   * of its grants. Its tokens are no longer active; its username is free.
+   */
+  removeUser (userId: string): Promise<readonly EventDelivery[]>
+  /** Replaces the roles of a grant made by grantRoles (`user.grant.changed` with the new `roleKeys`). */
+  changeGrant (userId: string, projectId: string, roles: string[], orgId?: string): Promise<readonly EventDelivery[]>
+  /**
+   * Removes a grant (`user.grant.removed`, which names only the grant): its
+   * roles leave new tokens, introspection and userinfo.
+   */
+  removeGrant (userId: string, projectId: string, orgId?: string): Promise<readonly EventDelivery[]>
+  /**
+   * Ends the sign-in session of a code-flow login, named by the `sid` of its
+   * ID tokens (`session.terminated`): that login's tokens are no longer
+   * active. Ending it again sends nothing, as in Zitadel.
+   */
+  terminateSession (sessionId: string): Promise<readonly EventDelivery[]>
+  /**
+   * Removes a PAT of a service user, given as the token or its id (its
+   * `jti` at introspection), or all of its PATs: `user.pat.removed` with
+   * `{ tokenId }` each. The token is no longer active.
+   */
+  removePersonalAccessToken (userId: string, token?: string): Promise<readonly EventDelivery[]>
+  /** Removes a service user's key (`user.machine.key.removed` with `{ keyId }`): the JWT-profile grant refuses it. */
+  removeServiceUserKey (userId: string, keyId: string): Promise<readonly EventDelivery[]>
 }
 
 class Emulator implements ZitadelEmulator {
@@ -134,10 +214,14 @@ class Emulator implements ZitadelEmulator {
   readonly #abort = new AbortController()
   readonly #state: RuntimeState = { fault: 'none', slowMs: 1000, requests: newCounts(), closing: this.#abort.signal }
   readonly #tokens: TokenService
+  readonly #events: EventDispatcher
+  readonly #lifecycle: Lifecycle
   readonly #ctx: EmulatorContext
   readonly #app: FastifyInstance
   #url = ''
   #closed: Promise<void> | undefined
+  readonly instanceId: string
+  readonly adminUserId: string
 
   constructor (opts: ResolvedEmulatorOptions) {
     this.#opts = opts
@@ -150,6 +234,17 @@ class Emulator implements ZitadelEmulator {
       idTokenLifetime: opts.idTokenLifetime
     })
     const { hooksFor, cors } = createHooks(this.#state, this.#directory)
+    const logins = new LoginStore()
+    this.instanceId = this.#ids.next()
+    this.adminUserId = this.#ids.next()
+    this.#events = new EventDispatcher({
+      ids: this.#ids,
+      instanceId: this.instanceId,
+      editorId: this.adminUserId,
+      signJwt: async (payload) => this.#keys.signPayload(payload),
+      closing: this.#abort.signal
+    })
+    this.#lifecycle = new Lifecycle({ directory: this.#directory, tokens: this.#tokens, logins, events: this.#events, instanceId: this.instanceId })
     this.#ctx = {
       // The issuers are known once the port is: routes read them when handling a request.
       issuers: this.#issuers,
@@ -159,7 +254,7 @@ class Emulator implements ZitadelEmulator {
       keys: this.#keys,
       ids: this.#ids,
       tokens: this.#tokens,
-      logins: new LoginStore(),
+      logins,
       hooksFor,
       cors
     }
@@ -237,7 +332,10 @@ class Emulator implements ZitadelEmulator {
   }
 
   addUser (input: HumanUserInput): EmulatedUser {
-    return publicUser(this.#directory.addHuman(input))
+    const user = this.#directory.addHuman(input)
+    // Never rejects; waitForDeliveries waits for it.
+    this.#lifecycle.userAdded(user)
+    return publicUser(user)
   }
 
   async addServiceUser (input: ServiceUserInput): Promise<{ user: EmulatedUser, keyFile: ServiceUserKeyFile }> {
@@ -245,6 +343,7 @@ class Emulator implements ZitadelEmulator {
     const { publicKey, pem } = await generateKeyFileKey()
     const keyId = this.#ids.next()
     user.keys.set(keyId, publicKey)
+    await this.#lifecycle.userAdded(user)
     return { user: publicUser(user), keyFile: { type: 'serviceaccount', keyId, key: pem, userId: user.id } }
   }
 
@@ -267,8 +366,8 @@ class Emulator implements ZitadelEmulator {
     this.#directory.setMetadata(userId, key, value)
   }
 
-  grantRoles (userId: string, projectId: string, roles: string[], orgId?: string): void {
-    this.#directory.grant(userId, projectId, roles, orgId)
+  grantRoles (userId: string, projectId: string, roles: string[], orgId?: string): Deliveries {
+    return this.#lifecycle.grantRoles(userId, projectId, roles, orgId)
   }
 
   async mintAccessToken (options: MintAccessTokenOptions): Promise<string> {
@@ -277,6 +376,7 @@ class Emulator implements ZitadelEmulator {
     const issuer = options.issuer === undefined ? this.issuer : this.#issuers.check('mintAccessToken', options.issuer)
     const user = this.#directory.user(userId)
     if (user === undefined) fail(`mintAccessToken: no user with id "${String(userId)}"`)
+    if (!isActiveUser(user)) fail(`mintAccessToken: the user "${userId}" is not active; Zitadel issues tokens to active users only`)
     if (!Array.isArray(projectIds) || !projectIds.every((p) => typeof p === 'string' && /^[^\s:]+$/.test(p))) fail('mintAccessToken: "projectIds" must be an array of project ids')
     if (roles !== undefined && typeof roles !== 'boolean') fail('mintAccessToken: "roles" must be a boolean')
     if (expiresIn !== undefined && !Number.isInteger(expiresIn)) fail('mintAccessToken: "expiresIn" must be a whole number of seconds')
@@ -320,8 +420,63 @@ class Emulator implements ZitadelEmulator {
     this.#closed ??= (async () => {
       this.#abort.abort()
       await this.#app.close()
+      await this.#events.settled()
     })()
     return this.#closed
+  }
+
+  get deliveries (): readonly EventDelivery[] { return this.#events.deliveries }
+
+  addEventTarget (input: EventTargetInput): EventTarget {
+    return this.#events.addTarget(input)
+  }
+
+  removeEventTarget (id: string): void {
+    this.#events.removeTarget(id)
+  }
+
+  async waitForDeliveries (): Promise<void> {
+    await this.#events.settled()
+  }
+
+  deactivateUser (userId: string): Deliveries {
+    return this.#lifecycle.changeState('deactivateUser', userId)
+  }
+
+  reactivateUser (userId: string): Deliveries {
+    return this.#lifecycle.changeState('reactivateUser', userId)
+  }
+
+  lockUser (userId: string): Deliveries {
+    return this.#lifecycle.changeState('lockUser', userId)
+  }
+
+  unlockUser (userId: string): Deliveries {
+    return this.#lifecycle.changeState('unlockUser', userId)
+  }
+
+  removeUser (userId: string): Deliveries {
+    return this.#lifecycle.removeUser(userId)
+  }
+
+  changeGrant (userId: string, projectId: string, roles: string[], orgId?: string): Deliveries {
+    return this.#lifecycle.changeGrant(userId, projectId, roles, orgId)
+  }
+
+  removeGrant (userId: string, projectId: string, orgId?: string): Deliveries {
+    return this.#lifecycle.removeGrant(userId, projectId, orgId)
+  }
+
+  terminateSession (sessionId: string): Deliveries {
+    return this.#lifecycle.terminateSession(sessionId)
+  }
+
+  removePersonalAccessToken (userId: string, token?: string): Deliveries {
+    return this.#lifecycle.removePersonalAccessToken(userId, token)
+  }
+
+  removeServiceUserKey (userId: string, keyId: string): Deliveries {
+    return this.#lifecycle.removeServiceUserKey(userId, keyId)
   }
 }
 

@@ -26,9 +26,12 @@ const PARAMS: Readonly<Record<EmulatorAlgorithm, AlgorithmParams>> = {
 
 const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
 
-/** The callback form of `crypto.sign` runs on the thread pool, off the event loop. */
-export async function signJws (header: { alg: EmulatorAlgorithm } & Record<string, unknown>, payload: Record<string, unknown>, privateKey: KeyObject): Promise<string> {
-  const input = `${encode(header)}.${encode(payload)}`
+/**
+ * The callback form of `crypto.sign` runs on the thread pool, off the event
+ * loop. A string payload is taken as the exact JSON to sign.
+ */
+export async function signJws (header: { alg: EmulatorAlgorithm } & Record<string, unknown>, payload: Record<string, unknown> | string, privateKey: KeyObject): Promise<string> {
+  const input = `${encode(header)}.${typeof payload === 'string' ? Buffer.from(payload).toString('base64url') : encode(payload)}`
   const { hash, dsaEncoding } = PARAMS[header.alg]
   const key = dsaEncoding === undefined ? privateKey : { key: privateKey, dsaEncoding }
   const signature = await new Promise<Buffer>((resolve, reject) => {

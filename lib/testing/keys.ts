@@ -71,6 +71,16 @@ export class KeyRing {
     return signJws(header, claims, key.privateKey)
   }
 
+  /**
+   * A JWS whose payload is exactly these JSON bytes, with the active key and
+   * `typ: JWT` (zitadel internal/execution/execution.go payloadJWT, for
+   * targets with the JWT payload type, which only Zitadel v4 has).
+   */
+  async signPayload (payload: string): Promise<string> {
+    const key = this.active
+    return signJws({ alg: key.alg, kid: key.kid, typ: 'JWT' }, payload, key.privateKey)
+  }
+
   /** No claim is checked. */
   async verify (token: string): Promise<Record<string, unknown> | undefined> {
     const jws = decodeJws(token)

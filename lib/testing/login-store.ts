@@ -29,9 +29,16 @@ const AUTH_REQUEST_TTL = 1800
 /** Seconds a code is valid (RFC 6749 §4.1.2 recommends at most ten minutes; the emulator is stricter). */
 const CODE_TTL = 60
 
+/**
+ * Pending logins and codes, and the sign-in sessions logins open: a
+ * session is known by the `sid` of its ID tokens, and lives until
+ * terminated.
+ */
 export class LoginStore {
   readonly #requests = new Map<string, AuthRequest>()
   readonly #codes = new Map<string, AuthCode>()
+  /** sid → whether the session is still active */
+  readonly #sessions = new Map<string, boolean>()
 
   createAuthRequest (fields: Omit<AuthRequest, 'id' | 'expiresAt'>): AuthRequest {
     this.#sweep()
@@ -48,6 +55,8 @@ export class LoginStore {
   complete (request: AuthRequest, userId: string): string {
     this.#requests.delete(request.id)
     const code = randomToken()
+    const sid = randomToken(12)
+    this.#sessions.set(sid, true)
     this.#codes.set(code, {
       clientId: request.clientId,
       redirectUri: request.redirectUri,
@@ -56,7 +65,7 @@ export class LoginStore {
       scopes: request.scopes,
       nonce: request.nonce,
       authTime: Math.floor(Date.now() / 1000),
-      sid: randomToken(12),
+      sid,
       expiresAt: Date.now() + CODE_TTL * 1000
     })
     return code
@@ -67,6 +76,17 @@ export class LoginStore {
     const grant = this.#codes.get(code)
     this.#codes.delete(code)
     return grant !== undefined && grant.expiresAt > Date.now() ? grant : undefined
+  }
+
+  /**
+   * Ends a session: `true`, or `false` for a session already ended and
+   * `undefined` for one never opened. Its code is spent by then: the `sid`
+   * is known from the ID token the code brought.
+   */
+  terminate (sid: string): boolean | undefined {
+    const active = this.#sessions.get(sid)
+    if (active === true) this.#sessions.set(sid, false)
+    return active
   }
 
   #sweep (): void {

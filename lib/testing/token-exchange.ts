@@ -2,7 +2,7 @@ import type { EmulatorContext } from './context.js'
 import type { App, Project, User } from './directory.js'
 import { OAuthError, single } from './http.js'
 import { parseScope } from './scopes.js'
-import type { Actor, TokenRecord, TokenRequest } from './tokens.js'
+import { isActiveUser, type Actor, type TokenRecord, type TokenRequest } from './tokens.js'
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 
@@ -50,7 +50,7 @@ export async function tokenExchange (form: URLSearchParams, client: App, issuer:
   async function verify (token: string, type: string): Promise<ExchangeToken | undefined> {
     if (type === TOKEN_TYPES.userId) {
       const user = directory.user(token)
-      return user === undefined ? undefined : { issuer, user, audience: [], scopes: [], authTime: 0, amr: [], actor: undefined }
+      return isActiveUser(user) ? { issuer, user, audience: [], scopes: [], authTime: 0, amr: [], actor: undefined } : undefined
     }
     const record = await tokens.verify(token, issuer)
     return record === undefined ? undefined : fromRecord(record, directory.user(record.userId) as User)

@@ -40,6 +40,8 @@ export interface TokenRecord {
   readonly actor: Actor | undefined
   /** Introspection treats a PAT's audience and roles specially. */
   readonly isPAT: boolean
+  /** The sign-in session (`sid`) of a code-flow login; terminating it ends the token. */
+  readonly sessionId: string | undefined
   revoked: boolean
 }
 
@@ -65,6 +67,8 @@ export interface TokenRequest {
   authTime: number
   amr: string[]
   actor?: Actor | undefined
+  /** The login's session, for tokens from the code flow. */
+  sessionId?: string | undefined
   idToken?: IdTokenRequest | undefined
   /** 0 or negative for an already expired token. */
   expiresIn?: number | undefined
@@ -99,6 +103,7 @@ export function appTokenRequest (directory: Directory, app: App, user: User, sco
     accessTokenRoleAssertion: app.roleAssertion,
     authTime: login?.authTime ?? now(),
     amr: ['pwd'],
+    sessionId: login?.sid,
     idToken: login === undefined || !scopes.includes(SCOPES.openid)
       ? undefined
       : { nonce: login.nonce, sid: login.sid, roleAssertion: app.idTokenRoleAssertion, userInfoAssertion: app.idTokenUserinfoAssertion }
@@ -189,6 +194,7 @@ export class TokenService {
       amr: Object.freeze([]),
       actor: undefined,
       isPAT: true,
+      sessionId: undefined,
       revoked: false
     })
     return token
@@ -251,6 +257,7 @@ export class TokenService {
       amr: Object.freeze([...req.amr]),
       actor: req.actor,
       isPAT: false,
+      sessionId: req.sessionId,
       revoked: false
     }
   }
@@ -258,11 +265,15 @@ export class TokenService {
   /**
    * A live token's record. A JWT must be signed with a key still published,
    * for this issuer (zitadel access_token.go verifyAccessToken checks `iss`
-   * against the request's); an opaque token depends on neither.
+   * against the request's); an opaque token depends on neither. Its user
+   * must be active: introspection and userinfo read the user with
+   * zitadel internal/query/userinfo_by_id.sql, which finds active users only
+   * (`u.state = 1`), and answer `active: false` or 401 when it finds none.
    */
   async verify (token: string, issuer: string): Promise<TokenRecord | undefined> {
     const record = this.#opaque.get(token) ?? await this.#jwtRecord(token, issuer)
     if (record === undefined || record.revoked || now() >= record.exp) return undefined
+    if (!isActiveUser(this.#ctx.directory.user(record.userId))) return undefined
     return record
   }
 
@@ -274,6 +285,40 @@ export class TokenService {
 
   revoke (record: TokenRecord): void {
     record.revoked = true
+  }
+
+  /**
+   * Ends every token of a user for good, PATs included: what Zitadel does
+   * when it deactivates, locks or removes one. Tokens issued before such an
+   * event stay invalid after a reactivation or an unlock
+   * (zitadel internal/query/access_token.go checkSessionNotTerminatedAfter;
+   * internal/auth/repository/eventsourcing/handler/token.go deletes the
+   * user's v1 tokens and PATs).
+   */
+  revokeUser (userId: string): void {
+    for (const record of this.#all()) if (record.userId === userId) record.revoked = true
+  }
+
+  /** Ends the tokens of a sign-in session (checkSessionNotTerminatedAfter looks for `session.terminated`). */
+  revokeSession (sessionId: string): void {
+    for (const record of this.#all()) if (record.sessionId === sessionId) record.revoked = true
+  }
+
+  /** Removes a user's PAT, named by the token or its id, or all of them; returns the ids of those removed. */
+  removePersonalAccessTokens (userId: string, token: string | undefined): string[] {
+    const removed: string[] = []
+    for (const [key, record] of this.#opaque) {
+      if (!record.isPAT || record.userId !== userId || !(token === undefined || token === key || token === record.jti)) continue
+      this.#opaque.delete(key)
+      record.revoked = true
+      removed.push(record.jti)
+    }
+    return removed
+  }
+
+  * #all (): Iterable<TokenRecord> {
+    yield * this.#records.values()
+    yield * this.#opaque.values()
   }
 
   /**
@@ -325,6 +370,11 @@ export function atHash (accessToken: string, alg: EmulatorAlgorithm): string {
   const hash = alg.endsWith('384') ? 'sha384' : alg.endsWith('256') ? 'sha256' : 'sha512'
   const digest = createHash(hash).update(accessToken, 'ascii').digest()
   return digest.subarray(0, digest.length / 2).toString('base64url')
+}
+
+/** Zitadel issues tokens to, and finds live tokens of, active users only. */
+export function isActiveUser (user: User | undefined): user is User {
+  return user?.state === 'active'
 }
 
 export function now (): number {

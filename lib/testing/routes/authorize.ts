@@ -97,6 +97,9 @@ export function authorizeRoutes (app: FastifyInstance, ctx: EmulatorContext): vo
     const username = form.get('username') ?? ''
     const user = directory.authenticate(username, form.get('password') ?? '')
     if (user === undefined) return showLogin(reply, authRequest, 401, username, 'Invalid username or password.')
+    // Zitadel's login refuses them by name (internal/auth/repository/eventsourcing/eventstore/auth_request.go,
+    // Errors.User.Inactive and Errors.User.Locked); the emulator only once the password is right.
+    if (user.state !== 'active') return showLogin(reply, authRequest, 403, username, user.state === 'locked' ? 'User is locked.' : 'User is inactive.')
     const code = logins.complete(authRequest, user.id)
     return reply.redirect(withParams(authRequest.redirectUri, { code, state: authRequest.state }), 302)
   })

@@ -8,7 +8,7 @@ import { verifyJwtProfileAssertion } from '../jwt-profile.js'
 import { verifyS256 } from '../pkce.js'
 import { parseScope } from '../scopes.js'
 import { TOKEN_EXCHANGE, tokenExchange } from '../token-exchange.js'
-import { appTokenRequest, serviceTokenRequest, type IssuedTokens } from '../tokens.js'
+import { appTokenRequest, isActiveUser, serviceTokenRequest, type IssuedTokens } from '../tokens.js'
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 
@@ -31,7 +31,7 @@ export function tokenRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
     if (grant.codeChallenge === undefined && verifier !== undefined) throw new OAuthError('invalid_request', 'code_verifier unexpectedly provided')
     if (grant.codeChallenge !== undefined && verifier === undefined) throw new OAuthError('invalid_request', 'code_verifier is required')
     if (grant.codeChallenge !== undefined && !verifyS256(verifier as string, grant.codeChallenge)) throw new OAuthError('invalid_grant', 'the code_verifier does not match the code_challenge')
-    const user = directory.user(grant.userId) as User
+    const user = activeUser(directory.user(grant.userId))
     return tokens.issue(appTokenRequest(directory, directory.app(grant.clientId) as App, user, grant.scopes, issuer, {
       nonce: grant.nonce,
       authTime: grant.authTime,
@@ -44,7 +44,7 @@ export function tokenRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
     const assertion = single(form, 'assertion')
     if (assertion === undefined) throw new OAuthError('invalid_request', 'assertion is required')
     const scope = single(form, 'scope')
-    const user = await verifyJwtProfileAssertion(assertion, issuer, directory)
+    const user = activeUser(await verifyJwtProfileAssertion(assertion, issuer, directory))
     const scopes = requireScopes(scope)
     return tokens.issue(serviceTokenRequest(directory, user, scopes, { issuer }))
   }
@@ -61,7 +61,7 @@ export function tokenRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
     if (user === 'no-secret') throw new OAuthError('invalid_request', 'the service user has no secret')
     if (user === 'wrong') throw new OAuthError('invalid_request', 'the secret is invalid')
     const scopes = requireScopes(single(form, 'scope'))
-    return tokens.issue(serviceTokenRequest(directory, user, scopes, { issuer, clientId, amr: ['pwd'] }))
+    return tokens.issue(serviceTokenRequest(directory, activeUser(user), scopes, { issuer, clientId, amr: ['pwd'] }))
   }
 
   app.post('/oauth/v2/token', { onRequest: ctx.hooksFor('token', { fault: true, cors: true }) }, async (request, reply: FastifyReply) => {
@@ -87,6 +87,20 @@ export function tokenRoutes (app: FastifyInstance, ctx: EmulatorContext): void {
     }
   })
   app.options('/oauth/v2/token', { onRequest: ctx.cors }, preflight)
+}
+
+/**
+ * Zitadel makes tokens from the user info it reads with
+ * internal/query/userinfo_by_id.sql, which finds active users only; for
+ * anyone else the query's NotFound becomes HTTP 404 `invalid_request`
+ * (internal/api/oidc/token.go getUserInfoAndSignerOnce, error.go oidcError).
+ * Zitadel skips that read for an opaque access token without `openid`, and
+ * so may issue one that introspection then finds inactive; the emulator
+ * refuses it as well. A removed user's code gets the same answer.
+ */
+function activeUser (user: User | undefined): User {
+  if (!isActiveUser(user)) throw new OAuthError('invalid_request', 'Errors.User.NotFound', 404)
+  return user
 }
 
 /** zitadel/oidc pkg/op/auth_request.go ValidateAuthReqScopes: some scope, any scope. */
