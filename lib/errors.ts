@@ -33,6 +33,10 @@ export const TenantNotAllowedError = request('ZITADEL_AUTH_TENANT_NOT_ALLOWED', 
 export const DelegationRefusedError = request('ZITADEL_AUTH_DELEGATION_REFUSED', 'The access token was issued to someone acting for the user', 403)
 export const IdpUnavailableError = request('ZITADEL_AUTH_IDP_UNAVAILABLE', 'The identity provider cannot be reached; try again later', 503)
 
+/** The `zitadelEvents` route: a request that is not from Zitadel (its `ZITADEL-Signature` does not hold), and a signed body that is no event. */
+export const EventRefusedError = request('ZITADEL_AUTH_EVENT_REFUSED', 'The event request is not signed with the target\'s signing key', 401)
+export const EventMalformedError = request('ZITADEL_AUTH_EVENT_MALFORMED', 'The event request does not hold a Zitadel event', 400)
+
 /** Thrown at registration (never at request time) when an option is wrong. */
 export const InvalidOptionError = createError<[string]>('ZITADEL_AUTH_INVALID_OPTION', 'fastify-zitadel-auth: %s', 500, TypeError)
 /**

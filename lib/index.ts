@@ -10,6 +10,8 @@ import type { ZitadelRequestUser, ZitadelUser } from './user.js'
 import plugin from './plugin.js'
 
 export default plugin
+export { zitadelEvents } from './events.js'
+export type { ZitadelEventsOptions } from './events.js'
 export { plugin as fastifyZitadelAuth }
 export type { ZitadelAuth, ZitadelStatus } from './plugin.js'
 export type { KeySetStatus } from './jwks.js'
@@ -42,7 +44,7 @@ export {
   TokenMissingError, BadRequestError, TokenMalformedError, TokenUnsupportedError, KeyUnknownError,
   SignatureInvalidError, TokenExpiredError, TokenNotYetValidError, IssuerInvalidError, AudienceInvalidError,
   ClientNotAllowedError, ClaimsInvalidError, TokenInactiveError, TokenRevokedError, TokenRejectedError, UserRefusedError, RoleRequiredError, ScopeRequiredError, ClaimRequiredError,
-  ForbiddenError, TenantNotAllowedError, DelegationRefusedError, IdpUnavailableError,
+  ForbiddenError, TenantNotAllowedError, EventRefusedError, EventMalformedError, DelegationRefusedError, IdpUnavailableError,
   InvalidOptionError, GuardNotCalledError, KeysNotLoadedError
 } from './errors.js'
 

@@ -13,11 +13,12 @@ import { createTenant, type Tenant, type ZitadelTenantStatus } from './tenant.js
 import { createTenantRouter } from './tenant-router.js'
 import { verifyUnlessRevoked } from './credential-check.js'
 import { RevocationList } from './revocations.js'
-import { createRevoker } from './revoke.js'
+import { createRevoker, type RevocationApi } from './revoke.js'
+import { kInternals } from './internals.js'
 import type { ZitadelUser } from './user.js'
 
 /** `fastify.zitadel` */
-export interface ZitadelAuth extends ReturnType<typeof createGuards>, ReturnType<typeof createRevoker> {
+export interface ZitadelAuth extends ReturnType<typeof createGuards>, RevocationApi {
   /** The options after validation and defaults; with `tenants`, the first tenant's (the shared options are the same in each). Frozen. */
   readonly options: ResolvedOptions
   /** Each tenant's options, in the order of the `tenants` option; without it, `[options]`. Frozen. */
@@ -127,6 +128,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelPluginOptions> = async funct
   // One tenant is checked directly: no router on the request path.
   const credentials = tenants.length === 1 ? (tenants[0] as Tenant).credentials : createTenantRouter(tenants, errors, log)
   const revocations = new RevocationList(context.clock)
+  const revoker = createRevoker(revocations, opts, context.clock)
   const authenticate = createAuthenticate(credentials, revocations, errors, opts.cookie)
 
   function status (): ZitadelStatus {
@@ -136,17 +138,20 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelPluginOptions> = async funct
   }
 
   const names = opts.tenant === undefined ? undefined : tenantOptions.map((o) => o.tenant as string)
-  const zitadel: ZitadelAuth = Object.freeze({
+  const zitadel: ZitadelAuth = {
     options: opts,
     tenants: Object.freeze([...tenantOptions]),
     verify: verifyUnlessRevoked(credentials, revocations, errors),
     authenticate,
     status,
     guardRoutes,
-    ...createRevoker(revocations, opts, context.clock),
+    ...revoker.api,
     ...createGuards(errors, names),
     ...createOpenApiHelpers(tenantOptions)
-  })
+  }
+  // For the plugins of this package (zitadelEvents): not enumerable, not public.
+  Object.defineProperty(zitadel, kInternals, { value: Object.freeze({ clock: context.clock, options: opts, apply: revoker.apply }) })
+  Object.freeze(zitadel)
   fastify.decorate('zitadel', zitadel)
   fastify.decorateRequest('user', null)
   fastify.decorateRequest('zitadelUser', null)

@@ -19,8 +19,9 @@ export interface RevokeSubjectOptions {
  */
 export function createRevoker (list: RevocationList, opts: ResolvedOptions, clock: Clock) {
   const lifetime = opts.revocation.maxTokenLifetime
-  const apply = async (entry: Revocation): Promise<void> => {
-    if (list.add(entry) && revocationChannel.hasSubscribers) revocationChannel.publish({ kind: entry.kind, source: 'api' } satisfies RevocationMessage)
+  /** Puts `entry` in effect here; `source` says where it came from, for the diagnostics channel. */
+  async function apply (entry: Revocation, source: RevocationMessage['source'] = 'api'): Promise<void> {
+    if (list.add(entry) && revocationChannel.hasSubscribers) revocationChannel.publish({ kind: entry.kind, source } satisfies RevocationMessage)
   }
 
   /**
@@ -63,5 +64,9 @@ export function createRevoker (list: RevocationList, opts: ResolvedOptions, cloc
     return typeof exp === 'number' && Number.isFinite(exp) ? exp + opts.clockTolerance : clock.wallSeconds() + lifetime + opts.clockTolerance
   }
 
-  return { revokeSubject, revokeToken, revokeTokenId }
+  return { api: { revokeSubject, revokeToken, revokeTokenId }, apply }
 }
+
+export type Revoker = ReturnType<typeof createRevoker>
+/** `fastify.zitadel.revokeSubject`, `revokeToken` and `revokeTokenId`. */
+export type RevocationApi = Revoker['api']
