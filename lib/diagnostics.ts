@@ -32,8 +32,8 @@ export interface FetchMessage {
 /** Each revocation put in effect on this instance. */
 export interface RevocationMessage {
   readonly kind: 'subject' | 'token' | 'tokenId'
-  /** `api`: `fastify.zitadel.revoke*()` on this instance; `event`: a Zitadel event the `zitadelEvents` route received. */
-  readonly source: 'api' | 'event'
+  /** `api`: `fastify.zitadel.revoke*()` on this instance; `event`: a Zitadel event the `zitadelEvents` route received; `store`: another instance, through Redis. */
+  readonly source: 'api' | 'event' | 'store'
 }
 
 /** The channel names, for `diagnostics_channel.subscribe(name, listener)`. */

@@ -29,6 +29,7 @@ export { SUPPORTED_ALGORITHMS, ZITADEL_ALGORITHMS } from './options.js'
 export type { IntrospectionOptions, ResolvedIntrospection } from './introspection-options.js'
 export type { ApplicationKeyFile } from './client-assertion.js'
 export type { HttpDispatcher } from './http.js'
+export type { RedisClient, RedisSubscriber } from './redis.js'
 export type {
   GuardOptions, RequireRolesOptions, RequireScopesOptions, RequireClaimOptions, ClaimRule, ClaimValue, ClaimValueResolver,
   OrgIdResolver, Guard, GuardRequirement

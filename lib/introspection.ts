@@ -13,7 +13,8 @@ import { TokenCache } from './token-cache.js'
 import { tokenDigest } from './token-digest.js'
 import type { UserFactory } from './user-factory.js'
 import { requestUserOf, type ZitadelUser } from './user.js'
-import { deepFreeze } from './values.js'
+import type { RedisShared } from './redis.js'
+import { deepFreeze, isPlainObject } from './values.js'
 
 /** An answer is a few KiB at most; this bounds memory. */
 const MAX_ANSWER_BYTES = 64 * 1024
@@ -52,7 +53,7 @@ interface Answer extends Verified {
  * - After a failed call, uncached tokens get 503 for `jwksCooldown` seconds
  *   without a call, so an outage is not met with a call per request.
  */
-export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, httpSettings: HttpSettings, clock: Clock, users: UserFactory) {
+export function createIntrospector (opts: ResolvedOptions, settings: ResolvedIntrospection, credentials: IntrospectionCredentials, discovery: Discovery, log: FastifyBaseLogger, errors: ErrorFactory, httpSettings: HttpSettings, clock: Clock, users: UserFactory, shared: RedisShared | undefined) {
   const checkClaims = createClaimsCheck(opts, errors, { log, refuseIdTokens: false })
   const all = settings.tokens === 'all'
   const maxAge = settings.cacheMaxAge
@@ -98,6 +99,10 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
   }
 
   async function introspect (token: string, key: string): Promise<Verified> {
+    // Another instance's answer first: Zitadel is asked once per token across the fleet.
+    const stored = shared === undefined || maxAge === 0 ? undefined : await shared.answer(key)
+    const reused = stored === undefined ? undefined : fromShared(stored, token, key)
+    if (reused !== undefined) return reused
     const wait = blockedUntil - clock.now()
     if (wait > 0) throw errors.unavailable(wait / 1000)
     let body: unknown
@@ -134,6 +139,35 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     const requestUser = requestUserOf(users.build(token, claims))
     const exp = claims.exp as number
     if (cache !== undefined && now < exp) cache.set(key, { claims, requestUser, exp, deadline: clock.now() + maxAge * 1000 })
+    const until = Math.min(now + maxAge, exp)
+    // Before answering: the next request may come to another instance.
+    if (shared !== undefined && until > now) await shared.keepAnswer(key, JSON.stringify({ claims, until }), (until - now) * 1000)
+    return { claims, requestUser }
+  }
+
+  /**
+   * An answer another instance stored: the same claim rules apply, and it is
+   * kept here only as long as it is kept there. Undefined when it does not
+   * pass, and Zitadel is asked.
+   */
+  function fromShared (stored: string, token: string, key: string): Verified | undefined {
+    let value: unknown
+    try {
+      value = JSON.parse(stored)
+    } catch {
+      return undefined
+    }
+    const { claims, until } = (isPlainObject(value) ? value : {}) as { claims?: unknown, until?: unknown }
+    const now = clock.wallSeconds()
+    if (!isPlainObject(claims) || claims.active !== true || typeof until !== 'number' || !(until > now)) return undefined
+    try {
+      checkClaims(claims, now)
+    } catch {
+      return undefined
+    }
+    deepFreeze(claims)
+    const requestUser = requestUserOf(users.build(token, claims))
+    cache?.set(key, { claims, requestUser, exp: claims.exp as number, deadline: clock.now() + (until - now) * 1000 })
     return { claims, requestUser }
   }
 

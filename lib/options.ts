@@ -2,6 +2,7 @@ import { Type, KindGuard, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { InvalidOptionError, invalidOption } from './errors.js'
 import type { HttpDispatcher } from './http.js'
+import type { RedisClient } from './redis.js'
 import type { ZitadelRequestUser, ZitadelUser } from './user.js'
 import { introspectionCredentials, keepCredentials, resolveIntrospection, type IntrospectionOptions, type ResolvedIntrospection } from './introspection-options.js'
 import { isLoopbackHost, normaliseIssuer } from './issuer-url.js'
@@ -151,6 +152,15 @@ export interface ZitadelSharedOptions {
    * CSRF token. Default: off (the header only).
    */
   cookie?: CookieOptions | undefined
+  /**
+   * An ioredis client (or one with its API) shared by the API's instances:
+   * revocations reach every instance within a second, and Zitadel's
+   * introspection is asked once per token across them. Not shown in
+   * `fastify.zitadel.options`. Default: none (each instance on its own).
+   */
+  redis?: RedisClient | undefined
+  /** The prefix of the plugin's Redis keys and channel, for several APIs on one Redis. Default: `'fastify-zitadel-auth:'`. */
+  redisNamespace?: string | undefined
   /** How long revocations (`fastify.zitadel.revokeSubject()` and the like) are kept. */
   revocation?: RevocationOptions | undefined
   /**
@@ -212,6 +222,8 @@ export interface ResolvedOptions {
   readonly allowInsecureIssuer: boolean
   readonly waitForKeys: boolean
   readonly formatUser: ((user: ZitadelUser) => unknown) | undefined
+  /** The prefix of the Redis keys, with the `redis` option; undefined without. */
+  readonly redisNamespace: string | undefined
   /** The `revocation` option with its default. */
   readonly revocation: Readonly<Required<RevocationOptions>>
   /** The `cookie` option with its default; undefined when off. */
@@ -273,6 +285,9 @@ const rules: Record<keyof ZitadelIssuerOptions | keyof ZitadelSharedOptions, { s
     schema: Type.Object({ name: Type.String({ pattern: '^[!#$%&\'*+\\-.^_`|~0-9A-Za-z]+$' }), unsafeMethods: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
     expected: 'an object { name, unsafeMethods? }: name a cookie name (RFC 6265 token characters), unsafeMethods a boolean'
   },
+  // Checked for its methods in checkOptionValues.
+  redis: { schema: Type.Any(), expected: 'an ioredis client (new Redis(url) from the ioredis package), or one with its API' },
+  redisNamespace: { schema: Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' }), expected: 'a non-empty string of printable ASCII without spaces, at most 128 characters' },
   revocation: {
     schema: Type.Object({ maxTokenLifetime: Type.Optional(Type.Number({ minimum: 60, maximum: 7 * 86400 })) }, { additionalProperties: false }),
     expected: 'an object { maxTokenLifetime? }: maxTokenLifetime a number of seconds from 60 to 604800'
@@ -418,6 +433,7 @@ export function resolveOptions (input: unknown, tenant?: string): ResolvedOption
     waitForKeys: (opts.waitForKeys as boolean | undefined) ?? false,
     formatUser: opts.formatUser as ((user: ZitadelUser) => unknown) | undefined,
     cookie: cookieOption(opts.cookie as CookieOptions | undefined),
+    redisNamespace: opts.redis === undefined ? undefined : (opts.redisNamespace as string | undefined) ?? 'fastify-zitadel-auth:',
     revocation: Object.freeze({ maxTokenLifetime: (opts.revocation as RevocationOptions | undefined)?.maxTokenLifetime ?? 43_200 }),
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
     roleClaim: `urn:zitadel:iam:org:project:${projectId}:roles`,
@@ -448,6 +464,9 @@ function checkOptionValues (opts: Record<string, unknown>): void {
   }
   if (opts.dispatcher !== undefined && typeof (opts.dispatcher as { dispatch?: unknown } | null)?.dispatch !== 'function') {
     invalidOption(`option "dispatcher" must be ${rules.dispatcher.expected}`)
+  }
+  if (opts.redis !== undefined && !['get', 'set', 'zadd', 'zrangebyscore', 'zremrangebyscore', 'publish', 'duplicate', 'on'].every((m) => typeof (opts.redis as Record<string, unknown> | null)?.[m] === 'function')) {
+    invalidOption(`option "redis" must be ${rules.redis.expected}`)
   }
   if (opts.claimsSchema !== undefined && !KindGuard.IsSchema(opts.claimsSchema)) {
     invalidOption(`option "claimsSchema" must be ${rules.claimsSchema.expected}`)

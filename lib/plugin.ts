@@ -12,6 +12,7 @@ import { guardRoutes, protectRoutes } from './routes.js'
 import { createTenant, type Tenant, type ZitadelTenantStatus } from './tenant.js'
 import { createTenantRouter } from './tenant-router.js'
 import { verifyUnlessRevoked } from './credential-check.js'
+import { RedisShared } from './redis.js'
 import { RevocationList } from './revocations.js'
 import { createRevoker, type RevocationApi } from './revoke.js'
 import { kInternals } from './internals.js'
@@ -123,12 +124,14 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelPluginOptions> = async funct
   // Every request to the IdP listens to it while in flight; dozens at once are normal.
   setMaxListeners(0, closing.signal)
   const http: HttpSettings = { timeoutMs: opts.httpTimeout * 1000, signal: closing.signal, dispatcher: options.dispatcher }
-  const context = { log, errors, clock: clockOf(options), http }
+  const clock = clockOf(options)
+  const shared = options.redis === undefined ? undefined : new RedisShared(options.redis, opts.redisNamespace as string, log, clock)
+  const context = { log, errors, clock, http, shared }
   const tenants = tenantOptions.map((o) => createTenant(o, context))
   // One tenant is checked directly: no router on the request path.
   const credentials = tenants.length === 1 ? (tenants[0] as Tenant).credentials : createTenantRouter(tenants, errors, log)
   const revocations = new RevocationList(context.clock)
-  const revoker = createRevoker(revocations, opts, context.clock)
+  const revoker = createRevoker(revocations, opts, clock, shared)
   const authenticate = createAuthenticate(credentials, revocations, errors, opts.cookie)
 
   function status (): ZitadelStatus {
@@ -175,8 +178,15 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelPluginOptions> = async funct
     const failed = (await Promise.all(tenants.map((t) => t.loadKeys()))).filter((f) => f !== undefined)
     if (failed.length > 0) throw new KeysNotLoadedError(`could not load the signing keys from ${failed.join(' and ')}; waitForKeys makes start-up wait for them, and the log says more`)
   })
+  if (shared !== undefined) {
+    // Never fails start-up: without Redis the instance works alone until it is back.
+    fastify.addHook('onReady', async function shareZitadelRevocations () {
+      await shared.start((entry) => revoker.receive(entry), () => revocations.entries())
+    })
+  }
   fastify.addHook('onClose', async function closeZitadelKeys () {
     closing.abort()
+    await shared?.close()
   })
 }
 

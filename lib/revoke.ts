@@ -3,6 +3,7 @@ import { revocationChannel, type RevocationMessage } from './diagnostics.js'
 import { invalidOption } from './errors.js'
 import { COMPACT_JWS, decodeJsonSegment } from './jws.js'
 import type { ResolvedOptions } from './options.js'
+import type { RedisShared } from './redis.js'
 import type { Revocation, RevocationList } from './revocations.js'
 import { tokenDigest } from './token-digest.js'
 
@@ -17,11 +18,19 @@ export interface RevokeSubjectOptions {
  * puts a revocation in effect on this instance at once. They return
  * promises so that a store shared by several instances can hand it on.
  */
-export function createRevoker (list: RevocationList, opts: ResolvedOptions, clock: Clock) {
+export function createRevoker (list: RevocationList, opts: ResolvedOptions, clock: Clock, shared: RedisShared | undefined) {
   const lifetime = opts.revocation.maxTokenLifetime
   /** Puts `entry` in effect here; `source` says where it came from, for the diagnostics channel. */
   async function apply (entry: Revocation, source: RevocationMessage['source'] = 'api'): Promise<void> {
-    if (list.add(entry) && revocationChannel.hasSubscribers) revocationChannel.publish({ kind: entry.kind, source } satisfies RevocationMessage)
+    if (!receive(entry, source)) return
+    await shared?.share(entry)
+  }
+
+  /** Puts `entry` in effect here, as it comes (from Redis: another instance's); true when it changed anything. */
+  function receive (entry: Revocation, source: RevocationMessage['source'] = 'store'): boolean {
+    const added = list.add(entry)
+    if (added && revocationChannel.hasSubscribers) revocationChannel.publish({ kind: entry.kind, source } satisfies RevocationMessage)
+    return added
   }
 
   /**
@@ -64,7 +73,7 @@ export function createRevoker (list: RevocationList, opts: ResolvedOptions, cloc
     return typeof exp === 'number' && Number.isFinite(exp) ? exp + opts.clockTolerance : clock.wallSeconds() + lifetime + opts.clockTolerance
   }
 
-  return { api: { revokeSubject, revokeToken, revokeTokenId }, apply }
+  return { api: { revokeSubject, revokeToken, revokeTokenId }, apply, receive }
 }
 
 export type Revoker = ReturnType<typeof createRevoker>

@@ -8,6 +8,7 @@ import { createIntrospector, type IntrospectionStatus } from './introspection.js
 import { introspectionCredentials } from './introspection-options.js'
 import { JwksCache, type KeySetStatus } from './jwks.js'
 import type { ResolvedOptions } from './options.js'
+import type { RedisShared } from './redis.js'
 import { createUserFactory } from './user-factory.js'
 import { createTokenVerifier } from './verify.js'
 
@@ -17,6 +18,8 @@ export interface TenantContext {
   readonly errors: ErrorFactory
   readonly clock: Clock
   readonly http: HttpSettings
+  /** Introspection answers shared with other instances, with the `redis` option. */
+  readonly shared: RedisShared | undefined
 }
 
 /** The state of one issuer's checks, as `fastify.zitadel.status()` shows it. Nothing secret. */
@@ -44,7 +47,7 @@ export function createTenant (opts: ResolvedOptions, context: TenantContext) {
   const clientCredentials = introspectionCredentials(opts)
   const introspector = opts.introspection === undefined || clientCredentials === undefined
     ? undefined
-    : createIntrospector(opts, opts.introspection, clientCredentials, discovery, log, errors, http, clock, users)
+    : createIntrospector(opts, opts.introspection, clientCredentials, discovery, log, errors, http, clock, users, context.shared)
   const credentials: CredentialCheck = createCredentialCheck(verifier, introspector, errors)
   /** With tokens: 'all', no key is ever used. */
   const usesKeys = introspector?.all !== true
