@@ -94,7 +94,7 @@ function esmProject (tarball) {
   mkdirSync(join(dir, 'src'), { recursive: true })
   mkdirSync(join(dir, 'test'))
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'my-api', private: true, type: 'module' }))
-  npm(dir, 'install', tarball, 'fastify@5', '@fastify/swagger', '@fastify/swagger-ui', '@fastify/rate-limit', '@fastify/auth', 'undici', '@fastify/under-pressure', '@fastify/cookie', '@fastify/websocket', 'prom-client', '@opentelemetry/api')
+  npm(dir, 'install', tarball, 'fastify@5', '@fastify/swagger', '@fastify/swagger-ui', '@fastify/rate-limit', '@fastify/auth', 'undici', '@fastify/under-pressure', '@fastify/cookie', '@fastify/websocket', 'prom-client', '@opentelemetry/api', 'ioredis')
   npm(dir, 'install', '--save-dev', 'typescript@latest', 'tsx', '@types/node')
   assertNoJose(dir)
   const tsc = join(dir, 'node_modules', '.bin', 'tsc')

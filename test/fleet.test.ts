@@ -101,9 +101,22 @@ if (!hasRedisServer()) {
       t.same(await everywhere(bob), Array(3).fill('401 ZITADEL_AUTH_TOKEN_REVOKED'), 'written and shared once Redis is back')
       t.same(await everywhere(alice), Array(3).fill('401 ZITADEL_AUTH_TOKEN_REVOKED'), 'the earlier revocation holds')
 
+      // What any client may have written there: taken for nothing, and nothing breaks.
+      const writer = new Redis(redis.url)
+      t.teardown(() => { writer.disconnect() })
+      const junk = ['not json', '[]', '{"kind":"subject","sub":"x","until":"soon"}', '{"kind":"subject","sub":"","before":1,"until":9e12}', '{"kind":"token","digest":"","until":9e12}', '{"kind":"tokenId","jti":7,"until":9e12}', '{"kind":"other","until":9e12}']
+      for (const member of junk) {
+        await writer.zadd('fastify-zitadel-auth:revocations', 9e12, member)
+        await writer.publish('fastify-zitadel-auth:revocations', member)
+      }
+      await writer.publish('fastify-zitadel-auth:something-else', '{}')
       const late = await instance(t, redis, false)
       t.equal((await late.inject({ url: '/me', headers: bearer(alice) })).json().code, 'ZITADEL_AUTH_TOKEN_REVOKED',
         'an instance that starts later loads the list, though Redis lost it in the restart: the others wrote theirs back')
+      await idp.reactivateUser(tenant.alice.id)
+      const later = await idp.mintAccessToken({ userId: tenant.alice.id, clientId: tenant.clientId, roles: true, claims: { iat: Math.floor(Date.now() / 1000) + 2 } })
+      t.same(await everywhere(later), [200, 200, 200], 'and nothing more: alice, let back in, passes with a token issued since')
+      t.equal((await late.inject({ url: '/me', headers: bearer(later) })).statusCode, 200, 'the junk revoked nothing')
     })
   })
 }

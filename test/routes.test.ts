@@ -310,6 +310,7 @@ t.test('app.zitadel: frozen, with the resolved options, the hook and verify', as
     waitForKeys: false,
     formatUser: undefined,
     cookie: undefined,
+    redisNamespace: undefined,
     revocation: { maxTokenLifetime: 43200 },
     discoveryUrl: `${issuer.url}/.well-known/openid-configuration`,
     roleClaim: `urn:zitadel:iam:org:project:${PROJECT_ID}:roles`,
