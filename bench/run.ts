@@ -26,6 +26,7 @@ import { renderReport, type MemoryCheckpoint, type MemoryResult, type Sample } f
 import type { StartArgs } from './server.js'
 import { mintTokens, tamper } from './tokens.js'
 import { defineVariants, type Variant } from './variants.js'
+import { hasRedisServer, startRedis } from '../test/helpers/redis.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -60,15 +61,19 @@ const startedAt = performance.now()
 const log = (line: string) => process.stderr.write(`[bench ${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)} s] ${line}\n`)
 const children: Child[] = []
 
+/** What else to stop at the end (a redis-server). */
+const stops: Array<() => Promise<void>> = []
+
 try {
   await main()
 } finally {
   await Promise.all(children.map((c) => c.stop()))
+  await Promise.all(stops.map((stop) => stop()))
 }
 
 async function main (): Promise<void> {
   const loadBefore = loadavg()[0] ?? 0
-  const cacheAvailable = args.cache === 'auto' ? await pluginKnowsTokenCacheSize() : args.cache === 'on'
+  const cacheAvailable = args.cache === 'auto' ? await pluginKnowsOption('tokenCacheSize', 0) : args.cache === 'on'
   log(`token cache: ${cacheAvailable ? 'available' : 'not available'} (--cache ${args.cache})`)
 
   const issuer = spawn('issuer.ts', 'issuer')
@@ -89,11 +94,17 @@ async function main (): Promise<void> {
 
   const all = defineVariants(pools)
   const only = args.only === undefined ? undefined : new Set(['1', 'floor', ...args.only.split(',')])
-  const variants = all.filter((v) => (cacheAvailable || !v.needsCache) && (only === undefined || only.has(v.id)))
+  const wanted = all.filter((v) => (cacheAvailable || !v.needsCache) && (only === undefined || only.has(v.id)))
+  // 2v and 2vr need a plugin that revokes; 2vr a redis-server too (Debian's package).
+  const revocationsAvailable = wanted.some((v) => v.revocations !== undefined) && await pluginKnowsOption('revocation', {})
+  const redis = revocationsAvailable && wanted.some((v) => v.revocations === 'redis') && hasRedisServer() ? await startRedis() : undefined
+  if (redis !== undefined) stops.push(() => redis.stop())
+  const variants = wanted.filter((v) => v.revocations === undefined || (v.revocations === 'memory' ? revocationsAvailable : redis !== undefined))
+  if (variants.length < wanted.length) log(`left out: ${wanted.filter((v) => !variants.includes(v)).map((v) => v.id).join(', ')} (${revocationsAvailable ? 'no redis-server' : 'the plugin has no revocation'})`)
   const servers = new Map<string, { child: Child, port: number, jwksCooldown?: number }>()
   await Promise.all(variants.map(async (v) => {
     const child = spawnServer(`server-${v.id}`)
-    const start: StartArgs = { kind: v.kind, issuer: info.url, projectId: info.projectId, publicJwk: info.publicJwk, pluginOptions: v.pluginOptions, entry: v.entry, guard: v.guard }
+    const start: StartArgs = { kind: v.kind, issuer: info.url, projectId: info.projectId, publicJwk: info.publicJwk, pluginOptions: v.pluginOptions, entry: v.entry, guard: v.guard, revocations: v.revocations, redisUrl: redis?.url }
     servers.set(v.id, { child, ...await child.call<{ port: number, jwksCooldown?: number }>('start', { ...start }) })
   }))
   log(`${servers.size} servers up`)
@@ -212,14 +223,15 @@ async function memoryStep (info: IssuerInfo, tokens: readonly string[], hot: str
 }
 
 /** Does the plugin accept `tokenCacheSize`? It refuses unknown options at registration. */
-async function pluginKnowsTokenCacheSize (): Promise<boolean> {
+/** Does the plugin being measured take this option? Older versions refuse what they do not know. */
+async function pluginKnowsOption (name: string, value: unknown): Promise<boolean> {
   const app = Fastify({ logger: false })
-  const options: ZitadelAuthOptions & { tokenCacheSize?: number } = { issuer: 'http://127.0.0.1:9', projectId: 'probe', tokenCacheSize: 0 }
+  const options = { issuer: 'http://127.0.0.1:9', projectId: 'probe', [name]: value } as ZitadelAuthOptions
   try {
     await app.register(zitadelAuth, options)
     return true
   } catch (err) {
-    if ((err as { code?: string }).code === 'ZITADEL_AUTH_INVALID_OPTION' && (err as Error).message.includes('tokenCacheSize')) return false
+    if ((err as { code?: string }).code === 'ZITADEL_AUTH_INVALID_OPTION' && (err as Error).message.includes(name)) return false
     throw err
   } finally {
     await app.close()

@@ -32,6 +32,9 @@ export interface StartArgs {
   entry?: PluginEntry | undefined
   /** Plugin servers: the route's guard, `requireAuth()` (default) or `requireRoles(['user'])`. */
   guard?: 'auth' | 'roles' | undefined
+  /** Plugin servers: revocations in effect; with `redisUrl`, shared through that Redis. */
+  revocations?: 'memory' | 'redis' | undefined
+  redisUrl?: string | undefined
 }
 
 const HELLO = { hello: 'world' }
@@ -125,7 +128,22 @@ async function registerPlugin (server: FastifyInstance, args: StartArgs): Promis
   // tokenCacheSize is passed only when a variant sets it, so the bench also runs
   // against a plugin that does not know the option yet (it refuses unknown options).
   const options: ZitadelAuthOptions & Record<string, unknown> = { issuer: args.issuer, projectId: args.projectId, ...args.pluginOptions }
+  if (args.revocations === 'redis') {
+    const { Redis } = await import('ioredis')
+    const redis = new Redis(args.redisUrl as string)
+    server.addHook('onClose', async () => { redis.disconnect() })
+    options.redis = redis
+  }
   await server.register(zitadelAuth, options)
+  if (args.revocations !== undefined) {
+    // Once ready: with Redis, the plugin is connected and shares them.
+    server.addHook('onReady', async function revokeOthers () {
+      const z = server.zitadel as typeof server.zitadel & { revokeSubject: (sub: string) => Promise<void>, revokeToken: (t: string) => Promise<void>, revokeTokenId: (j: string) => Promise<void> }
+      for (let i = 0; i < 1000; i++) await z.revokeSubject(`26378500000000${String(i).padStart(4, '0')}`)
+      await z.revokeToken('eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjk5OTk5OTk5OTl9.c2ln')
+      await z.revokeTokenId('revoked-token-id')
+    })
+  }
 }
 
 async function loadPlugin (entry: PluginEntry): Promise<FastifyPluginAsync<ZitadelAuthOptions>> {

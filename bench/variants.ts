@@ -13,6 +13,8 @@ export interface Variant {
   entry?: PluginEntry
   /** Plugin variants: `requireAuth()` (default) or `requireRoles(['user'])` on the route. */
   guard?: 'auth' | 'roles'
+  /** Plugin variants: revocations in effect (of other users and tokens), so every request's revocation check has lists to look in. */
+  revocations?: 'memory' | 'redis'
   /** Measures the verified-token cache: meaningless, or refused, before the plugin has one. */
   needsCache: boolean
   /** The token of each measured request. */
@@ -48,6 +50,8 @@ export function defineVariants (pools: TokenPools): Variant[] {
     { id: '2r', label: 'built package via `require`, `requireRoles([\'user\'])`, one hot token', kind: 'plugin', entry: 'require', guard: 'roles', needsCache: false, token: hot, expect: 200 },
     { id: '2bi', label: 'as 2i, 10 000 other tokens cached first', kind: 'plugin', entry: 'import', guard: 'roles', needsCache: true, token: hot, preload: pools.preload, expect: 200 },
     { id: '2br', label: 'as 2r, 10 000 other tokens cached first', kind: 'plugin', entry: 'require', guard: 'roles', needsCache: true, token: hot, preload: pools.preload, expect: 200 },
+    { id: '2v', label: 'as 2i, with 1 000 other users, a token and a token id revoked', kind: 'plugin', entry: 'import', guard: 'roles', revocations: 'memory', needsCache: false, token: hot, expect: 200 },
+    { id: '2vr', label: 'as 2v, revocations shared through Redis (`redis` option)', kind: 'plugin', entry: 'import', guard: 'roles', revocations: 'redis', needsCache: false, token: hot, expect: 200 },
     { id: '2c', label: 'this plugin, hits spread over 8 000 cached tokens', kind: 'plugin', needsCache: true, token: cycle(pools.spread), preload: pools.spread, expect: 200 },
     { id: '3', label: 'this plugin, a new valid token every request (misses, cache on)', kind: 'plugin', needsCache: false, token: cycle(pools.misses), expect: 200 },
     { id: '4', label: 'this plugin, `tokenCacheSize: 0` (cache off)', kind: 'plugin', pluginOptions: { tokenCacheSize: 0 }, needsCache: true, token: cycle(pools.misses), expect: 200 },
