@@ -225,9 +225,9 @@ export interface ResolvedOptions {
   /** The prefix of the Redis keys, with the `redis` option; undefined without. */
   readonly redisNamespace: string | undefined
   /** The `revocation` option with its default. */
-  readonly revocation: Readonly<Required<RevocationOptions>>
+  readonly revocation: { readonly maxTokenLifetime: number }
   /** The `cookie` option with its default; undefined when off. */
-  readonly cookie: Readonly<Required<CookieOptions>> | undefined
+  readonly cookie: { readonly name: string, readonly unsafeMethods: boolean } | undefined
   /** `{issuer}/.well-known/openid-configuration` */
   readonly discoveryUrl: string
   /** `urn:zitadel:iam:org:project:{projectId}:roles`, the only claim roles are read from. */
@@ -448,7 +448,7 @@ export function resolveOptions (input: unknown, tenant?: string): ResolvedOption
   return resolved
 }
 
-function cookieOption (cookie: CookieOptions | undefined): Readonly<Required<CookieOptions>> | undefined {
+function cookieOption (cookie: CookieOptions | undefined): { readonly name: string, readonly unsafeMethods: boolean } | undefined {
   return cookie === undefined ? undefined : Object.freeze({ name: cookie.name, unsafeMethods: cookie.unsafeMethods ?? false })
 }
 
