@@ -25,6 +25,13 @@ const TOKEN_GONE = new Set(['user.pat.removed', 'user.token.removed'])
  * tokens carry roles the user no longer has.
  */
 const GRANT_GONE = new Set(['user.grant.removed', 'user.grant.cascade.removed', 'user.grant.deactivated', 'user.grant.changed', 'user.grant.cascade.changed'])
+/** After these the grant is gone: nothing more will be said of it. */
+const GRANT_REMOVED = new Set(['user.grant.removed', 'user.grant.cascade.removed'])
+
+/** Does the event name a grant whose user `actionFor` needs to know? */
+export function concernsGrant (type: string): boolean {
+  return GRANT_GONE.has(type)
+}
 
 /** The event's body, or undefined when it is not an event: the fields this module reads, checked. */
 export function readEvent (body: unknown): ZitadelEvent | undefined {
@@ -50,9 +57,9 @@ function payloadOf (value: unknown): Readonly<Record<string, unknown>> {
   }
 }
 
-/** What the receiver does with an event: revoke, remember whose grant it is, or nothing. */
+/** What the receiver does with an event: revoke (and forget a removed grant), remember whose grant it is, or nothing. */
 export type EventAction =
-  | { readonly kind: 'revoke', readonly revocation: Revocation }
+  | { readonly kind: 'revoke', readonly revocation: Revocation, readonly forgetGrant?: string }
   | { readonly kind: 'grant', readonly grantId: string, readonly userId: string }
   | { readonly kind: 'unknown-grant', readonly grantId: string }
   | { readonly kind: 'ignore' }
@@ -60,9 +67,9 @@ export type EventAction =
 /**
  * `before`: the event's own time, so a replayed old event covers only tokens
  * issued before it happened, and a user let back in since keeps access.
- * `userOfGrant` answers for grants seen being added.
+ * `grantUser`: the user of the event's grant, when it names one seen being added.
  */
-export function actionFor (event: ZitadelEvent, lifetime: number, userOfGrant: (grantId: string) => string | undefined): EventAction {
+export function actionFor (event: ZitadelEvent, lifetime: number, grantUser: string | undefined): EventAction {
   const at = Date.parse(event.created_at) / 1000
   if (!Number.isFinite(at)) return { kind: 'ignore' }
   const type = event.event_type
@@ -76,12 +83,13 @@ export function actionFor (event: ZitadelEvent, lifetime: number, userOfGrant: (
     return typeof userId === 'string' && userId !== '' ? { kind: 'grant', grantId: event.aggregateID, userId } : { kind: 'ignore' }
   }
   if (GRANT_GONE.has(type)) {
-    const userId = userOfGrant(event.aggregateID)
-    return userId === undefined ? { kind: 'unknown-grant', grantId: event.aggregateID } : subject(userId, at, lifetime)
+    if (grantUser === undefined) return { kind: 'unknown-grant', grantId: event.aggregateID }
+    const action = subject(grantUser, at, lifetime)
+    return GRANT_REMOVED.has(type) ? { ...action, forgetGrant: event.aggregateID } : action
   }
   return { kind: 'ignore' }
 }
 
-function subject (sub: string, before: number, lifetime: number): EventAction {
+function subject (sub: string, before: number, lifetime: number): { kind: 'revoke', revocation: Revocation } {
   return { kind: 'revoke', revocation: { kind: 'subject', sub, before, until: before + lifetime } }
 }

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { EventMalformedError, EventRefusedError, invalidOption } from './errors.js'
-import { actionFor, readEvent } from './event-revocations.js'
+import { actionFor, concernsGrant, readEvent } from './event-revocations.js'
 import { validEventSignature } from './event-signature.js'
 import { internalsOf } from './internals.js'
+import type { RedisShared } from './redis.js'
 import { COMPACT_JWS, decodeJsonSegment } from './jws.js'
 
 /** What `app.register(zitadelEvents, options)` takes. */
@@ -40,9 +41,9 @@ export const zitadelEvents: FastifyPluginAsync<ZitadelEventsOptions> = async fun
   const internals = internalsOf(fastify.hasDecorator('zitadel') ? fastify.zitadel : undefined)
   if (internals === undefined) invalidOption('zitadelEvents: register fastify-zitadel-auth first (await app.register(zitadelAuth, …)); the events revoke through it')
   const { keys, path, maxAge } = resolveEventsOptions(options)
-  const { clock, options: opts, apply } = internals
+  const { clock, options: opts, apply, shared } = internals
   const lifetime = opts.revocation.maxTokenLifetime + opts.clockTolerance
-  const grants = new Map<string, string>()
+  const grants = createGrantBook(shared)
   const log = fastify.log.child({ plugin: 'fastify-zitadel-auth' })
 
   // The signature covers the exact bytes: the body must reach the handler unparsed.
@@ -57,19 +58,18 @@ export const zitadelEvents: FastifyPluginAsync<ZitadelEventsOptions> = async fun
     }
     const event = readEvent(parse(body.toString('utf8')))
     if (event === undefined) throw new EventMalformedError()
-    const action = actionFor(event, lifetime, (grantId) => grants.get(grantId))
+    const action = actionFor(event, lifetime, concernsGrant(event.event_type) ? await grants.userOf(event.aggregateID) : undefined)
     switch (action.kind) {
       case 'revoke':
         await apply(action.revocation, 'event')
+        if (action.forgetGrant !== undefined) await grants.forget(action.forgetGrant)
         log.info({ event: event.event_type, revoked: action.revocation.kind === 'subject' ? { sub: action.revocation.sub } : { jti: (action.revocation as { jti: string }).jti } }, 'zitadel: tokens revoked by an event')
         break
       case 'grant':
-        // Oldest first out: a Map keeps insertion order.
-        if (grants.size >= MAX_GRANTS) grants.delete(grants.keys().next().value as string)
-        grants.set(action.grantId, action.userId)
+        await grants.remember(action.grantId, action.userId)
         break
       case 'unknown-grant':
-        log.warn({ event: event.event_type, grantId: action.grantId }, 'zitadel: a grant changed whose user is unknown here (its user.grant.added came before this instance listened); that user\'s tokens keep their roles until they expire')
+        log.warn({ event: event.event_type, grantId: action.grantId }, `zitadel: a grant changed whose user is unknown here (its user.grant.added came before ${shared === undefined ? 'this instance' : 'the fleet'} listened); that user's tokens keep their roles until they expire`)
         break
       default:
         log.debug({ event: event.event_type }, 'zitadel: event acknowledged, nothing to revoke')
@@ -77,6 +77,30 @@ export const zitadelEvents: FastifyPluginAsync<ZitadelEventsOptions> = async fun
     // Zitadel counts any 2xx as delivered; a JSON body with forwardedStatusCode would count as a failure.
     return reply.code(200).send({})
   })
+}
+
+/**
+ * Whose grant is whose, learnt from `user.grant.added`: grant events name
+ * only the grant. With Redis, shared by the fleet (an event may reach another
+ * instance than the grant's); always also here, bounded.
+ */
+function createGrantBook (shared: RedisShared | undefined) {
+  const local = new Map<string, string>()
+  return {
+    async remember (grantId: string, userId: string): Promise<void> {
+      // Oldest first out: a Map keeps insertion order.
+      if (local.size >= MAX_GRANTS) local.delete(local.keys().next().value as string)
+      local.set(grantId, userId)
+      await shared?.set(`grant:${grantId}`, userId)
+    },
+    async userOf (grantId: string): Promise<string | undefined> {
+      return local.get(grantId) ?? await shared?.get(`grant:${grantId}`)
+    },
+    async forget (grantId: string): Promise<void> {
+      local.delete(grantId)
+      await shared?.delete(`grant:${grantId}`)
+    }
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js'
 import type { ResolvedOptions } from './options.js'
+import type { RedisShared } from './redis.js'
 import type { Revoker } from './revoke.js'
 
 /** What the package's other plugins (zitadelEvents) reach through `fastify.zitadel`; not for apps. */
@@ -7,6 +8,8 @@ export interface Internals {
   readonly clock: Clock
   readonly options: ResolvedOptions
   readonly apply: Revoker['apply']
+  /** With the `redis` option: where zitadelEvents keeps whose grant is whose, for the whole fleet. */
+  readonly shared: RedisShared | undefined
 }
 
 export const kInternals = Symbol('fastify-zitadel-auth.internals')

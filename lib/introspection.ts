@@ -14,7 +14,8 @@ import { tokenDigest } from './token-digest.js'
 import type { UserFactory } from './user-factory.js'
 import { requestUserOf, type ZitadelUser } from './user.js'
 import type { RedisShared } from './redis.js'
-import { deepFreeze, isPlainObject } from './values.js'
+import { seal, sealingKey, unseal } from './sealed.js'
+import { deepFreeze } from './values.js'
 
 /** An answer is a few KiB at most; this bounds memory. */
 const MAX_ANSWER_BYTES = 64 * 1024
@@ -34,6 +35,11 @@ const MAX_CALLS_IN_FLIGHT = 64
 interface Verified {
   readonly claims: Claims
   readonly requestUser: unknown
+}
+
+interface Sharing {
+  readonly redis: RedisShared
+  readonly key: Buffer
 }
 
 /** `exp` on the wall clock, `deadline` (from `cacheMaxAge`) on the monotonic one. */
@@ -57,6 +63,10 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
   const checkClaims = createClaimsCheck(opts, errors, { log, refuseIdTokens: false })
   const all = settings.tokens === 'all'
   const maxAge = settings.cacheMaxAge
+  /** Answers shared with the other instances, sealed with a key derived from the API's credentials. */
+  const sharing: Sharing | undefined = shared === undefined || maxAge === 0
+    ? undefined
+    : { redis: shared, key: sealingKey(credentials, opts.redisNamespace as string) }
   const cache = settings.cacheSize === 0 || maxAge === 0 ? undefined : new TokenCache<Answer>(settings.cacheSize, { admission: false })
   const inflight = new Map<string, Promise<Verified>>()
   const http = { ...httpSettings, maxBytes: MAX_ANSWER_BYTES }
@@ -72,6 +82,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
   /** While calls fail: the first failure is logged loud, repeats at debug. */
   let failure: string | undefined
   let inactiveHinted = false
+  let unsealedWarned = false
 
   function applies (token: string): boolean {
     return all || !COMPACT_JWS.test(token)
@@ -100,7 +111,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
 
   async function introspect (token: string, key: string): Promise<Verified> {
     // Another instance's answer first: Zitadel is asked once per token across the fleet.
-    const stored = shared === undefined || maxAge === 0 ? undefined : await shared.answer(key)
+    const stored = sharing === undefined ? undefined : await sharing.redis.get(`introspection:${key}`)
     const reused = stored === undefined ? undefined : fromShared(stored, token, key)
     if (reused !== undefined) return reused
     const wait = blockedUntil - clock.now()
@@ -141,7 +152,7 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
     if (cache !== undefined && now < exp) cache.set(key, { claims, requestUser, exp, deadline: clock.now() + maxAge * 1000 })
     const until = Math.min(now + maxAge, exp)
     // Before answering: the next request may come to another instance.
-    if (shared !== undefined && until > now) await shared.keepAnswer(key, JSON.stringify({ claims, until }), (until - now) * 1000)
+    if (sharing !== undefined && until > now) await sharing.redis.set(`introspection:${key}`, seal(sharing.key, key, JSON.stringify({ claims, until })), (until - now) * 1000)
     return { claims, requestUser }
   }
 
@@ -151,15 +162,17 @@ export function createIntrospector (opts: ResolvedOptions, settings: ResolvedInt
    * pass, and Zitadel is asked.
    */
   function fromShared (stored: string, token: string, key: string): Verified | undefined {
-    let value: unknown
-    try {
-      value = JSON.parse(stored)
-    } catch {
+    const opened = unseal((sharing as Sharing).key, key, stored)
+    if (opened === undefined) {
+      if (!unsealedWarned) log.warn('zitadel: an introspection answer in Redis does not carry this API\'s seal; it is ignored (another API with other credentials in the same redisNamespace, or a write that did not come from this API)')
+      unsealedWarned = true
       return undefined
     }
-    const { claims, until } = (isPlainObject(value) ? value : {}) as { claims?: unknown, until?: unknown }
+    const { claims, until: storedUntil } = JSON.parse(opened) as { claims: Claims, until: number }
     const now = clock.wallSeconds()
-    if (!isPlainObject(claims) || claims.active !== true || typeof until !== 'number' || !(until > now)) return undefined
+    // Never longer than this instance would keep its own answer.
+    const until = Math.min(storedUntil, now + maxAge)
+    if (claims.active !== true || !(until > now)) return undefined
     try {
       checkClaims(claims, now)
     } catch {

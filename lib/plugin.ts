@@ -153,7 +153,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelPluginOptions> = async funct
     ...createOpenApiHelpers(tenantOptions)
   }
   // For the plugins of this package (zitadelEvents): not enumerable, not public.
-  Object.defineProperty(zitadel, kInternals, { value: Object.freeze({ clock: context.clock, options: opts, apply: revoker.apply }) })
+  Object.defineProperty(zitadel, kInternals, { value: Object.freeze({ clock, options: opts, apply: revoker.apply, shared }) })
   Object.freeze(zitadel)
   fastify.decorate('zitadel', zitadel)
   fastify.decorateRequest('user', null)

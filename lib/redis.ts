@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Clock } from './clock.js'
+import type { Clock, Timer } from './clock.js'
 import type { Revocation } from './revocations.js'
 import { isPlainObject } from './values.js'
 
@@ -14,12 +14,14 @@ export interface RedisClient {
   readonly status: string
   get (key: string): Promise<string | null>
   set (key: string, value: string, mode: 'PX', milliseconds: number): Promise<unknown>
+  del (key: string): Promise<unknown>
   zadd (key: string, score: number, member: string): Promise<unknown>
   zrangebyscore (key: string, min: number | string, max: number | string): Promise<string[]>
   zremrangebyscore (key: string, min: number | string, max: number | string): Promise<unknown>
   publish (channel: string, message: string): Promise<unknown>
   duplicate (): RedisSubscriber
   on (event: 'ready', listener: () => void): unknown
+  off (event: 'ready', listener: () => void): unknown
 }
 
 /** The pub/sub connection made with `duplicate()`. */
@@ -32,30 +34,44 @@ export interface RedisSubscriber {
 }
 
 /**
- * No request waits longer than this on Redis: past it, the plugin goes on
- * as without Redis (introspection asks Zitadel).
+ * No request waits longer than this on Redis: past it, Redis counts as away,
+ * and the plugin goes on without it until a retry works.
  */
-const REDIS_TIMEOUT_MS = 500
+const REDIS_TIMEOUT_MS = 250
+/** While Redis is away, or revocations wait to be written, it is tried again this often. */
+const RETRY_MS = 2000
+/** Grants are remembered this long (their user is named only when they are added). */
+const GRANT_TTL_MS = 400 * 86_400_000
 
 /**
  * What instances share through Redis: revocations (a sorted set by expiry,
- * and a pub/sub channel that tells every instance at once) and introspection
- * answers (by the token's SHA-256, expiring with the answer). While Redis is
- * away, each instance works on its own state and logs it once; revocations
- * made meanwhile are written once Redis is back, and each instance reloads
- * the list then, so none is lost.
+ * and a pub/sub channel that tells every instance at once), introspection
+ * answers (sealed by introspection.ts) and whose grant is whose (for
+ * zitadelEvents). While Redis is away, or too slow, each instance works on
+ * its own state, logs it once and skips Redis; a retry every few seconds
+ * writes what was made meanwhile, subscribes again and reloads the list.
  */
 export class RedisShared {
   readonly #redis: RedisClient
   readonly #log: FastifyBaseLogger
   readonly #clock: Clock
   readonly #revocationsKey: string
-  readonly #answersPrefix: string
+  readonly #prefix: string
   /** Revocations made here that Redis does not have yet. */
-  readonly #unsent: Revocation[] = []
-  #subscriber: RedisSubscriber | undefined
-  /** This instance's revocations in effect: written back to a Redis that lost them (restarted without persistence). */
+  readonly #unsent = new Set<Revocation>()
+  /** A connection came (back): Redis may have restarted without the revocations. */
+  readonly #onReady = () => {
+    this.#writeBack = true
+    this.#sync().catch(() => {})
+  }
+
+  #writeBack = false
+  #receive: (entry: Revocation) => void = () => {}
   #local: () => Revocation[] = () => []
+  #subscriber: RedisSubscriber | undefined
+  #subscribed = false
+  #syncing: Promise<void> | undefined
+  #retry: Timer | undefined
   #down = false
   #closed = false
 
@@ -64,14 +80,15 @@ export class RedisShared {
     this.#log = log
     this.#clock = clock
     this.#revocationsKey = `${namespace}revocations`
-    this.#answersPrefix = `${namespace}introspection:`
+    this.#prefix = namespace
   }
 
   /**
-   * Listens for other instances' revocations and loads those in effect;
-   * again each time the connection comes back, with what was made here meanwhile.
+   * Listens for other instances' revocations (`receive`) and loads those in
+   * effect; `local` lists this instance's, written back to a Redis that lost them.
    */
   async start (receive: (entry: Revocation) => void, local: () => Revocation[]): Promise<void> {
+    this.#receive = receive
     this.#local = local
     const subscriber = this.#redis.duplicate()
     this.#subscriber = subscriber
@@ -79,42 +96,45 @@ export class RedisShared {
       const entry = channel === this.#revocationsKey ? readRevocation(message) : undefined
       if (entry !== undefined) receive(entry)
     })
-    // Logged by the 'ready' events below: ioredis reconnects by itself.
+    // Reported once by #lost: ioredis reconnects by itself.
     subscriber.on('error', () => {})
-    // The subscription first, then the list: nothing published in between is missed.
-    subscriber.on('ready', () => { this.#catchUp(receive).catch(() => {}) })
-    this.#redis.on('ready', () => { this.#catchUp(receive).catch(() => {}) })
-    try {
-      await bounded(subscriber.subscribe(this.#revocationsKey))
-    } catch (err) {
-      this.#lost(err)
-      return
-    }
-    await this.#catchUp(receive)
+    subscriber.on('ready', this.#onReady)
+    this.#redis.on('ready', this.#onReady)
+    await this.#sync()
   }
 
-  /** Shares a revocation made on this instance. Never rejects: without Redis it waits for Redis to come back. */
+  /** Shares a revocation made here. Never rejects: while Redis is away it is written on a retry. */
   async share (entry: Revocation): Promise<void> {
-    this.#unsent.push(entry)
-    await this.#flush()
+    this.#unsent.add(entry)
+    await this.#sync()
   }
 
-  /** An introspection answer another instance stored, or undefined (none, or Redis away). */
-  async answer (digest: string): Promise<string | undefined> {
+  /** The value at `key` (under the namespace), or undefined: none, or Redis away. */
+  async get (key: string): Promise<string | undefined> {
     if (!this.#usable()) return undefined
     try {
-      return (await bounded(this.#redis.get(this.#answersPrefix + digest))) ?? undefined
+      return (await bounded(this.#redis.get(this.#prefix + key))) ?? undefined
     } catch (err) {
       this.#lost(err)
       return undefined
     }
   }
 
-  /** Stores an introspection answer for `ms` milliseconds. Never rejects. */
-  async keepAnswer (digest: string, answer: string, ms: number): Promise<void> {
+  /** Stores `value` at `key` (under the namespace) for `ms` milliseconds. Never rejects. */
+  async set (key: string, value: string, ms: number = GRANT_TTL_MS): Promise<void> {
     if (!this.#usable() || ms < 1) return
     try {
-      await bounded(this.#redis.set(this.#answersPrefix + digest, answer, 'PX', Math.floor(ms)))
+      await bounded(this.#redis.set(this.#prefix + key, value, 'PX', Math.floor(ms)))
+    } catch (err) {
+      this.#lost(err)
+    }
+  }
+
+  /** Removes `key` (under the namespace). Never rejects. */
+  async delete (key: string): Promise<void> {
+    if (!this.#usable()) return
+    try {
+      await bounded(this.#redis.del(this.#prefix + key))
     } catch (err) {
       this.#lost(err)
     }
@@ -122,60 +142,85 @@ export class RedisShared {
 
   async close (): Promise<void> {
     this.#closed = true
+    this.#clock.clearTimeout(this.#retry)
+    this.#redis.off('ready', this.#onReady)
     await this.#subscriber?.quit().catch(() => {})
   }
 
+  /** Redis is connected and answered the last call in time. */
   #usable (): boolean {
-    return !this.#closed && this.#redis.status === 'ready'
+    return !this.#closed && !this.#down && this.#redis.status === 'ready'
   }
 
-  async #catchUp (receive: (entry: Revocation) => void): Promise<void> {
-    if (!this.#usable()) return
-    await this.#flush()
+  /** One at a time: the subscription, what waits to be written, then the list. */
+  #sync (): Promise<void> {
+    this.#syncing ??= this.#syncOnce().finally(() => { this.#syncing = undefined })
+    return this.#syncing
+  }
+
+  async #syncOnce (): Promise<void> {
+    if (this.#closed || this.#redis.status !== 'ready') {
+      this.#later()
+      return
+    }
     try {
+      // Again after a start without Redis: ioredis resubscribes only what it once subscribed.
+      if (!this.#subscribed) {
+        await bounded((this.#subscriber as RedisSubscriber).subscribe(this.#revocationsKey))
+        this.#subscribed = true
+      }
       const now = this.#clock.wallSeconds()
-      for (const entry of this.#local()) await bounded(this.#redis.zadd(this.#revocationsKey, entry.until, JSON.stringify(entry)))
+      for (const entry of this.#unsent) {
+        if (entry.until > now) {
+          const member = JSON.stringify(entry)
+          await bounded(this.#redis.zadd(this.#revocationsKey, entry.until, member))
+          await bounded(this.#redis.publish(this.#revocationsKey, member))
+        }
+        this.#unsent.delete(entry)
+      }
+      if (this.#writeBack || this.#down) {
+        for (const entry of this.#local()) await bounded(this.#redis.zadd(this.#revocationsKey, entry.until, JSON.stringify(entry)))
+        this.#writeBack = false
+      }
       await bounded(this.#redis.zremrangebyscore(this.#revocationsKey, '-inf', now))
-      const members = await bounded(this.#redis.zrangebyscore(this.#revocationsKey, now, '+inf'))
-      for (const member of members) {
+      // After the subscription: nothing published meanwhile is missed.
+      for (const member of await bounded(this.#redis.zrangebyscore(this.#revocationsKey, now, '+inf'))) {
         const entry = readRevocation(member)
-        if (entry !== undefined) receive(entry)
+        if (entry !== undefined) this.#receive(entry)
       }
       this.#back()
     } catch (err) {
       this.#lost(err)
+      this.#later()
     }
   }
 
-  async #flush (): Promise<void> {
-    while (this.#unsent.length > 0 && this.#usable()) {
-      const entry = this.#unsent[0] as Revocation
-      const member = JSON.stringify(entry)
-      try {
-        await bounded(this.#redis.zadd(this.#revocationsKey, entry.until, member))
-        await bounded(this.#redis.publish(this.#revocationsKey, member))
-      } catch (err) {
-        this.#lost(err)
-        return
-      }
-      this.#unsent.shift()
-    }
+  /** A retry, unless one is set or the app is closing. */
+  #later (): void {
+    if (this.#closed || this.#retry !== undefined) return
+    this.#retry = this.#clock.setTimeout(() => {
+      this.#retry = undefined
+      return this.#sync()
+    }, RETRY_MS)
+    this.#retry.unref()
   }
 
   #lost (err: unknown): void {
-    if (this.#down || this.#closed) return
+    if (this.#closed) return
+    this.#later()
+    if (this.#down) return
     this.#down = true
-    this.#log.warn({ reason: (err as Error).message }, 'zitadel: Redis cannot be reached; this instance goes on with its own revocations and introspection cache, and catches up when Redis is back')
+    this.#log.warn({ reason: (err as Error).message }, 'zitadel: Redis cannot be reached in time; this instance goes on with its own revocations and introspection cache, and catches up when Redis answers again')
   }
 
   #back (): void {
     if (!this.#down) return
     this.#down = false
-    this.#log.info('zitadel: Redis is back; revocations are shared again')
+    this.#log.info('zitadel: Redis answers again; revocations are shared again')
   }
 }
 
-/** Redis holds what any client may have written: only well-formed entries are taken. */
+/** Redis holds what any client may have written: only well-formed entries are taken (revoke.ts bounds their times). */
 function readRevocation (text: string): Revocation | undefined {
   let value: unknown
   try {

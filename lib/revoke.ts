@@ -7,6 +7,9 @@ import type { RedisShared } from './redis.js'
 import type { Revocation, RevocationList } from './revocations.js'
 import { tokenDigest } from './token-digest.js'
 
+/** Seconds ahead of this host's clock another instance's revocation may be dated (their clocks differ). */
+const FUTURE_SKEW = 60
+
 /** What `revokeSubject` takes. */
 export interface RevokeSubjectOptions {
   /** Tokens issued (`iat`) before this time are refused. Default: now. */
@@ -28,7 +31,7 @@ export function createRevoker (list: RevocationList, opts: ResolvedOptions, cloc
 
   /** Puts `entry` in effect here, as it comes (from Redis: another instance's); true when it changed anything. */
   function receive (entry: Revocation, source: RevocationMessage['source'] = 'store'): boolean {
-    const added = list.add(entry)
+    const added = list.add(source === 'store' ? bounded(entry) : entry)
     if (added && revocationChannel.hasSubscribers) revocationChannel.publish({ kind: entry.kind, source } satisfies RevocationMessage)
     return added
   }
@@ -66,11 +69,26 @@ export function createRevoker (list: RevocationList, opts: ResolvedOptions, cloc
     return apply({ kind: 'tokenId', jti, until: clock.wallSeconds() + lifetime + opts.clockTolerance })
   }
 
-  /** A JWT's own `exp` (with the tolerance); for an opaque token, the longest a token lives. */
+  /**
+   * A JWT's own `exp` (with the tolerance), never past the longest a token
+   * lives: the token is not verified here. For an opaque token, that longest.
+   */
   function expiryOf (token: string): number {
     const parts = COMPACT_JWS.exec(token)
     const exp = parts === null ? undefined : decodeJsonSegment(parts[2] as string)?.exp
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp + opts.clockTolerance : clock.wallSeconds() + lifetime + opts.clockTolerance
+    const longest = clock.wallSeconds() + lifetime + opts.clockTolerance
+    return typeof exp === 'number' && Number.isFinite(exp) ? Math.min(exp + opts.clockTolerance, longest) : longest
+  }
+
+  /**
+   * What any client may have written to Redis, within what a revocation made
+   * here could be: it ends within the longest token lifetime, and a subject's
+   * covers no token issued in the future. A bad entry locks nobody out for good.
+   */
+  function bounded (entry: Revocation): Revocation {
+    const now = clock.wallSeconds()
+    const until = Math.min(entry.until, now + lifetime + opts.clockTolerance)
+    return entry.kind === 'subject' ? { ...entry, before: Math.min(entry.before, now + FUTURE_SKEW), until } : { ...entry, until }
   }
 
   return { api: { revokeSubject, revokeToken, revokeTokenId }, apply, receive }
