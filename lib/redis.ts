@@ -59,13 +59,16 @@ export class RedisShared {
   readonly #prefix: string
   /** Revocations made here that Redis does not have yet. */
   readonly #unsent = new Set<Revocation>()
-  /** A connection came (back): Redis may have restarted without the revocations. */
+  /** A connection came (back): Redis may have restarted without the revocations, and messages were missed. */
   readonly #onReady = () => {
     this.#writeBack = true
+    this.#reload = true
     this.#sync().catch(() => {})
   }
 
   #writeBack = false
+  /** Load the list: at start, and after the connection was lost (pub/sub messages do not wait). */
+  #reload = true
   #receive: (entry: Revocation) => void = () => {}
   #local: () => Revocation[] = () => []
   #subscriber: RedisSubscriber | undefined
@@ -182,11 +185,14 @@ export class RedisShared {
         for (const entry of this.#local()) await bounded(this.#redis.zadd(this.#revocationsKey, entry.until, JSON.stringify(entry)))
         this.#writeBack = false
       }
-      await bounded(this.#redis.zremrangebyscore(this.#revocationsKey, '-inf', now))
-      // After the subscription: nothing published meanwhile is missed.
-      for (const member of await bounded(this.#redis.zrangebyscore(this.#revocationsKey, now, '+inf'))) {
-        const entry = readRevocation(member)
-        if (entry !== undefined) this.#receive(entry)
+      if (this.#reload || this.#down) {
+        await bounded(this.#redis.zremrangebyscore(this.#revocationsKey, '-inf', now))
+        // After the subscription: nothing published meanwhile is missed.
+        for (const member of await bounded(this.#redis.zrangebyscore(this.#revocationsKey, now, '+inf'))) {
+          const entry = readRevocation(member)
+          if (entry !== undefined) this.#receive(entry)
+        }
+        this.#reload = false
       }
       this.#back()
     } catch (err) {

@@ -31,7 +31,8 @@ export function createRevoker (list: RevocationList, opts: ResolvedOptions, cloc
 
   /** Puts `entry` in effect here, as it comes (from Redis: another instance's); true when it changed anything. */
   function receive (entry: Revocation, source: RevocationMessage['source'] = 'store'): boolean {
-    const added = list.add(source === 'store' ? bounded(entry) : entry)
+    if (source === 'store' && !plausible(entry)) return false
+    const added = list.add(entry)
     if (added && revocationChannel.hasSubscribers) revocationChannel.publish({ kind: entry.kind, source } satisfies RevocationMessage)
     return added
   }
@@ -81,14 +82,17 @@ export function createRevoker (list: RevocationList, opts: ResolvedOptions, cloc
   }
 
   /**
-   * What any client may have written to Redis, within what a revocation made
-   * here could be: it ends within the longest token lifetime, and a subject's
-   * covers no token issued in the future. A bad entry locks nobody out for good.
+   * Could an instance have made this entry (Redis holds what any client
+   * wrote)? It ends within the longest token lifetime from now, and a
+   * subject's from its own time, which is not in the future. Refused, not
+   * shortened: a bad entry read again must not start over, and so locks
+   * nobody out for longer than a real one would.
    */
-  function bounded (entry: Revocation): Revocation {
-    const now = clock.wallSeconds()
-    const until = Math.min(entry.until, now + lifetime + opts.clockTolerance)
-    return entry.kind === 'subject' ? { ...entry, before: Math.min(entry.before, now + FUTURE_SKEW), until } : { ...entry, until }
+  function plausible (entry: Revocation): boolean {
+    const latest = clock.wallSeconds() + FUTURE_SKEW
+    const span = lifetime + opts.clockTolerance
+    if (entry.until > latest + span) return false
+    return entry.kind !== 'subject' || (entry.before <= latest && entry.until <= entry.before + span)
   }
 
   return { api: { revokeSubject, revokeToken, revokeTokenId }, apply, receive }

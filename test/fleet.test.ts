@@ -40,25 +40,42 @@ if (!hasRedisServer()) {
       return answers
     }
 
-    async function instance (t: Test, redis: TestRedis, events: boolean): Promise<FastifyInstance> {
+    async function instance (t: Test, redis: TestRedis, events: boolean, extra: Record<string, unknown> = {}): Promise<FastifyInstance> {
       const client = new Redis(redis.url, { maxRetriesPerRequest: 1 })
       // The app's own client: its errors are the app's to log (ioredis prints them when no one listens).
       client.on('error', () => {})
-      await client.ping()
       const api = Fastify()
-      t.teardown(async () => { await api.close(); client.disconnect() })
+      t.teardown(async () => {
+        await api.close()
+        client.disconnect()
+      })
       await api.register(zitadelAuth, {
         ...FAST,
         issuer: idp.issuer,
         projectId: tenant.projectId,
         introspection: { clientId: backend.clientId, clientSecret: backend.clientSecret, cacheMaxAge: 300 },
-        redis: client
+        redis: client,
+        ...extra
       })
       if (events) await api.register(zitadelEvents, { signingKey: KEY })
       api.get('/me', { preHandler: api.zitadel.requireRoles(['user']) }, async (req) => ({ sub: req.zitadelUser?.sub }))
       await api.ready()
       return api
     }
+
+    await t.test('closing an app leaves the app\'s Redis client as it was', async (t) => {
+      const client = new Redis(redis.url)
+      t.teardown(() => { client.disconnect() })
+      await client.ping()
+      const listeners = client.listenerCount('ready')
+      const api = Fastify()
+      await api.register(zitadelAuth, { ...FAST, issuer: idp.issuer, projectId: tenant.projectId, redis: client })
+      await api.ready()
+      t.equal(client.listenerCount('ready'), listeners + 1, 'the plugin listens while the app runs')
+      await api.close()
+      t.equal(client.listenerCount('ready'), listeners, 'and no longer once it is closed')
+      t.equal(client.status, 'ready', 'and open: it is the app\'s')
+    })
 
     await t.test('one introspection call per token across the fleet', async (t) => {
       const opaque = await idp.mintAccessToken({ userId: tenant.bob.id, clientId: tenant.clientId, roles: true, type: 'opaque' })
@@ -91,16 +108,28 @@ if (!hasRedisServer()) {
     await t.test('Redis away: no 5xx, and no revocation lost once it is back', async (t) => {
       const opaque = await idp.mintAccessToken({ userId: tenant.bob.id, clientId: tenant.clientId, roles: true, type: 'opaque' })
       await redis.stop()
+      const startedWithout = await instance(t, redis, false)
       t.same(await everywhere(opaque), [200, 200, 200], 'introspection without the shared cache')
       await fleet[1]!.zitadel.revokeSubject(tenant.bob.id)
       const during = await everywhere(bob)
       t.equal(during[1], '401 ZITADEL_AUTH_TOKEN_REVOKED', 'in effect at once where it was made')
       t.ok(during.every((s) => s === 200 || s === '401 ZITADEL_AUTH_TOKEN_REVOKED'), 'no 5xx')
 
-      const learnt = revocationsFrom('store', 2)
+      const revokedEverywhere = async () => (await everywhere(bob)).every((s) => s === '401 ZITADEL_AUTH_TOKEN_REVOKED') &&
+        (await startedWithout.inject({ url: '/me', headers: bearer(bob) })).statusCode === 401
+      const learnt = afterRevocations(revokedEverywhere)
       await redis.start()
       await learnt
       t.same(await everywhere(bob), Array(3).fill('401 ZITADEL_AUTH_TOKEN_REVOKED'), 'written and shared once Redis is back')
+      t.equal((await startedWithout.inject({ url: '/me', headers: bearer(bob) })).json().code, 'ZITADEL_AUTH_TOKEN_REVOKED', 'also by an instance that started while Redis was away')
+      const carol = idp.addUser({ username: 'carol', password: 'carol-pw', orgId: tenant.orgId, grants: [{ projectId: tenant.projectId, roles: ['user'] }] })
+      const carolToken = await idp.mintAccessToken({ userId: carol.id, clientId: tenant.clientId, roles: true })
+      const refusesCarol = async () => (await startedWithout.inject({ url: '/me', headers: bearer(carolToken) })).statusCode === 401
+      t.equal(await refusesCarol(), false)
+      const heard = afterRevocations(refusesCarol)
+      await fleet[0]!.zitadel.revokeSubject(carol.id)
+      await heard
+      t.pass('and it listens now: it learnt a later revocation made elsewhere')
       t.same(await everywhere(alice), Array(3).fill('401 ZITADEL_AUTH_TOKEN_REVOKED'), 'the earlier revocation holds')
 
       // What any client may have written there: taken for nothing, and nothing breaks.
@@ -113,7 +142,10 @@ if (!hasRedisServer()) {
         await writer.publish('fastify-zitadel-auth:revocations', member)
       }
       await writer.publish('fastify-zitadel-auth:something-else', '{}')
+      // Alice's, bob's and carol's: the list loaded.
+      const loaded = revocationsFrom('store', 3)
       const late = await instance(t, redis, false)
+      await loaded
       t.equal((await late.inject({ url: '/me', headers: bearer(alice) })).json().code, 'ZITADEL_AUTH_TOKEN_REVOKED',
         'an instance that starts later loads the list, though Redis lost it in the restart: the others wrote theirs back')
       await idp.reactivateUser(tenant.alice.id)
@@ -121,6 +153,22 @@ if (!hasRedisServer()) {
       t.same(await everywhere(later), [200, 200, 200], 'and nothing more: alice, let back in, passes with a token issued since')
       t.equal((await late.inject({ url: '/me', headers: bearer(later) })).statusCode, 200, 'the junk revoked nothing')
     })
+  })
+}
+
+/** Resolves once `holds()` does: checked now and after each revocation put in effect (by any instance of this process). */
+function afterRevocations (holds: () => Promise<boolean>): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false
+    const check = async () => {
+      if (done || !await holds()) return
+      done = true
+      unsubscribe(DIAGNOSTICS_CHANNELS.revocation, listener)
+      resolve()
+    }
+    const listener = () => { check().catch(() => {}) }
+    subscribe(DIAGNOSTICS_CHANNELS.revocation, listener)
+    check().catch(() => {})
   })
 }
 
