@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events'
 import fp from 'fastify-plugin'
 import { createAuthenticate, kChecked } from './authenticate.js'
 import { clockOf } from './clock.js'
+import { verifyUnlessRevoked } from './credential-check.js'
 import { createErrorFactory, invalidOption, KeysNotLoadedError } from './errors.js'
 import { createGuards, type Guard } from './guards.js'
 import { createOpenApiHelpers, type SwaggerOptionsBase, type ZitadelSwaggerOptions, type ZitadelSwaggerUiOptions } from './openapi.js'
@@ -11,11 +12,10 @@ import { resolveTenants, type ResolvedOptions, type ZitadelPluginOptions } from 
 import { guardRoutes, protectRoutes } from './routes.js'
 import { createTenant, type Tenant, type ZitadelTenantStatus } from './tenant.js'
 import { createTenantRouter } from './tenant-router.js'
-import { verifyUnlessRevoked } from './credential-check.js'
+import { kInternals } from './internals.js'
 import { RedisShared } from './redis.js'
 import { RevocationList } from './revocations.js'
 import { createRevoker, type RevocationApi } from './revoke.js'
-import { kInternals } from './internals.js'
 import type { ZitadelUser } from './user.js'
 
 /** `fastify.zitadel` */
@@ -130,7 +130,7 @@ const fastifyZitadelAuth: FastifyPluginAsync<ZitadelPluginOptions> = async funct
   const tenants = tenantOptions.map((o) => createTenant(o, context))
   // One tenant is checked directly: no router on the request path.
   const credentials = tenants.length === 1 ? (tenants[0] as Tenant).credentials : createTenantRouter(tenants, errors, log)
-  const revocations = new RevocationList(context.clock)
+  const revocations = new RevocationList(clock)
   const revoker = createRevoker(revocations, opts, clock, shared)
   const authenticate = createAuthenticate(credentials, revocations, errors, opts.cookie)
 
